@@ -1,0 +1,102 @@
+"""The on-disk form of a graph: ``network.json`` (structure, scalars) + ``params.npz`` (arrays).
+
+It needs only numpy and networkx, so the Lava runner in the Python 3.10 env reads the very
+file the compiler wrote.  Arrays are stored under ``"<node>.<field>"``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SnnccError
+from .graph import Graph
+from .nodes import NODE_KINDS
+
+FORMAT = "snncc.graph"
+VERSION = 1
+GRAPH_FILE, PARAMS_FILE = "network.json", "params.npz"
+
+
+def to_dicts(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
+    """Split ``graph`` into a JSON-able description and a flat dict of arrays."""
+    nodes, arrays = [], {}
+    for node in graph.nodes():
+        entry = {"name": node.name, "kind": node.kind}
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if f.name == "name":
+                continue
+            if isinstance(value, np.ndarray):
+                arrays[f"{node.name}.{f.name}"] = value
+                entry[f.name] = {"array": f"{node.name}.{f.name}"}
+            else:
+                entry[f.name] = list(value) if isinstance(value, tuple) else value
+        nodes.append(entry)
+    edges = [{"src": s, "dst": d, "port": p, "recurrent": r} for s, d, p, r in graph.edges()]
+    return {"format": FORMAT, "version": VERSION, "meta": graph.meta,
+            "nodes": nodes, "edges": edges}, arrays
+
+
+def from_dicts(desc: dict, arrays) -> Graph:
+    """Rebuild a graph from :func:`to_dicts` output; raises SnnccError on a malformed file."""
+    if desc.get("format") != FORMAT or desc.get("version") != VERSION:
+        raise SnnccError(f"not an snncc graph file (format={desc.get('format')!r}, "
+                         f"version={desc.get('version')!r})",
+                         "recompile the model with this snncc version")
+    graph = Graph(desc.get("meta", {}))
+    incoming: dict[str, list[dict]] = {}
+    for e in desc["edges"]:
+        incoming.setdefault(e["dst"], []).append(e)
+    try:
+        for entry in desc["nodes"]:
+            cls = NODE_KINDS[entry["kind"]]
+            kwargs = {}
+            for f in dataclasses.fields(cls):
+                if f.name not in entry or f.name == "name":
+                    continue
+                value = entry[f.name]
+                if isinstance(value, dict) and "array" in value:
+                    value = np.asarray(arrays[value["array"]])
+                elif f.name == "shape":
+                    value = tuple(value)
+                kwargs[f.name] = value
+            node = cls(name=entry["name"], **kwargs)
+            edges = incoming.get(node.name, [])
+            ff = [e["src"] for e in sorted(edges, key=lambda e: e["port"]) if not e["recurrent"]]
+            rec = [e["src"] for e in edges if e["recurrent"]]
+            graph.add(node, ff, rec)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnnccError(f"malformed graph file: {exc!r}", "recompile the model") from None
+    return graph
+
+
+def save(graph: Graph, directory: str | Path) -> None:
+    """Write ``network.json`` and ``params.npz`` into ``directory`` (which must exist)."""
+    desc, arrays = to_dicts(graph)
+    directory = Path(directory)
+    (directory / GRAPH_FILE).write_text(json.dumps(desc, indent=1, default=_json_default))
+    np.savez(directory / PARAMS_FILE, **arrays)
+
+
+def load(directory: str | Path) -> Graph:
+    """Read a graph written by :func:`save`."""
+    directory = Path(directory)
+    try:
+        desc = json.loads((directory / GRAPH_FILE).read_text())
+        with np.load(directory / PARAMS_FILE, allow_pickle=False) as arrays:
+            return from_dicts(desc, dict(arrays))
+    except FileNotFoundError as exc:
+        raise SnnccError(f"{directory} holds no compiled network ({exc.filename} missing)",
+                         "run `snncc compile` first and pass its output directory") from None
+    except (ValueError, OSError) as exc:
+        raise SnnccError(f"{directory}: corrupt compiled network ({exc})",
+                         "recompile with `snncc compile`") from None
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
