@@ -1,0 +1,15 @@
+"""Training-ready spiking neuron modules.
+
+Stepping convention: one time step per ``forward`` call, state held in the module,
+``snncc.nn.reset(model)`` before each new sample.
+"""
+from .base import StatefulNeuron, reset
+from .lif import LIF, CubaLIF
+from .plif import PLIF
+from .dalif import DALIF
+from .klif import KLIF
+from .glif import GLIF
+from .surrogate import spike
+
+__all__ = ["StatefulNeuron", "reset", "LIF", "CubaLIF", "spike"]
+__all__ += ["PLIF", "DALIF", "KLIF", "GLIF"]
