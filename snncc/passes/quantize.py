@@ -1,0 +1,245 @@
+"""Quantize a lowered float graph to Loihi fixed point (``FxDense`` + ``FxNeuron``).
+
+One scale ``S`` per neuron (float membrane units -> integer v units) ties weights, threshold
+and bias together so their ratios survive: on Loihi ``u = a << 6`` and ``a = W_q s << e``,
+so ``S * W == W_q * 2**(e + 6)``, ``vth << 6 == S * threshold``, ``bias_mant << bias_exp
+== S * bias``.  The default rule ("max-abs") gives the weights their full 8 bits and picks
+the largest weight exponent ``e`` whose ``S`` keeps the membrane, threshold, bias and
+current inside their bit widths; a per-layer ``scale_factor`` (calibration) multiplies it.
+
+Decays: ``dv = round(4096 (1 - beta))``; ``du = round(4096 (1 - alpha)) - 1`` because
+Lava decays the current by ``du + 1``.  Weights are rounded to the grid of the sign mode
+Lava will infer (even values in mixed mode), so Lava's own clip/truncate changes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..errors import SnnccError
+from ..ir import Affine, CubaLIF, FxDense, FxNeuron, Graph, Input, Output
+from ..ir.nodes import RESET_SUBTRACT
+
+WEIGHT_EXP_RANGE = (-8, 7)
+NETX_BIAS_EXP = 6          # lava-dl netx builds every LIF with bias_exp = 6
+
+
+@dataclass
+class QuantConfig:
+    """Knobs of the quantizer. ``headroom``: how far v may exceed the threshold before it saturates."""
+
+    headroom: float = 4.0
+    split_sign: bool = True     # mixed-sign layers as excitatory + inhibitory Dense: +1 bit
+    # "neuron": every neuron's weight row gets its own scale (full 8 bits; per-neuron vth);
+    # "layer": one scale per layer, so uniform float thresholds stay one vth (stock Lava LIF)
+    scale: str = "neuron"
+    weight_exp_range: tuple[int, int] = WEIGHT_EXP_RANGE
+    # "axon": a layer's constant drive rides an always-on axon that starts in step with its
+    # data (exact timing); "neuron": Loihi's neuron bias (mantissa << 6, netx's convention),
+    # which acts from step 0 and so charges a layer at depth k for k steps before its data
+    bias: str = "axon"
+    scale_factor: dict[str, float] = field(default_factory=dict)   # per layer, from calibration
+
+
+def netx_config() -> QuantConfig:
+    """Quantize within what lava-dl's netx HDF5 loader expresses: one mixed-sign Dense per
+    layer at weight exponent 0, one scale per layer, neuron biases with exponent 6."""
+    return QuantConfig(split_sign=False, scale="layer", weight_exp_range=(0, 0), bias="neuron")
+
+
+@dataclass
+class ParamError:
+    """Quantization error of one parameter array: max and RMS absolute error, max relative."""
+
+    name: str
+    max_abs: float
+    rms: float
+    max_rel: float
+
+
+@dataclass
+class LayerQuant:
+    name: str
+    scale_min: float            # per-neuron scale S: float membrane units -> v units
+    scale_max: float
+    weight_exp: int
+    sign_mode: str
+    errors: list[ParamError]
+    warnings: list[str]
+
+
+@dataclass
+class QuantReport:
+    layers: list[LayerQuant]
+
+    def rows(self) -> list[dict]:
+        return [{"layer": l.name, "param": e.name, "max_abs": e.max_abs, "rms": e.rms,
+                 "max_rel": e.max_rel, "weight_exp": l.weight_exp}
+                for l in self.layers for e in l.errors]
+
+
+def _error(name: str, ref: np.ndarray, got: np.ndarray) -> ParamError:
+    ref = np.asarray(ref, dtype=np.float64)
+    diff = np.abs(np.asarray(got, dtype=np.float64) - ref)
+    if diff.size == 0:
+        return ParamError(name, 0.0, 0.0, 0.0)
+    denom = np.max(np.abs(ref)) or 1.0
+    return ParamError(name, float(diff.max()), float(np.sqrt(np.mean(diff ** 2))),
+                      float(diff.max() / denom))
+
+
+def _to_grid(x: np.ndarray, mode: str) -> np.ndarray:
+    lo, hi, step = fx.weight_range(mode)
+    return np.clip(np.round(x / step) * step, lo, hi).astype(np.int64)
+
+
+def _choose_scale(weight: np.ndarray, syn_bias: Optional[np.ndarray], neuron: CubaLIF,
+                  mode: str, cfg: QuantConfig) -> tuple[np.ndarray, int, list[str]]:
+    """Pick per-neuron scales S (vector) and the layer's weight exponent.
+
+    Every neuron's row gets the full 8-bit weight range at the shared exponent, capped per
+    neuron so its threshold, bias, membrane and current fit their bit widths.
+    """
+    warnings: list[str] = []
+    w_int_max = 254 if mode == fx.SIGN_MIXED else 255     # mixed: even values only
+    rows = np.abs(weight)
+    row_max = rows.max(axis=1) if rows.shape[1] else np.zeros(rows.shape[0])
+    thr = neuron.threshold.astype(np.float64)
+    caps = [fx.V_MAX / (cfg.headroom * thr), fx.VTH_MAX * 64 / thr]
+    bias = np.abs(neuron.bias.astype(np.float64))
+    caps.append(np.where(bias > 0, fx.BIAS_MANT_MAX * 2 ** fx.BIAS_EXP_MAX / np.maximum(bias, 1e-300),
+                         np.inf))
+    # the current must not wrap even when every input spikes at once (worst case): a wrap
+    # flips the sign of u, far worse than the precision this cap costs
+    leak = np.maximum(1.0 - neuron.alpha.astype(np.float64), 1.0 / fx.DECAY_UNITY)
+    drive = rows.sum(axis=1) + (0.0 if syn_bias is None else np.abs(syn_bias))
+    worst_u = drive / leak
+    caps.append(np.where(worst_u > 0, (fx.MAX_UV - 1) / np.maximum(worst_u, 1e-300), np.inf))
+    cap = np.min(np.stack(caps), axis=0)
+    if not np.any(row_max > 0):
+        return cap, 0, warnings + ["all weights are zero"]
+    # shared exponent: the one that lets the most constrained neuron use its full 8 bits
+    live = row_max > 0
+    exp = int(np.floor(np.log2(np.min(cap[live] * row_max[live]) / (w_int_max * 64.0))))
+    if exp < cfg.weight_exp_range[0]:
+        warnings.append("weights use fewer than 8 bits: threshold/bias range forces a "
+                        "weight exponent below the minimum")
+    exp = int(np.clip(exp, *cfg.weight_exp_range))
+    full = np.where(live, w_int_max * 2.0 ** (exp + 6) / np.where(live, row_max, 1.0), cap)
+    scale = np.minimum(full, cap)
+    if cfg.scale == "layer":
+        scale = np.full_like(scale, scale.min())
+    elif cfg.scale != "neuron":
+        raise SnnccError(f"unknown scale granularity {cfg.scale!r}", "use 'neuron' or 'layer'")
+    return scale * cfg.scale_factor.get(neuron.name, 1.0), exp, warnings
+
+
+def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, QuantReport]:
+    """Quantize a lowered graph (``Affine`` -> canonical ``CubaLIF`` pairs) to fixed point."""
+    cfg = cfg or QuantConfig()
+    out = Graph(dict(graph.meta, quantized=True))
+    report = QuantReport([])
+    depth: dict[str, int] = {}       # synaptic depth: steps until input data reaches a node
+    for node in graph.nodes():
+        ins = graph.inputs_of(node.name)
+        depth[node.name] = max((depth[i] for i in ins), default=0)
+        if isinstance(node, (Input, Output)):
+            out.add(node, ins)
+        elif isinstance(node, Affine):
+            continue    # emitted together with the neuron it feeds
+        elif isinstance(node, CubaLIF):
+            affine = graph.node(ins[0])
+            depth[node.name] = depth[affine.name] + 1
+            dense, neuron, layer = _quantize_layer(affine, node, cfg, depth[node.name])
+            out.add(dense, graph.inputs_of(affine.name))
+            out.add(neuron, [dense.name])
+            report.layers.append(layer)
+        else:
+            raise SnnccError(f"cannot quantize node {node.name!r} of kind {node.kind!r}",
+                             "run lower_neurons first; only Linear + neuron layers are supported")
+    return out, report
+
+
+def _quantize_bias(bias: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, int]:
+    """Bias axon weights and exponent: 8 bits on the bias' own sign-mode grid, exponent >= 0."""
+    target = bias.astype(np.float64) * scale / 2.0 ** fx.ACT_SHIFT     # in activation units
+    mode = fx.sign_mode(target)
+    lo, hi, _ = fx.weight_range(mode)
+    peak = float(np.max(np.abs(target))) if target.size else 0.0
+    exp = max(0, int(np.ceil(np.log2(peak / max(abs(lo), abs(hi))))) if peak > 0 else 0)
+    return _to_grid(target / 2.0 ** exp, mode), exp
+
+
+def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: int):
+    w = affine.weight.astype(np.float64)
+    mode = fx.sign_mode(w)
+    if mode == fx.SIGN_MIXED and cfg.split_sign:
+        mode = fx.SIGN_SPLIT
+    scale, exp, warnings = _choose_scale(w, affine.bias, neuron, mode, cfg)
+    unit = 2.0 ** (exp + 6)                 # v units of one weight LSB
+    col = scale[:, None]
+    w_q = _to_grid(w * col / unit, mode)
+    syn_bias, syn_exp = None, 0
+    neuron_bias = neuron.bias.astype(np.float64).reshape(-1)
+    if affine.bias is not None and np.any(affine.bias != 0):
+        if cfg.bias == "axon":
+            syn_bias, syn_exp = _quantize_bias(affine.bias, scale)
+        elif np.any(neuron.alpha != 0):
+            raise SnnccError(f"layer {neuron.name!r}: a Linear bias into a CUBA current cannot "
+                             "become a neuron bias", "quantize with bias='axon'")
+        else:
+            neuron_bias = neuron_bias + affine.bias.astype(np.float64)
+    elif cfg.bias not in ("axon", "neuron"):
+        raise SnnccError(f"unknown bias mode {cfg.bias!r}", "use 'axon' or 'neuron'")
+    vth = np.clip(np.round(neuron.threshold * scale / 64.0), 0, fx.VTH_MAX).astype(np.int64)
+    if np.any(neuron.threshold * scale / 64.0 > fx.VTH_MAX):
+        warnings.append("threshold clipped to 17 bits")
+    if cfg.bias == "neuron":
+        exact = neuron_bias * scale / 2.0 ** NETX_BIAS_EXP
+        bias_mant = np.clip(np.round(exact), fx.BIAS_MANT_MIN, fx.BIAS_MANT_MAX).astype(np.int64)
+        bias_exp = np.full(bias_mant.shape, NETX_BIAS_EXP, dtype=np.int64)
+        if np.any(np.abs(exact) > fx.BIAS_MANT_MAX + 0.5):
+            warnings.append("bias clipped to 13-bit mantissa")
+        if depth > 1 and np.any(bias_mant):
+            warnings.append(f"neuron bias acts from step 0, {depth - 1} step(s) before this "
+                            "layer's data arrives (Loihi timing)")
+    else:
+        bias_mant, bias_exp = fx.split_bias(neuron_bias * scale)
+    dv = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.beta.astype(np.float64))), 0, 4095)
+    du = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.alpha.astype(np.float64))) - 1, -1, 4095)
+    if neuron.floor not in (None, 0, 0.0):
+        raise SnnccError(f"layer {neuron.name!r}: a membrane floor of {neuron.floor} is not "
+                         "supported (only 0, the ReLU floor)", "use floor=0 or None")
+    floor = None if neuron.floor is None else 0
+
+    mult, sub = neuron.reset_terms()
+    reset_mult = np.clip(np.round(np.asarray(mult, np.float64) * fx.DECAY_UNITY), 0,
+                         fx.DECAY_UNITY).astype(np.int64)
+    # subtracting exactly the threshold stays exact in integers: use vth itself
+    reset_sub = (vth << fx.VTH_SHIFT if neuron.reset == RESET_SUBTRACT
+                 else np.round(np.asarray(sub, np.float64) * scale).astype(np.int64))
+    dense = FxDense(f"{affine.name}", weight=w_q, weight_exp=exp,
+                    split_sign=mode == fx.SIGN_SPLIT, bias=syn_bias,
+                    bias_exp=syn_exp, bias_start=depth - 1)
+    fxn = FxNeuron(neuron.name, shape=tuple(neuron.shape), du=du.astype(np.int64),
+                   dv=dv.astype(np.int64), vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
+                   reset_mult=reset_mult, reset_sub=reset_sub,
+                   reset_delayed=neuron.reset_delayed, floor=floor)
+    errors = [
+        _error("weight", w, w_q * unit / col),
+        _error("threshold", neuron.threshold, vth * 64.0 / scale),
+        _error("beta", neuron.beta, 1.0 - dv / fx.DECAY_UNITY),
+        _error("alpha", neuron.alpha, (fx.DECAY_UNITY - du - 1) / fx.DECAY_UNITY),
+        _error("bias", neuron_bias, fx.effective_bias(bias_mant, bias_exp) / scale),
+    ]
+    if syn_bias is not None:
+        errors.append(_error("synaptic_bias", affine.bias,
+                             syn_bias * 2.0 ** (syn_exp + fx.ACT_SHIFT) / scale))
+    if not fxn.is_stock_lif:
+        warnings.append("needs snncc's generalised neuron (Lava's stock LIF cannot express "
+                        "this reset/floor)")
+    return dense, fxn, LayerQuant(neuron.name, float(np.min(scale)), float(np.max(scale)), exp,
+                                  mode, errors, warnings)
