@@ -1,0 +1,214 @@
+"""``snncc`` command line: compile, verify, run, export-nir, inspect.
+
+Every user error is an :class:`SnnccError`, printed as one line (cause, then fix) with exit
+code 2; outputs are written atomically, so a failed run leaves nothing behind.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import SnnccError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  help="snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR.")
+console = Console()
+err_console = Console(stderr=True)
+
+TARGETS = ("loihi",)
+TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only for files you trust)")
+ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
+DtOpt = typer.Option(1e-3, "--dt", help="time step in seconds (recorded in NIR metadata)")
+
+
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise SnnccError(f"unknown target {target!r}", f"choose one of: {', '.join(TARGETS)}")
+
+
+def _compile(model_path: Path, trust: bool, input_shape: Optional[List[int]], dt: float):
+    from .compiler import compile_model
+    from .loaders import load_model
+    model = load_model(model_path, trust=trust)
+    return model, compile_model(model, input_shape, dt)
+
+
+def _mapping_table(compiled) -> Table:
+    quant = {l.name: l for l in compiled.quant.layers}
+    table = Table(title="layers")
+    for col in ("layer", "neuron", "mapping", "w exp", "sign", "weight err", "thr err",
+                "decay err", "notes"):
+        table.add_column(col)
+    for m in compiled.mapping:
+        q = quant[m.name]
+        err = {e.name: e.max_rel for e in q.errors}
+        table.add_row(m.name, m.source_kind, m.mapping, str(q.weight_exp), q.sign_mode,
+                      f"{err['weight']:.2%}", f"{err['threshold']:.2%}",
+                      f"{max(err['beta'], err['alpha']):.2%}", "; ".join(q.warnings + [m.note])
+                      .strip("; "))
+    return table
+
+
+@app.command("compile")
+def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+                target: str = typer.Option("loihi", "--target"),
+                out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
+                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+                dt: float = DtOpt,
+                lava_neuron: str = typer.Option("auto", "--lava-neuron",
+                                                help="auto | fx | lif-arrays (see docs)")) -> None:
+    """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT."""
+    from dataclasses import asdict
+
+    from .atomic import atomic_dir
+    from .backends.lava import codegen
+    from .ir import serialize
+    _check_target(target)
+    _, compiled = _compile(model, trust, input_shape, dt)
+    with atomic_dir(out) as tmp:
+        serialize.save(compiled.fixed, tmp)
+        codegen.write(compiled.fixed, tmp, lava_neuron)
+        (tmp / "quantization.json").write_text(json.dumps(
+            {"layers": [asdict(l) for l in compiled.quant.layers],
+             "mapping": [asdict(m) for m in compiled.mapping]}, indent=1))
+    console.print(compiled.fixed.summary())
+    console.print(_mapping_table(compiled))
+    console.print(f"wrote {out}/ ({serialize.GRAPH_FILE}, {serialize.PARAMS_FILE}, "
+                  f"{codegen.MODULE_NAME}, quantization.json)")
+
+
+@app.command()
+def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+           data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
+           target: str = typer.Option("loihi", "--target"),
+           backend: str = typer.Option("sim", "--backend", help="sim (bit-accurate) or lava"),
+           json_out: Optional[Path] = typer.Option(None, "--json", help="write the report as JSON"),
+           check_samples: int = typer.Option(16, "--check-samples",
+                                             help="samples run on the other backend for the bit-exact check"),
+           trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+           dt: float = DtOpt) -> None:
+    """Compare the float model with the quantized network, layer by layer."""
+    from .atomic import atomic_file
+    from .loaders import load_data
+    from .verify import verify as run_verify
+    _check_target(target)
+    model_obj, compiled = _compile(model, trust, input_shape, dt)
+    x, y = load_data(data, compiled.fixed.node(compiled.fixed.input_names[0]).shape)
+    report = run_verify(model_obj, compiled, x, y, backend=backend,
+                        cross_check_samples=check_samples)
+    table = Table(title=f"float vs {backend} ({report.samples} samples x {report.steps} steps)")
+    for col in ("layer", "depth", "neurons", "spike agreement", "rate float", "rate quant",
+                "first divergence"):
+        table.add_column(col)
+    for l in report.layers:
+        fd = l.first_divergence
+        table.add_row(l.name, str(l.depth), str(l.neurons), f"{l.spike_agreement:.4%}",
+                      f"{l.rate_float:.4f}", f"{l.rate_quant:.4f}",
+                      "-" if fd is None else f"t={fd['step']} sample={fd['sample']} n={fd['neuron']}")
+    console.print(table)
+    if report.bit_exact:
+        _print_bit_exact(report)
+    console.print(f"output spike agreement: {report.output_agreement:.4%}   "
+                  f"prediction agreement: {report.prediction_agreement:.4%}")
+    if report.accuracy_float is not None:
+        console.print(f"accuracy: float {report.accuracy_float:.4%}   "
+                      f"quantized {report.accuracy_quant:.4%}")
+    if json_out:
+        with atomic_file(json_out) as tmp:
+            tmp.write_text(json.dumps(report.to_dict(), indent=1))
+        console.print(f"wrote {json_out}")
+
+
+def _print_bit_exact(report) -> None:
+    table = Table(title=f"bit-exact check: sim vs {report.backend} "
+                        f"({report.bit_exact_samples} samples, spikes + u + v)")
+    for col in ("layer", "spike mismatches", "u mismatches", "v mismatches",
+                "steps with mismatches", "first mismatch"):
+        table.add_column(col)
+    for l in report.bit_exact:
+        bad = [t for t, c in enumerate(l.mismatches_per_step) if c]
+        fm = l.first_mismatch
+        table.add_row(l.name, str(l.spike_mismatches), str(l.u_mismatches), str(l.v_mismatches),
+                      ",".join(map(str, bad[:8])) + ("..." if len(bad) > 8 else "") or "-",
+                      "-" if fm is None else f"{fm['what']} t={fm['step']} sample={fm['sample']} n={fm['neuron']}")
+    console.print(table)
+    total = sum(l.spike_mismatches + l.u_mismatches + l.v_mismatches for l in report.bit_exact)
+    console.print(f"bit-exact: {'yes' if total == 0 else 'NO'} ({total} mismatching values)")
+
+
+@app.command()
+def run(build: Path = typer.Argument(..., help="directory written by snncc compile"),
+        input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
+        backend: str = typer.Option("sim", "--backend"),
+        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz")) -> None:
+    """Run a compiled network on spike input; print output spike counts."""
+    import numpy as np
+
+    from .atomic import atomic_file
+    from .backends import get_runner
+    from .ir import serialize
+    from .loaders import load_data
+    graph = serialize.load(build)
+    x, _ = load_data(input, graph.node(graph.input_names[0]).shape)
+    if backend == "lava":      # run the generated module in the build directory itself
+        from .backends.lava import run_build_dir
+        raw = run_build_dir(build, x)
+        spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
+    else:
+        spikes = get_runner(backend)(graph, x).spikes
+    counts = spikes[graph.inputs_of(graph.output_names[0])[0]].sum(axis=0)
+    console.print(f"output spike counts per sample (first 10 of {counts.shape[0]}):")
+    console.print(str(counts[:10]))
+    if out:
+        with atomic_file(out, suffix=".npz") as tmp:
+            np.savez(tmp, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
+        console.print(f"wrote {out}")
+
+
+@app.command("export-nir")
+def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+               out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
+               trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+               dt: float = DtOpt) -> None:
+    """Export the float model as NIR (dt, reset mode and integrator in the metadata)."""
+    from .backends.nir import write_nir
+    from .frontend import trace
+    from .loaders import load_model
+    from .passes import validate_float
+    graph = trace(load_model(model, trust=trust), input_shape, dt)
+    validate_float(graph)
+    write_nir(graph, out)
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def inspect(model: Path = typer.Argument(..., help="model.pt"),
+            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt) -> None:
+    """Print the traced graph, the lowered mapping and the quantization summary."""
+    _, compiled = _compile(model, trust, input_shape, 1e-3)
+    console.print(compiled.float_graph.summary())
+    console.print(_mapping_table(compiled))
+
+
+def main() -> None:
+    """Console entry point: one clear line per user error, exit code 2."""
+    try:
+        app()
+    except SnnccError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.cause}", highlight=False, markup=True,
+                          soft_wrap=True)
+        if exc.fix:
+            err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
