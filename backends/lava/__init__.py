@@ -1,0 +1,96 @@
+"""Lava backend: generated lava-nc process graphs, run in the Python 3.10 Lava env.
+
+lava-nc 0.10.0 runs only on Python 3.10, so the compiler (3.11, torch) drives it as a
+subprocess: the fixed-point graph and the generated ``lava_network.py`` go to a directory,
+``python -m snncc.backends.lava.harness`` runs them there, and the spikes (and states) come
+back as an npz.  Which Python: ``$SNNCC_LAVA_PYTHON`` if set, else ``.venv-lava`` in the
+source checkout (``make lava-env`` creates it), else the current interpreter if it can
+import lava itself (then it runs in-process).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from snncc.errors import SnnccError
+from snncc.ir import FxNeuron, Graph, serialize
+
+from .. import register_runner
+from ..sim import SimResult
+from . import codegen
+
+ENV_VAR = "SNNCC_LAVA_PYTHON"
+HOW_TO = ("run `make lava-env` in the snncc checkout (creates .venv-lava with Python 3.10 "
+          "and lava-nc 0.10.0), or point SNNCC_LAVA_PYTHON at a Python 3.10 that has "
+          "lava-nc 0.10.0 and snncc (`pip install --no-deps -e .`) installed; no Python 3.10? "
+          "`pyenv install 3.10`")
+
+
+def _lava_importable_here() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("lava") is not None
+
+
+def find_lava_python() -> Optional[str]:
+    """The interpreter that runs Lava, or None to run in-process."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        if not Path(env).exists():
+            raise SnnccError(f"{ENV_VAR}={env} does not exist", HOW_TO)
+        return env
+    checkout = Path(__file__).resolve().parents[2] / ".venv-lava" / "bin" / "python"
+    if checkout.exists():
+        return str(checkout)
+    if _lava_importable_here():
+        return None
+    raise SnnccError("no Python environment with lava-nc 0.10.0 was found", HOW_TO)
+
+
+def run_build_dir(build: Path, stimulus: np.ndarray, states: bool = False,
+                  timeout: Optional[float] = None) -> dict[str, np.ndarray]:
+    """Run ``build/lava_network.py`` on stimulus (T, B, ...): {"<layer>/s|u|v": (T, B, n)}."""
+    stimulus = np.asarray(stimulus).reshape(stimulus.shape[0], stimulus.shape[1], -1)
+    python = find_lava_python()
+    if python is None:
+        from .harness import run
+        return run(build, stimulus, states)
+    with tempfile.TemporaryDirectory(prefix="snncc-lava-") as tmp:
+        stim, out = Path(tmp) / "stimulus.npz", Path(tmp) / "out.npz"
+        np.savez(stim, x=stimulus.astype(np.uint8))
+        cmd = [python, "-m", "snncc.backends.lava.harness", str(build), str(stim), str(out)]
+        proc = subprocess.run(cmd + (["--states"] if states else []), capture_output=True,
+                              text=True, timeout=timeout)
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+            if "No module named" in proc.stderr and ("lava" in proc.stderr or "snncc" in proc.stderr):
+                raise SnnccError(f"the Lava Python ({python}) lacks lava-nc or snncc:\n{tail}", HOW_TO)
+            raise SnnccError(f"the Lava run failed ({python}):\n{tail}",
+                             "check the build directory; re-run `snncc compile`")
+        with np.load(out) as f:
+            return {k: f[k] for k in f.files}
+
+
+@register_runner("lava")
+def run_lava(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
+             neuron: str = "auto") -> SimResult:
+    """Run a fixed-point graph on real Lava; same result type as the simulator."""
+    with tempfile.TemporaryDirectory(prefix="snncc-build-") as tmp:
+        serialize.save(graph, tmp)
+        codegen.write(graph, Path(tmp), neuron)
+        raw = run_build_dir(Path(tmp), stimulus, record_states)
+    result = SimResult(spikes={"input": np.asarray(stimulus).reshape(
+        stimulus.shape[0], stimulus.shape[1], -1).astype(bool)})
+    for node in graph.of_type(FxNeuron):
+        result.spikes[node.name] = raw[f"{node.name}/s"].astype(bool)
+        if record_states:
+            result.u[node.name] = raw[f"{node.name}/u"].astype(np.int32)
+            result.v[node.name] = raw[f"{node.name}/v"].astype(np.int32)
+    for name in graph.output_names:
+        result.outputs[name] = result.spikes[graph.inputs_of(name)[0]]
+    return result

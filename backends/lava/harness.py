@@ -1,0 +1,80 @@
+"""Run a compiled build directory on real Lava (Python 3.10 env): ``python -m
+snncc.backends.lava.harness BUILD STIMULUS.npz OUT.npz [--states]``.
+
+Imports the generated ``lava_network.py``, probes every neuron's spikes (and u, v with
+``--states``) with Lava ``Monitor`` processes and runs each sample under
+``Loihi2SimCfg(select_tag="fixed_pt")``.  Lava simulates one sample at a time, so the
+network is built and run once per sample.  Needs lava-nc and numpy only (no torch).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def load_module(build_dir: Path):
+    spec = importlib.util.spec_from_file_location("lava_network", Path(build_dir) / "lava_network.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_sample(module, stimulus: np.ndarray, states: bool) -> dict[str, np.ndarray]:
+    """One sample: stimulus (steps, n_inputs) -> {"<layer>/s|u|v": (steps, n)}."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.monitor.process import Monitor
+
+    steps = stimulus.shape[0]
+    net = module.build(stimulus.T)
+    probes = []
+    for name, proc in net["neurons"].items():
+        targets = [("s", proc.s_out)] + ([("u", proc.u), ("v", proc.v)] if states else [])
+        for key, target in targets:
+            mon = Monitor()
+            mon.probe(target=target, num_steps=steps)
+            probes.append((name, key, mon, proc))
+    source = net["source"]
+    try:
+        source.run(condition=RunSteps(num_steps=steps),
+                   run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        out = {}
+        for name, key, mon, proc in probes:
+            data = mon.get_data()
+            (series,) = data[proc.name].values()
+            out[f"{name}/{key}"] = np.asarray(series).reshape(steps, -1)
+    finally:
+        source.stop()
+    return out
+
+
+def run(build_dir: Path, stimulus: np.ndarray, states: bool = False) -> dict[str, np.ndarray]:
+    """Stimulus (steps, batch, n_inputs) -> {"<layer>/s|u|v": (steps, batch, n)}."""
+    module = load_module(build_dir)
+    per_sample = [run_sample(module, stimulus[:, b].reshape(stimulus.shape[0], -1), states)
+                  for b in range(stimulus.shape[1])]
+    return {k: np.stack([s[k] for s in per_sample], axis=1) for k in per_sample[0]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("build", type=Path)
+    parser.add_argument("stimulus", type=Path, help=".npz with x: (steps, batch, n_inputs)")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--states", action="store_true", help="also record u and v")
+    args = parser.parse_args(argv)
+    with np.load(args.stimulus) as f:
+        x = f["x"]
+    result = run(args.build, x, args.states)
+    tmp = args.out.with_name(args.out.name + ".part.npz")
+    np.savez(tmp, **result)
+    tmp.replace(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
