@@ -1,0 +1,139 @@
+"""DA-LIF: the dual adaptive LIF of Zhang, Yu, Zhang & Wang (2025), separate spatial and temporal decays.
+
+Sources read
+------------
+* T. Zhang, K. Yu, J. Zhang, H. Wang, "DA-LIF: Dual Adaptive Leaky Integrate-and-Fire Model for
+  Deep Spiking Neural Networks", arXiv 2502.10422 (Feb 2025).  What could be read of it (the
+  abstract and published summaries of the method; the full method section was not available to
+  us) gives the membrane update::
+
+      V[t] = beta * H[t-1] + alpha * X[t]        # alpha: spatial decay, beta: temporal decay
+      S[t] = Heaviside(V[t] - V_th)
+      H[t] = V[t] * (1 - S[t])                   # hard reset (the LIF it extends)
+
+  with alpha and beta *independently learnable*, "derived from two time constants" tau_a and
+  tau_b, and an ablation preferring a tanh squashing.  Summaries disagree on whether the decays
+  are per layer or per neuron ("across neurons and layers"); this module learns one pair per
+  neuron (= per channel for the flat layers snncc supports).
+* No official code was found; the "DA-LIF" repositories on GitHub implement a different neuron
+  and were deliberately not used.
+
+Choices made here (check against the paper's full text when it is available)
+----------------------------------------------------------------------------
+* ``alpha = squash(a)``, ``beta = squash(b)`` with learnable logits ``a``, ``b`` per neuron;
+  ``squash="sigmoid"`` (default) keeps both in (0, 1); ``squash="tanh"`` follows the ablation and
+  allows negative values.  Initial values: ``alpha = 1/tau_a``, ``beta = 1 - 1/tau_b`` (a LIF with
+  ``decay_input`` when ``tau_a == tau_b``).
+* The threshold ``v_threshold`` (default 1.0) is fixed; firing is strict (``V > V_th``), as on Loihi
+  (SpikingJelly-style code fires on ``>=``); hard reset to 0; V starts at 0.
+* Surrogate gradient: snncc's fast sigmoid (:func:`snncc.nn.surrogate.spike`).
+
+Mapping to Loihi (``DALIFNode.lower``)
+--------------------------------------
+``beta`` is the voltage decay (``dv = 4096 (1 - beta)``), the current is memoryless
+(``alpha_canonical = 0``), and the spatial ``alpha`` is an input scale folded into the rows (and
+bias) of the preceding Linear layer: **exact after folding**.  A negative ``beta`` (possible only
+with ``squash="tanh"``) has no Loihi decay: lowering raises :class:`snncc.errors.SnnccError`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import SnnccError
+from ..ir.nodes import EXACT_AFTER_FOLDING, RESET_ZERO, CubaLIF, Lowered, NeuronNode
+from .base import StatefulNeuron, numpy_param
+from .surrogate import spike
+
+SQUASHES = ("sigmoid", "tanh")
+
+
+def _inverse_squash(value: float, squash: str) -> float:
+    if squash == "sigmoid":
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"initial decay {value} is outside (0, 1), the range of sigmoid")
+        return math.log(value / (1.0 - value))
+    if not -1.0 < value < 1.0:
+        raise ValueError(f"initial decay {value} is outside (-1, 1), the range of tanh")
+    return math.atanh(value)
+
+
+class DALIF(StatefulNeuron):
+    """Dual adaptive LIF: ``V = beta*H + alpha*X``; spike ``V > v_threshold``; ``H = V*(1-S)``.
+
+    ``alpha`` (spatial) and ``beta`` (temporal) are per neuron, learned as logits passed through
+    ``squash`` (sigmoid by default).  See the module docstring for sources and mapping.
+    """
+
+    state_names = ("v",)
+
+    def __init__(self, shape: int | Sequence[int], tau_a: float = 2.0, tau_b: float = 2.0,
+                 v_threshold: float = 1.0, squash: str = "sigmoid", learn: bool = True,
+                 slope: float = 5.0):
+        if squash not in SQUASHES:
+            raise ValueError(f"squash must be one of {SQUASHES}, got {squash!r}")
+        if not v_threshold > 0:
+            raise ValueError(f"v_threshold must be > 0, got {v_threshold}")
+        super().__init__(shape, RESET_ZERO)
+        self.squash = squash
+        self.v_threshold = float(v_threshold)
+        self.slope = slope
+        self.alpha_logit = self._per_neuron(_inverse_squash(1.0 / tau_a, squash), learn)
+        self.beta_logit = self._per_neuron(_inverse_squash(1.0 - 1.0 / tau_b, squash), learn)
+
+    def _squash(self, t: torch.Tensor) -> torch.Tensor:
+        return t.sigmoid() if self.squash == "sigmoid" else t.tanh()
+
+    def spatial_decay(self) -> torch.Tensor:
+        """alpha, the gain of the input X[t]."""
+        return self._squash(self.alpha_logit)
+
+    def temporal_decay(self) -> torch.Tensor:
+        """beta, the decay of the membrane H[t-1]."""
+        return self._squash(self.beta_logit)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.temporal_decay() * self._state("v", x) + self.spatial_decay() * x
+        s = spike(v - self.v_threshold, self.slope)
+        self.v = v * (1.0 - s)
+        return s
+
+    def to_ir(self, name: str) -> "DALIFNode":
+        return DALIFNode(name, shape=self.shape, reset=RESET_ZERO,
+                         spatial=numpy_param(self.spatial_decay()),
+                         temporal=numpy_param(self.temporal_decay()),
+                         threshold=np.full(self.shape, self.v_threshold, dtype=np.float32))
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, v_threshold={self.v_threshold}, squash={self.squash!r}"
+
+
+@dataclass
+class DALIFNode(NeuronNode):
+    """Float IR of :class:`DALIF`: ``spatial`` (the paper's alpha), ``temporal`` (beta), ``threshold``."""
+
+    kind: ClassVar[str] = "dalif"
+    spatial: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    temporal: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    threshold: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def lower(self) -> Lowered:
+        beta = np.asarray(self.temporal, dtype=np.float32)
+        if beta.size and (beta.min() < 0 or beta.max() > 1):
+            bad = float(beta.min() if beta.min() < 0 else beta.max())
+            raise SnnccError(f"layer {self.name!r} (DA-LIF): temporal decay beta = {bad:.6g} is "
+                             "outside [0, 1]; Loihi's voltage decay cannot represent it",
+                             "train with squash='sigmoid' (beta in (0, 1)) or clamp beta to [0, 1]")
+        canon = CubaLIF(self.name, shape=self.shape, reset=RESET_ZERO,
+                        alpha=np.zeros_like(beta), beta=beta.copy(),
+                        threshold=np.asarray(self.threshold, np.float32),
+                        bias=np.zeros_like(beta))
+        scale = np.asarray(self.spatial, dtype=np.float32)
+        note = (f"DA-LIF: beta -> voltage decay (range [{beta.min():.3g}, {beta.max():.3g}]), "
+                f"spatial alpha (range [{scale.min():.3g}, {scale.max():.3g}]) folded into the "
+                "incoming weights and bias; hard reset, fires on v > V_th")
+        return Lowered(canon, scale.copy(), EXACT_AFTER_FOLDING, note)
