@@ -1,0 +1,1 @@
+"""snncc examples (importable so tests can reuse their training code)."""
