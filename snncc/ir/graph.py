@@ -33,6 +33,10 @@ class Graph:
             self._connect(src, node.name, -1, True)
         return node
 
+    def add_recurrent(self, src: str, dst: str) -> None:
+        """Feed ``dst`` from ``src`` with one step of delay (for sources added after ``dst``)."""
+        self._connect(src, dst, -1, True)
+
     def _connect(self, src: str, dst: str, port: int, recurrent: bool) -> None:
         if src not in self._g:
             raise KeyError(f"{dst}: unknown input node {src!r}")
