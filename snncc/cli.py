@@ -176,14 +176,18 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
                out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                dt: float = DtOpt) -> None:
-    """Export the float model as NIR (dt, reset mode and integrator in the metadata)."""
+    """Export the float model as NIR (dt, reset mode and integrator in the metadata).
+
+    Neurons are exported in their lowered form (folds applied), so every neuron snncc
+    compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.
+    """
     from .backends.nir import write_nir
     from .frontend import trace
     from .loaders import load_model
-    from .passes import validate_float
+    from .passes import lower_neurons, validate_float
     graph = trace(load_model(model, trust=trust), input_shape, dt)
     validate_float(graph)
-    write_nir(graph, out)
+    write_nir(lower_neurons(graph)[0], out)
     console.print(f"wrote {out}")
 
 
