@@ -6,6 +6,10 @@ for LIF/CUBA and dense layers: ``netx.sequential_modules`` (a torch wrapper) and
 torch in the Python 3.10 env would mean a multi-GB CUDA build, so these two modules are
 replaced by placeholders that raise if anything actually uses them; everything netx does
 for the layers snncc writes runs as shipped.
+
+Each placeholder carries the ``__file__`` of the module it replaces: Lava's compiler, when it
+looks for a netx block's ProcessModels, imports every module of ``lava.lib.dl.netx`` and
+asks ``inspect.getfile`` for its directory, which fails on a module without a file.
 """
 from __future__ import annotations
 
@@ -16,7 +20,18 @@ import types
 def _placeholder(name: str, **attrs) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__dict__.update(attrs)
+    module.__file__ = _source_file(name)
     return module
+
+
+def _source_file(name: str) -> str:
+    """Where ``name`` lives in the installed lava-dl (its package __init__ or .py file)."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.find_spec("lava.lib.dl")
+    base = Path(list(spec.submodule_search_locations)[0]) if spec else Path(".")
+    path = base.joinpath(*name.split(".")[3:])
+    return str(path / "__init__.py" if path.is_dir() else path.with_suffix(".py"))
 
 
 def _needs_torch(*args, **kwargs):
