@@ -110,7 +110,13 @@ def _choose_scale(weight: np.ndarray, syn_bias: Optional[np.ndarray], neuron: Cu
     thr = neuron.threshold.astype(np.float64)
     caps = [fx.V_MAX / (cfg.headroom * thr), fx.VTH_MAX * 64 / thr]
     bias = np.abs(neuron.bias.astype(np.float64))
-    caps.append(np.where(bias > 0, fx.BIAS_MANT_MAX * 2 ** fx.BIAS_EXP_MAX / np.maximum(bias, 1e-300),
+    bias_exp = fx.BIAS_EXP_MAX
+    if cfg.bias == "neuron":
+        # the Linear bias joins the neuron bias, whose exponent is fixed (netx's convention)
+        bias_exp = NETX_BIAS_EXP
+        if syn_bias is not None:
+            bias = np.abs(neuron.bias.astype(np.float64).reshape(-1) + syn_bias.astype(np.float64))
+    caps.append(np.where(bias > 0, fx.BIAS_MANT_MAX * 2 ** bias_exp / np.maximum(bias, 1e-300),
                          np.inf))
     # the current must not wrap even when every input spikes at once (worst case): a wrap
     # flips the sign of u, far worse than the precision this cap costs
