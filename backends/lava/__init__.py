@@ -55,19 +55,35 @@ def find_lava_python() -> Optional[str]:
 def run_build_dir(build: Path, stimulus: np.ndarray, states: bool = False,
                   timeout: Optional[float] = None) -> dict[str, np.ndarray]:
     """Run ``build/lava_network.py`` on stimulus (T, B, ...): {"<layer>/s|u|v": (T, B, n)}."""
+    return _run_harness(Path(build), stimulus, states, timeout, netx=False)
+
+
+def run_netx_file(path: Path, stimulus: np.ndarray, states: bool = False,
+                  timeout: Optional[float] = None) -> dict[str, np.ndarray]:
+    """Load a netx HDF5 file with lava-dl's own ``netx.hdf5.Network`` and run it the same way."""
+    return _run_harness(Path(path), stimulus, states, timeout, netx=True)
+
+
+def _run_harness(target: Path, stimulus: np.ndarray, states: bool, timeout: Optional[float],
+                 netx: bool) -> dict[str, np.ndarray]:
     stimulus = np.asarray(stimulus).reshape(stimulus.shape[0], stimulus.shape[1], -1)
     python = find_lava_python()
     if python is None:
-        from .harness import run
-        return run(build, stimulus, states)
+        from .harness import run, run_netx
+        return (run_netx if netx else run)(target, stimulus, states)
     with tempfile.TemporaryDirectory(prefix="snncc-lava-") as tmp:
         stim, out = Path(tmp) / "stimulus.npz", Path(tmp) / "out.npz"
         np.savez(stim, x=stimulus.astype(np.uint8))
-        cmd = [python, "-m", "snncc.backends.lava.harness", str(build), str(stim), str(out)]
-        proc = subprocess.run(cmd + (["--states"] if states else []), capture_output=True,
-                              text=True, timeout=timeout)
+        cmd = [python, "-m", "snncc.backends.lava.harness", str(target), str(stim), str(out)]
+        cmd += (["--states"] if states else []) + (["--netx"] if netx else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+            if netx and "No module named" in proc.stderr and ("lava.lib" in proc.stderr
+                                                              or "h5py" in proc.stderr):
+                raise SnnccError(f"the Lava Python ({python}) cannot load netx:\n{tail}",
+                                 "install lava-dl 0.6.0 (pip install --no-deps lava-dl==0.6.0) "
+                                 "and h5py into it")
             if "No module named" in proc.stderr and ("lava" in proc.stderr or "snncc" in proc.stderr):
                 raise SnnccError(f"the Lava Python ({python}) lacks lava-nc or snncc:\n{tail}", HOW_TO)
             raise SnnccError(f"the Lava run failed ({python}):\n{tail}",
