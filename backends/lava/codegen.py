@@ -85,8 +85,10 @@ def generate(graph: Graph, neuron: str = "auto") -> str:
                 needs_fx = True
                 args = ", ".join(f'{k}=P["{name}.{k}"]' for k in
                                  ("du", "dv", "vth", "bias_mant", "bias_exp", "reset_mult", "reset_sub"))
+                gain = "None" if node.input_gain is None else f'P["{name}.input_gain"]'
                 emit(f"    {v} = FxNeuron(shape={shape}, {args}, reset_delayed={node.reset_delayed}, "
-                     f'floor={node.floor}, name="{name}")')
+                     f"floor={node.floor}, input_gain={gain}, gain_start={node.gain_start}, "
+                     f'bias_start={node.bias_start}, name="{name}")')
             emit(f"    for d in {var[src]}:")
             emit(f"        d.a_out.connect({v}.a_in)")
             emit(f'    out["neurons"][{name!r}] = {v}')

@@ -2,10 +2,12 @@
 
 Lava's stock ``LIF`` resets v to 0 at the spike step and has no floor.  ``FxNeuron`` adds,
 per neuron: a multiplicative + subtractive reset ``v = v*reset_mult/4096 - reset_sub``,
-applied at the spike step or (``reset_delayed``) at the next step after the decay, and an
-optional floor on v, in the style of a Loihi 2 programmable neuron.  With
-``reset_mult = reset_sub = 0`` at the spike step and no floor it computes exactly what
-``PyLifModelBitAcc`` computes: the same arithmetic from ``AbstractPyLifModelFixed``.
+applied at the spike step or (``reset_delayed``) at the next step after the decay, an
+optional floor on v, a growing membrane (``dv < 0``), a per-step input gain table
+(``input_gain[t - gain_start]``, 4096 = 1) and a neuron bias that starts at ``bias_start``,
+in the style of a Loihi 2 programmable neuron.  With ``reset_mult = reset_sub = 0`` at the
+spike step and none of the rest it computes exactly what ``PyLifModelBitAcc`` computes: the
+same arithmetic from ``AbstractPyLifModelFixed``.
 
 Imports only lava and numpy, so no torch is needed in the Lava env.
 """
@@ -27,9 +29,13 @@ class FxNeuron(AbstractProcess):
     """Generalised CUBA LIF with per-neuron du, dv, vth, bias, reset and an optional floor."""
 
     def __init__(self, *, shape: tuple, du, dv, vth, bias_mant, bias_exp, reset_mult, reset_sub,
-                 reset_delayed: bool = False, floor=None, name: str | None = None) -> None:
+                 reset_delayed: bool = False, floor=None, input_gain=None, gain_start: int = 0,
+                 bias_start: int = 0, name: str | None = None) -> None:
+        gain = None if input_gain is None else np.asarray(input_gain, np.int64).reshape(
+            -1, int(np.prod(shape)))
         super().__init__(shape=shape, name=name, reset_delayed=bool(reset_delayed),
-                         use_floor=floor is not None)
+                         use_floor=floor is not None, input_gain=gain,
+                         gain_start=int(gain_start), bias_start=int(bias_start))
         full = lambda x: np.broadcast_to(np.asarray(x, dtype=np.int64), shape).copy()
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
@@ -73,10 +79,19 @@ class PyFxNeuronModel(PyLoihiProcessModel):
 
     MAX_UV = 2 ** 23
 
+    def _synaptic_input(self, a_in: np.ndarray) -> np.ndarray:
+        """``a_in << 6``, scaled by this step's row of the input gain table if there is one."""
+        syn = np.int64(a_in) << 6
+        gain = self.proc_params["input_gain"]
+        if gain is None:
+            return syn
+        row = int(np.clip(self.time_step - 1 - self.proc_params["gain_start"], 0, len(gain) - 1))
+        return _rtz_scale(syn, gain[row].reshape(syn.shape))
+
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
         # current: exactly AbstractPyLifModelFixed.subthr_dynamics (ds_offset = 1, wrap)
-        decayed = _rtz_scale(self.u, 4096 - (self.du + 1)) + (np.int64(a_in) << 6)
+        decayed = _rtz_scale(self.u, 4096 - (self.du + 1)) + self._synaptic_input(a_in)
         wrapped = np.where(decayed > self.MAX_UV, decayed - 2 * self.MAX_UV, decayed)
         wrapped = np.where(wrapped <= -self.MAX_UV, decayed + 2 * self.MAX_UV, wrapped)
         self.u[:] = wrapped
@@ -86,6 +101,8 @@ class PyFxNeuronModel(PyLoihiProcessModel):
             v = np.where(spiked, _rtz_scale(v, self.reset_mult) - self.reset_sub, v)
         bias = np.where(self.bias_exp >= 0, np.int64(self.bias_mant) << np.maximum(self.bias_exp, 0),
                         np.int64(self.bias_mant) >> np.maximum(-self.bias_exp, 0))
+        if self.time_step - 1 < self.proc_params["bias_start"]:
+            bias = np.zeros_like(bias)
         v = np.clip(v + np.int64(self.u) + bias, -(self.MAX_UV - 1), self.MAX_UV - 1)
         if self.proc_params["use_floor"]:
             v = np.maximum(v, self.floor[0])

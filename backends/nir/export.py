@@ -53,6 +53,9 @@ def _neuron(node: CubaLIF, dt: float):
     alpha, beta, bias, thr = (_f64(node.alpha), _f64(node.beta), _f64(node.bias),
                               _f64(node.threshold))
     meta = _reset_meta(node)
+    if node.input_gain is not None or np.any(beta > 1.0):
+        raise SnnccError(f"layer {node.name!r}: a per-step input gain or a growing membrane "
+                         "(beta > 1) has no NIR form", "compile it for Loihi instead")
     if np.any(beta == 1.0) and np.any(bias != 0):
         raise SnnccError(f"layer {node.name!r}: a constant drive on a non-leaky neuron "
                          "(beta = 1) has no NIR form (v_leak needs a finite tau)",

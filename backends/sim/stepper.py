@@ -111,6 +111,7 @@ class NeuronExec(Executor):
         self.bias = fx.effective_bias(node.bias_mant, node.bias_exp)
         self.mult = node.reset_mult.astype(np.int64)
         self.sub = node.reset_sub.astype(np.int64)
+        self.gain = None if node.input_gain is None else np.asarray(node.input_gain, np.int64)
         self.u = np.zeros((batch, n), dtype=np.int64)
         self.v = np.zeros((batch, n), dtype=np.int64)
         self.spiked = np.zeros((batch, n), dtype=bool)
@@ -120,12 +121,16 @@ class NeuronExec(Executor):
 
     def emit(self, t, inputs):
         a_in = sum(inputs) if inputs else 0
-        u = fx.decay_rtz(self.u, self.du) + (np.asarray(a_in, dtype=np.int64) << fx.ACT_SHIFT)
-        self.u = fx.wrap_current(u)
+        syn = np.asarray(a_in, dtype=np.int64) << fx.ACT_SHIFT
+        if self.gain is not None:       # per-step input gain (generalised neuron)
+            syn = fx.scale_rtz(syn, self.gain[int(np.clip(t - self.node.gain_start, 0,
+                                                          len(self.gain) - 1))])
+        self.u = fx.wrap_current(fx.decay_rtz(self.u, self.du) + syn)
         v = fx.decay_rtz(self.v, self.dv)
         if self.node.reset_delayed:
             v = self._reset(v, self.spiked)
-        v = fx.saturate_voltage(v + self.u + self.bias)
+        bias = self.bias if t >= self.node.bias_start else 0
+        v = fx.saturate_voltage(v + self.u + bias)
         if self.node.floor is not None:
             v = np.maximum(v, self.node.floor)
         spikes = v > self.vth

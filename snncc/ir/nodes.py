@@ -137,8 +137,14 @@ class CubaLIF(NeuronNode):
     Reset: ``"zero"`` sets v = 0, ``"subtract"`` subtracts the threshold, ``"custom"`` does
     ``v = reset_mult*v - reset_sub`` (per neuron). With ``reset_delayed`` the reset of a
     spike at step t is applied at step t+1 right after the decay (snnTorch, GLIF); otherwise
-    right after the spike (Loihi, SpikingJelly).  Anything beyond a zero reset at spike time
-    and no floor needs the generalised fixed-point neuron.
+    right after the spike (Loihi, SpikingJelly).
+
+    ``input_gain`` (optional, ``(T, *shape)``): a per-step gain on the synaptic input,
+    ``i = alpha*i + input_gain[t]*x`` (``input_gain[T-1]`` from step T on) -- GLIF's
+    time-dependent conductance.  It scales the feeding synapses, not ``bias``.
+
+    Anything beyond a zero reset at spike time, no floor, a decay ``beta <= 1`` and no
+    input gain needs the generalised fixed-point neuron.
     """
 
     kind: ClassVar[str] = "cuba_lif"
@@ -150,6 +156,7 @@ class CubaLIF(NeuronNode):
     reset_mult: Optional[np.ndarray] = None
     reset_sub: Optional[np.ndarray] = None
     reset_delayed: bool = False
+    input_gain: Optional[np.ndarray] = None
 
     def reset_terms(self) -> tuple[np.ndarray, np.ndarray]:
         """(mult, sub) per neuron: after a spike ``v = mult*v - sub``."""
@@ -161,7 +168,8 @@ class CubaLIF(NeuronNode):
 
     @property
     def is_stock(self) -> bool:
-        return self.reset == RESET_ZERO and not self.reset_delayed and self.floor is None
+        return (self.reset == RESET_ZERO and not self.reset_delayed and self.floor is None
+                and self.input_gain is None and not np.any(np.asarray(self.beta) > 1))
 
     def lower(self) -> Lowered:
         return Lowered(self, None, EXACT if self.is_stock else GENERALISED)
@@ -221,9 +229,18 @@ class FxNeuron(Node):
 
     After a spike, ``v = (v * reset_mult) / 4096 - reset_sub`` (rounded toward zero), at
     the spike step or, with ``reset_delayed``, at the next step right after the decay.
-    ``reset_mult = 0, reset_sub = 0`` at the spike step and no ``floor`` is exactly Lava's
-    stock ``LIF`` (fixed_pt); anything else is the generalised neuron snncc ships as a
-    custom Lava process (Loihi 2 programmable-neuron style).
+    A negative ``dv`` (down to -4096) makes v grow by ``(4096 - dv)/4096`` per step.
+
+    ``input_gain`` (optional, int ``(T, n)``, 4096 = 1): at step t the synaptic input enters
+    the current as ``((a_in << 6) * input_gain[k]) / 4096`` rounded toward zero, with
+    ``k = clip(t - gain_start, 0, T - 1)``; ``gain_start`` is the layer's synaptic depth, so
+    row k meets the data of the float model's step k.  The neuron bias acts from step
+    ``bias_start`` on (Lava's LIF: from step 0).
+
+    ``reset_mult = 0, reset_sub = 0`` at the spike step, no ``floor``, ``dv >= 0``, no input
+    gain and ``bias_start = 0`` is exactly Lava's stock ``LIF`` (fixed_pt); anything else is
+    the generalised neuron snncc ships as a custom Lava process (Loihi 2 programmable-neuron
+    style).
     """
 
     kind: ClassVar[str] = "fx_neuron"
@@ -237,6 +254,9 @@ class FxNeuron(Node):
     reset_sub: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     reset_delayed: bool = False
     floor: Optional[int] = None
+    input_gain: Optional[np.ndarray] = None
+    gain_start: int = 0
+    bias_start: int = 0
 
     def infer_shape(self, in_shapes):
         return tuple(self.shape)
@@ -245,4 +265,6 @@ class FxNeuron(Node):
     def is_stock_lif(self) -> bool:
         """True when Lava's stock LIF process expresses this neuron."""
         return (not self.reset_delayed and self.floor is None
-                and not np.any(self.reset_mult) and not np.any(self.reset_sub))
+                and not np.any(self.reset_mult) and not np.any(self.reset_sub)
+                and self.input_gain is None and not np.any(np.asarray(self.dv) < 0)
+                and (self.bias_start == 0 or not np.any(self.bias_mant)))

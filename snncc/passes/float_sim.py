@@ -8,7 +8,8 @@ to be folded into the ``Affine`` rows already (``lower_neurons`` does it).
 
 Per step and neuron, as documented on :class:`snncc.ir.nodes.CubaLIF`::
 
-    i = alpha*i + x                     # x = W s + b of the feeding Affine
+    i = alpha*i + g[t]*x                # x = W s + b of the feeding Affine; g = input_gain
+                                        # (1 if None; row T-1 from step T on)
     v = beta*v
     v = mult*v - sub  where it spiked at t-1        (reset_delayed only)
     v = v + i + bias
@@ -58,6 +59,8 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64) -> dict
             "sub": np.broadcast_to(np.asarray(sub, dtype), node.threshold.shape).reshape(n),
             "floor": None if node.floor is None else dtype(node.floor),
             "delayed": bool(node.reset_delayed),
+            "gain": None if node.input_gain is None
+            else np.asarray(node.input_gain, dtype).reshape(-1, n),
         }
         state[node.name] = {"i": np.zeros((batch, n), dtype), "v": np.zeros((batch, n), dtype),
                             "s": np.zeros((batch, n), dtype=bool)}
@@ -81,7 +84,8 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64) -> dict
                 values[name] = y if b is None else y + b
             elif isinstance(node, CubaLIF):
                 p, st = params[name], state[name]
-                st["i"] = p["alpha"] * st["i"] + ins[0]
+                x = ins[0] if p["gain"] is None else p["gain"][min(t, len(p["gain"]) - 1)] * ins[0]
+                st["i"] = p["alpha"] * st["i"] + x
                 v = p["beta"] * st["v"]
                 if p["delayed"]:
                     v = np.where(st["s"], p["mult"] * v - p["sub"], v)

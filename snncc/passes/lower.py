@@ -5,7 +5,9 @@
 * a neuron's own voltage bias, when its current is memoryless (alpha == 0, so current and
   voltage inputs are the same thing), moves into the preceding ``Affine`` bias: the
   quantizer sends Affine biases over an always-on axon that starts in step with the data
-  (see ``FxDense``), which a neuron bias on Loihi cannot do.
+  (see ``FxDense``), which a neuron bias on Loihi cannot do.  Not when the neuron has a
+  per-step ``input_gain``: that gain scales the synapses but not the neuron's own bias, so
+  the bias stays in the neuron (the generalised neuron starts it in step with the data).
 """
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ def lower_neurons(graph: Graph) -> tuple[Graph, list[LayerMapping]]:
             scale = np.asarray(lowered.input_scale, dtype=np.float32).reshape(-1)
             weight = weight * scale[:, None]
             bias = None if bias is None else bias * scale
-        if np.all(neuron.alpha == 0) and np.any(neuron.bias != 0):
+        if (np.all(neuron.alpha == 0) and np.any(neuron.bias != 0)
+                and neuron.input_gain is None):
             bias = neuron.bias.reshape(-1) if bias is None else bias + neuron.bias.reshape(-1)
             neuron = replace(neuron, bias=np.zeros_like(neuron.bias))
         out.replace(replace(affine, weight=weight.astype(np.float32), bias=bias))

@@ -10,6 +10,11 @@ current inside their bit widths; a per-layer ``scale_factor`` (calibration) mult
 Decays: ``dv = round(4096 (1 - beta))``; ``du = round(4096 (1 - alpha)) - 1`` because
 Lava decays the current by ``du + 1``.  Weights are rounded to the grid of the sign mode
 Lava will infer (even values in mixed mode), so Lava's own clip/truncate changes nothing.
+
+Generalised-neuron parameters (see ``FxNeuron``): a growing membrane (``1 < beta <= 2``)
+becomes a negative ``dv``; a per-step input gain becomes a 12-bit table started at the
+layer's synaptic depth, the neuron bias with it.  Their quantization errors are reported
+with the others.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import numpy as np
 from .. import fixedpoint as fx
 from ..errors import SnnccError
 from ..ir import Affine, CubaLIF, FxDense, FxNeuron, Graph, Input, Output
-from ..ir.nodes import RESET_SUBTRACT
+from ..ir.nodes import RESET_CUSTOM, RESET_SUBTRACT
 
 WEIGHT_EXP_RANGE = (-8, 7)
 NETX_BIAS_EXP = 6          # lava-dl netx builds every LIF with bias_exp = 6
@@ -42,6 +47,8 @@ class QuantConfig:
     # which acts from step 0 and so charges a layer at depth k for k steps before its data
     bias: str = "axon"
     scale_factor: dict[str, float] = field(default_factory=dict)   # per layer, from calibration
+    # per layer weight exponent chosen by calibration (overrides the rule; clipped to the range)
+    weight_exp: dict[str, int] = field(default_factory=dict)
 
 
 def netx_config() -> QuantConfig:
@@ -69,6 +76,8 @@ class LayerQuant:
     sign_mode: str
     errors: list[ParamError]
     warnings: list[str]
+    # values that hit their bit width's rail: weights, thresholds, biases (saturation counts)
+    clipped: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,6 +139,7 @@ def _choose_scale(weight: np.ndarray, syn_bias: Optional[np.ndarray], neuron: Cu
     # shared exponent: the one that lets the most constrained neuron use its full 8 bits
     live = row_max > 0
     exp = int(np.floor(np.log2(np.min(cap[live] * row_max[live]) / (w_int_max * 64.0))))
+    exp = int(cfg.weight_exp.get(neuron.name, exp))
     if exp < cfg.weight_exp_range[0]:
         warnings.append("weights use fewer than 8 bits: threshold/bias range forces a "
                         "weight exponent below the minimum")
@@ -179,6 +189,20 @@ def _quantize_bias(bias: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, int
     return _to_grid(target / 2.0 ** exp, mode), exp
 
 
+def _quantize_gain(neuron: CubaLIF) -> tuple[Optional[np.ndarray], list[ParamError]]:
+    """The per-step input gain as a (T, n) table of 12-bit fractions (4096 = 1), and its error."""
+    if neuron.input_gain is None:
+        return None, []
+    g = np.asarray(neuron.input_gain, dtype=np.float64)
+    g = g.reshape(g.shape[0], -1)
+    if np.any(g < 0) or np.any(g > 1):
+        raise SnnccError(f"layer {neuron.name!r}: per-step input gain in [{g.min():.4g}, "
+                         f"{g.max():.4g}] is outside [0, 1]",
+                         "fold the largest gain into the preceding weights first")
+    table = np.round(g * fx.DECAY_UNITY).astype(np.int64)
+    return table, [_error("input_gain", g, table / fx.DECAY_UNITY)]
+
+
 def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: int):
     w = affine.weight.astype(np.float64)
     mode = fx.sign_mode(w)
@@ -188,6 +212,10 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
     unit = 2.0 ** (exp + 6)                 # v units of one weight LSB
     col = scale[:, None]
     w_q = _to_grid(w * col / unit, mode)
+    lo, hi, step = fx.weight_range(mode)
+    clipped = {"weight": int(np.sum((w * col / unit > hi + step / 2)
+                                    | (w * col / unit < lo - step / 2))),
+               "threshold": int(np.sum(neuron.threshold * scale / 64.0 > fx.VTH_MAX + 0.5))}
     syn_bias, syn_exp = None, 0
     neuron_bias = neuron.bias.astype(np.float64).reshape(-1)
     if affine.bias is not None and np.any(affine.bias != 0):
@@ -214,7 +242,14 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
                             "layer's data arrives (Loihi timing)")
     else:
         bias_mant, bias_exp = fx.split_bias(neuron_bias * scale)
-    dv = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.beta.astype(np.float64))), 0, 4095)
+    clipped["bias"] = int(np.sum(np.abs(fx.effective_bias(bias_mant, bias_exp) / scale
+                                        - neuron_bias) > 2.0 ** bias_exp / scale))
+    if np.any(neuron.beta > 2.0):
+        raise SnnccError(f"layer {neuron.name!r}: voltage decay factor {float(np.max(neuron.beta)):.6g}"
+                         " > 2; the generalised neuron grows v by at most 2x per step",
+                         "retrain with a smaller membrane growth (decay factor <= 2)")
+    dv = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.beta.astype(np.float64))),
+                 -fx.DECAY_UNITY, 4095)
     du = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.alpha.astype(np.float64))) - 1, -1, 4095)
     if neuron.floor not in (None, 0, 0.0):
         raise SnnccError(f"layer {neuron.name!r}: a membrane floor of {neuron.floor} is not "
@@ -227,13 +262,16 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
     # subtracting exactly the threshold stays exact in integers: use vth itself
     reset_sub = (vth << fx.VTH_SHIFT if neuron.reset == RESET_SUBTRACT
                  else np.round(np.asarray(sub, np.float64) * scale).astype(np.int64))
+    gain, errors_gain = _quantize_gain(neuron)
+    start = depth if gain is not None else 0
     dense = FxDense(f"{affine.name}", weight=w_q, weight_exp=exp,
                     split_sign=mode == fx.SIGN_SPLIT, bias=syn_bias,
                     bias_exp=syn_exp, bias_start=depth - 1)
     fxn = FxNeuron(neuron.name, shape=tuple(neuron.shape), du=du.astype(np.int64),
                    dv=dv.astype(np.int64), vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
                    reset_mult=reset_mult, reset_sub=reset_sub,
-                   reset_delayed=neuron.reset_delayed, floor=floor)
+                   reset_delayed=neuron.reset_delayed, floor=floor, input_gain=gain,
+                   gain_start=start, bias_start=start)
     errors = [
         _error("weight", w, w_q * unit / col),
         _error("threshold", neuron.threshold, vth * 64.0 / scale),
@@ -244,8 +282,12 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
     if syn_bias is not None:
         errors.append(_error("synaptic_bias", affine.bias,
                              syn_bias * 2.0 ** (syn_exp + fx.ACT_SHIFT) / scale))
+    if neuron.reset == RESET_CUSTOM:
+        errors.append(_error("reset_mult", mult, reset_mult / fx.DECAY_UNITY))
+        errors.append(_error("reset_sub", sub, reset_sub / scale))
+    errors += errors_gain
     if not fxn.is_stock_lif:
         warnings.append("needs snncc's generalised neuron (Lava's stock LIF cannot express "
                         "this reset/floor)")
     return dense, fxn, LayerQuant(neuron.name, float(np.min(scale)), float(np.max(scale)), exp,
-                                  mode, errors, warnings)
+                                  mode, errors, warnings, clipped)
