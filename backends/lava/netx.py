@@ -122,6 +122,14 @@ def _neuron_problems(node: FxNeuron, neuron_arrays: bool) -> list[str]:
         out.append("a membrane floor")
     if np.any(node.reset_mult) or np.any(node.reset_sub):
         out.append("a non-zero reset (reset_mult/reset_sub; netx's LIF resets v to 0)")
+    if getattr(node, "input_gain", None) is not None:
+        out.append("a per-step input gain")
+    if getattr(node, "bias_start", 0) and np.any(node.bias_mant):
+        out.append("a neuron bias that starts late (netx's acts from step 0)")
+    if np.any(node.dv < 0):
+        out.append("a growing membrane (dv < 0)")
+    if not out and not node.is_stock_lif:       # anything else the generalised neuron adds
+        out.append("needs snncc's generalised neuron (netx builds Lava's stock LIF)")
     if not neuron_arrays:
         varying = [k for k in ("du", "dv", "vth") if len(np.unique(getattr(node, k))) > 1]
         if varying:
@@ -130,7 +138,7 @@ def _neuron_problems(node: FxNeuron, neuron_arrays: bool) -> list[str]:
     bias = _netx_bias(node)
     if np.any(bias != np.round(bias)) or np.any(bias < fx.BIAS_MANT_MIN) or np.any(bias > fx.BIAS_MANT_MAX):
         out.append(f"biases that are not a 13-bit mantissa << {NETX_BIAS_EXP} (netx's only bias exponent)")
-    if np.any(node.du < -1) or np.any(node.du > 4095) or np.any(node.dv < 0) or np.any(node.dv > 4095):
+    if np.any(node.du < -1) or np.any(node.du > 4095) or np.any(node.dv > 4095):
         out.append("decays outside Loihi's 12 bits")
     if np.any(node.vth < 0) or np.any(node.vth > fx.VTH_MAX):
         out.append("thresholds outside 17 bits")
