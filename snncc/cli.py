@@ -62,25 +62,56 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                 trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                 dt: float = DtOpt,
                 lava_neuron: str = typer.Option("auto", "--lava-neuron",
-                                                help="auto | fx | lif-arrays (see docs)")) -> None:
-    """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT."""
+                                                help="auto | fx | lif-arrays (see docs)"),
+                netx: bool = typer.Option(False, "--netx",
+                                          help="quantize within lava-dl netx's format and also "
+                                               "write network.net (fails if netx cannot express it)")) -> None:
+    """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
+
+    ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
+    compiled network; ``--netx`` quantizes with the netx preset so that it can.
+    """
     from dataclasses import asdict
 
     from .atomic import atomic_dir
     from .backends.lava import codegen
+    from .backends.lava.netx import NETX_FILE, netx_problems, write_netx
+    from .compiler import compile_model
     from .ir import serialize
+    from .loaders import load_model
+    from .passes import netx_config
     _check_target(target)
-    _, compiled = _compile(model, trust, input_shape, dt)
+    try:
+        compiled = compile_model(load_model(model, trust=trust), input_shape, dt,
+                                 netx_config() if netx else None)
+    except SnnccError as exc:
+        if not netx:
+            raise
+        raise SnnccError(f"--netx: {exc.cause}", "netx carries a layer's constant drive only as a "
+                         "neuron bias on v (drop the Linear bias before CUBA layers), or compile "
+                         "without --netx for snncc's own Lava network") from exc
+    problems = netx_problems(compiled.fixed)
+    if netx and problems:
+        raise SnnccError("--netx: lava-dl netx cannot express this network: " + "; ".join(problems),
+                         "netx needs one decay and threshold per layer (train them shared), "
+                         "zero reset and a chain of Linear layers; compile without --netx for "
+                         "snncc's own Lava network")
     with atomic_dir(out) as tmp:
         serialize.save(compiled.fixed, tmp)
         codegen.write(compiled.fixed, tmp, lava_neuron)
         (tmp / "quantization.json").write_text(json.dumps(
             {"layers": [asdict(l) for l in compiled.quant.layers],
              "mapping": [asdict(m) for m in compiled.mapping]}, indent=1))
+        if not problems:
+            write_netx(compiled.fixed, tmp / NETX_FILE)
     console.print(compiled.fixed.summary())
     console.print(_mapping_table(compiled))
     console.print(f"wrote {out}/ ({serialize.GRAPH_FILE}, {serialize.PARAMS_FILE}, "
-                  f"{codegen.MODULE_NAME}, quantization.json)")
+                  f"{codegen.MODULE_NAME}, quantization.json{'' if problems else ', ' + NETX_FILE})")
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        console.print(f"no {NETX_FILE}: lava-dl netx cannot express {problems[0]}{more}; "
+                      "try --netx", soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
