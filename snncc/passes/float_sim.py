@@ -22,14 +22,21 @@ Pure numpy: it serves tests and any pass that wants a float ground truth of a lo
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from ..errors import SnnccError
 from ..ir import Affine, CubaLIF, Graph, Input, Output
 
 
-def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64) -> dict[str, np.ndarray]:
-    """Run ``graph`` on ``stimulus`` (T, B, *input_shape); spikes (bool, (T, B, n)) per neuron and output."""
+def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
+                   states: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
+    """Run ``graph`` on ``stimulus`` (T, B, *input_shape); spikes (bool, (T, B, n)) per neuron and output.
+
+    A dict passed as ``states`` receives each neuron layer's membrane ``v`` (T, B, n) as the
+    step leaves it (after an immediate reset), as the fixed-point simulator records it.
+    """
     stimulus = np.asarray(stimulus)
     if stimulus.ndim < 2:
         raise SnnccError(f"stimulus must be (time, batch, *input_shape), got shape {stimulus.shape}",
@@ -96,6 +103,8 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64) -> dict
                 st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
                 st["s"] = s
                 values[name] = s
+                if states is not None:
+                    states.setdefault(name, np.zeros((steps, batch, s.shape[1]), dtype))[t] = st["v"]
             else:   # Output
                 values[name] = ins[0]
         for n in recorded:
