@@ -25,6 +25,8 @@ TARGETS = ("loihi",)
 TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only for files you trust)")
 ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
 DtOpt = typer.Option(1e-3, "--dt", help="time step in seconds (recorded in NIR metadata)")
+CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
+                            "search per-layer weight scales and exponents on it instead of max-abs")
 
 
 def _check_target(target: str) -> None:
@@ -37,6 +39,29 @@ def _compile(model_path: Path, trust: bool, input_shape: Optional[List[int]], dt
     from .loaders import load_model
     model = load_model(model_path, trust=trust)
     return model, compile_model(model, input_shape, dt)
+
+
+def _calibrate(model, compiled, data: Path, input_shape, dt: float, base=None):
+    """Calibrate on ``data`` (with a progress bar); print and return the gain over the default."""
+    from .calibrate import calibrate
+    from .loaders import load_data
+    from .progress import live
+    x, y = load_data(data, compiled.fixed.node(compiled.fixed.input_names[0]).shape)
+    with live() as progress:
+        compiled, cal = calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
+    table = Table(title=f"calibration on {cal.samples} samples x {cal.steps} steps "
+                        "(spike agreement, default rule -> calibrated)")
+    for col in ("layer", "clip ratio", "weight exp", "default", "calibrated", "gain"):
+        table.add_column(col)
+    rows = [(l.name, f"{l.clip_ratio:.3g}", f"{l.weight_exp_default} -> {l.weight_exp}",
+             l.agreement_default, l.agreement_calibrated) for l in cal.layers]
+    rows.append(("output", "", "", cal.output_agreement_default, cal.output_agreement_calibrated))
+    if cal.accuracy_default is not None:
+        rows.append(("accuracy", "", "", cal.accuracy_default, cal.accuracy_calibrated))
+    for name, ratio, exp, a, b in rows:
+        table.add_row(name, ratio, exp, f"{a:.4%}", f"{b:.4%}", f"{b - a:+.4%}")
+    console.print(table)
+    return compiled, cal
 
 
 def _mapping_table(compiled) -> Table:
@@ -65,7 +90,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                                                 help="auto | fx | lif-arrays (see docs)"),
                 netx: bool = typer.Option(False, "--netx",
                                           help="quantize within lava-dl netx's format and also "
-                                               "write network.net (fails if netx cannot express it)")) -> None:
+                                               "write network.net (fails if netx cannot express it)"),
+                calibrate: Optional[Path] = CalibrateOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -90,6 +116,9 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
         raise SnnccError(f"--netx: {exc.cause}", "netx carries a layer's constant drive only as a "
                          "neuron bias on v (drop the Linear bias before CUBA layers), or compile "
                          "without --netx for snncc's own Lava network") from exc
+    if calibrate is not None:
+        compiled, cal = _calibrate(load_model(model, trust=trust), compiled, calibrate,
+                                   input_shape, dt, netx_config() if netx else None)
     problems = netx_problems(compiled.fixed)
     if netx and problems:
         raise SnnccError("--netx: lava-dl netx cannot express this network: " + "; ".join(problems),
@@ -101,7 +130,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
         codegen.write(compiled.fixed, tmp, lava_neuron)
         (tmp / "quantization.json").write_text(json.dumps(
             {"layers": [asdict(l) for l in compiled.quant.layers],
-             "mapping": [asdict(m) for m in compiled.mapping]}, indent=1))
+             "mapping": [asdict(m) for m in compiled.mapping],
+             **({"calibration": cal.to_dict()} if calibrate is not None else {})}, indent=1))
         if not problems:
             write_netx(compiled.fixed, tmp / NETX_FILE)
     console.print(compiled.fixed.summary())
@@ -119,57 +149,84 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
            target: str = typer.Option("loihi", "--target"),
            backend: str = typer.Option("sim", "--backend", help="sim (bit-accurate) or lava"),
-           json_out: Optional[Path] = typer.Option(None, "--json", help="write the report as JSON"),
+           json_out: Optional[Path] = typer.Option(None, "--json", help="write report.json (schema: "
+                                                   "snncc/report/schema.json)"),
+           html_out: Optional[Path] = typer.Option(None, "--html", help="write a self-contained report.html "
+                                                   "with plots"),
+           calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
            dt: float = DtOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
-    from .atomic import atomic_file
     from .loaders import load_data
-    from .verify import verify as run_verify
+    from .progress import live
+    from .report.write import make_report, write_artifacts
     _check_target(target)
     model_obj, compiled = _compile(model, trust, input_shape, dt)
     x, y = load_data(data, compiled.fixed.node(compiled.fixed.input_names[0]).shape)
-    report = run_verify(model_obj, compiled, x, y, backend=backend,
-                        cross_check_samples=check_samples)
-    table = Table(title=f"float vs {backend} ({report.samples} samples x {report.steps} steps)")
+    cal = None
+    if calibrate is not None:
+        compiled, cal = _calibrate(model_obj, compiled, calibrate, input_shape, dt)
+    with live() as progress:
+        report = make_report(model_obj, compiled, x, y, target=target, backend=backend,
+                             check_samples=check_samples, calibration=cal, progress=progress,
+                             inputs={"model": str(model), "data": str(data),
+                                     "calibration_data": None if calibrate is None else str(calibrate)})
+    _print_report(report)
+    for path in write_artifacts(report, json_out, html_out):
+        console.print(f"wrote {path}")
+
+
+def _print_report(report: dict) -> None:
+    s = report["summary"]
+    table = Table(title=f"float vs {report['backend']} ({report['samples']} samples x "
+                        f"{report['steps']} steps)")
     for col in ("layer", "depth", "neurons", "spike agreement", "rate float", "rate quant",
-                "first divergence"):
+                "membrane err (thr)", "v rail / w clip", "SynOps/sample f / q", "first divergence"):
         table.add_column(col)
-    for l in report.layers:
-        fd = l.first_divergence
-        table.add_row(l.name, str(l.depth), str(l.neurons), f"{l.spike_agreement:.4%}",
-                      f"{l.rate_float:.4f}", f"{l.rate_quant:.4f}",
+    for l in report["layers"]:
+        fd, mem, sat, syn = (l["first_divergence"], l["membrane_error"], l["saturation"],
+                             l["synops_per_sample"])
+        table.add_row(l["name"], str(l["depth"]), str(l["neurons"]), f"{l['spike_agreement']:.4%}",
+                      f"{l['rate_float']:.4f}", f"{l['rate_quant']:.4f}",
+                      "-" if mem is None else f"{mem['mean']:.4f}",
+                      f"{sat['v_rail_hits']} / {sat['weights_clipped']}",
+                      f"{syn['float']:.0f} / {syn['quant']:.0f}",
                       "-" if fd is None else f"t={fd['step']} sample={fd['sample']} n={fd['neuron']}")
     console.print(table)
-    if report.bit_exact:
-        _print_bit_exact(report)
-    console.print(f"output spike agreement: {report.output_agreement:.4%}   "
-                  f"prediction agreement: {report.prediction_agreement:.4%}")
-    if report.accuracy_float is not None:
-        console.print(f"accuracy: float {report.accuracy_float:.4%}   "
-                      f"quantized {report.accuracy_quant:.4%}")
-    if json_out:
-        with atomic_file(json_out) as tmp:
-            tmp.write_text(json.dumps(report.to_dict(), indent=1))
-        console.print(f"wrote {json_out}")
+    if report["bit_exact"]:
+        _print_bit_exact(report["bit_exact"])
+    console.print(f"output spike agreement: {s['output_agreement']:.4%}   "
+                  f"prediction agreement: {s['prediction_agreement']:.4%}")
+    if s["accuracy_float"] is not None:
+        console.print(f"accuracy: float {s['accuracy_float']:.4%}   "
+                      f"quantized {s['accuracy_quant']:.4%}")
+    cal = report["calibration"]
+    if cal and cal["extra"].get("verify_data"):
+        on = cal["extra"]["verify_data"]
+        console.print(f"calibration gain on this data: output agreement "
+                      f"{on['output_agreement_default']:.4%} -> {on['output_agreement_calibrated']:.4%}"
+                      + (f", accuracy {on['accuracy_default']:.4%} -> {on['accuracy_calibrated']:.4%}"
+                         if on["accuracy_default"] is not None else ""))
 
 
-def _print_bit_exact(report) -> None:
-    table = Table(title=f"bit-exact check: sim vs {report.backend} "
-                        f"({report.bit_exact_samples} samples, spikes + u + v)")
+def _print_bit_exact(bit_exact: dict) -> None:
+    table = Table(title=f"bit-exact check: sim vs {bit_exact['backend']} "
+                        f"({bit_exact['samples']} samples, spikes + u + v)")
     for col in ("layer", "spike mismatches", "u mismatches", "v mismatches",
                 "steps with mismatches", "first mismatch"):
         table.add_column(col)
-    for l in report.bit_exact:
-        bad = [t for t, c in enumerate(l.mismatches_per_step) if c]
-        fm = l.first_mismatch
-        table.add_row(l.name, str(l.spike_mismatches), str(l.u_mismatches), str(l.v_mismatches),
+    for l in bit_exact["layers"]:
+        bad = [t for t, c in enumerate(l["mismatches_per_step"]) if c]
+        fm = l["first_mismatch"]
+        table.add_row(l["name"], str(l["spike_mismatches"]), str(l["u_mismatches"]),
+                      str(l["v_mismatches"]),
                       ",".join(map(str, bad[:8])) + ("..." if len(bad) > 8 else "") or "-",
                       "-" if fm is None else f"{fm['what']} t={fm['step']} sample={fm['sample']} n={fm['neuron']}")
     console.print(table)
-    total = sum(l.spike_mismatches + l.u_mismatches + l.v_mismatches for l in report.bit_exact)
+    total = sum(l["spike_mismatches"] + l["u_mismatches"] + l["v_mismatches"]
+                for l in bit_exact["layers"])
     console.print(f"bit-exact: {'yes' if total == 0 else 'NO'} ({total} mismatching values)")
 
 

@@ -1,0 +1,192 @@
+"""Layer-by-layer comparison of the float model and the quantized network, batch by batch.
+
+Three runs per batch of samples: the torch model (the user's ground truth for spikes),
+the lowered float graph in float64 (the ground truth for membranes: same equations as the
+model, with the canonical state exposed) and the bit-accurate simulator with its u and v.
+Only running sums are kept across batches, so memory does not grow with the data set.
+
+Definitions (all documented in ``schema.json``):
+
+* spike agreement: fraction of (step, sample, neuron) spike values equal;
+* membrane error: ``|v_float / threshold - v_quant / (vth << 6)|``, in thresholds;
+* SynOps (NeuroBench's effective synaptic operations): every spike into a layer's synapses
+  counts its number of non-zero outgoing weights; Dense SynOps count every synapse at every
+  step; biases are not synaptic operations.  Reported per sample.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..compiler import Compiled
+from ..errors import SnnccError
+from ..ir import Affine, FxDense, Graph
+from ..passes.float_sim import simulate_float
+from ..progress import Progress, or_quiet
+from .runs import neuron_names, output_layer, predictions, run_quantized
+
+RASTER_MAX_NEURONS = 256     # neurons per layer kept for the raster plot of one sample
+
+
+@dataclass
+class _Layer:
+    """Running sums of one neuron layer."""
+
+    n: int
+    equal: int = 0
+    total: int = 0
+    spikes_f: np.ndarray = None
+    spikes_q: np.ndarray = None
+    mem_cells: int = 0              # -1: no float membrane reference for this graph
+    mem_abs: float = 0.0
+    mem_sq: float = 0.0
+    mem_max: float = 0.0
+    v_rail: int = 0
+    synops_f: float = 0.0
+    synops_q: float = 0.0
+    first: Optional[tuple[int, int, int]] = None
+
+    def __post_init__(self) -> None:
+        self.spikes_f = np.zeros(self.n, np.int64)
+        self.spikes_q = np.zeros(self.n, np.int64)
+
+
+@dataclass
+class Analysis:
+    """Everything the report needs, gathered over all samples."""
+
+    samples: int
+    steps: int
+    layers: dict[str, dict]
+    output_layer: str
+    output_agreement: float
+    prediction_agreement: float
+    accuracy_float: Optional[float]
+    accuracy_quant: Optional[float]
+    raster: dict = field(default_factory=dict)
+
+
+def _fanout(weight: np.ndarray) -> np.ndarray:
+    """Non-zero outgoing synapses of each source neuron: weight is (out, in)."""
+    return np.count_nonzero(weight, axis=0).astype(np.float64)
+
+
+def _synapses(fixed: Graph, lowered: Graph, layer: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """The source feeding ``layer`` and the float / quantized fan-out of each source neuron."""
+    dense = fixed.node(fixed.inputs_of(layer)[0])
+    assert isinstance(dense, FxDense)
+    source = fixed.inputs_of(dense.name)[0]
+    affine = lowered.node(dense.name) if dense.name in lowered else None
+    w_float = affine.weight if isinstance(affine, Affine) else dense.weight
+    return source, _fanout(np.asarray(w_float)), _fanout(dense.weight)
+
+
+def _first(diff: np.ndarray, offset: int) -> Optional[tuple[int, int, int]]:
+    hits = np.argwhere(diff)
+    if not len(hits):
+        return None
+    t, b, n = hits[np.lexsort((hits[:, 2], hits[:, 1], hits[:, 0]))][0]
+    return int(t), int(b) + offset, int(n)
+
+
+def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
+            batch_size: int = 128, progress: Optional[Progress] = None) -> Analysis:
+    """Compare float and quantized runs of ``stimulus`` (T, B, ...) layer by layer."""
+    from ..reference import run_float
+    fixed, lowered = compiled.fixed, compiled.lowered
+    names = neuron_names(fixed)
+    out = output_layer(fixed)
+    steps, total = stimulus.shape[:2]
+    thr = {n: np.asarray(lowered.node(n).threshold, np.float64).reshape(-1) for n in names}
+    vth = {n: np.maximum(np.asarray(fixed.node(n).vth, np.int64) << fx.VTH_SHIFT, 1)
+           .astype(np.float64).reshape(-1) for n in names}
+    syn = {n: _synapses(fixed, lowered, n) for n in names}
+    acc = {n: _Layer(int(thr[n].size)) for n in names}
+    pred_f, pred_q = [], []
+    worst = (-1, 0, None)                      # (mismatches, sample, spikes) for the raster
+    task = or_quiet(progress).task("verifying", total)
+    for start in range(0, total, batch_size):
+        chunk = stimulus[:, start:start + batch_size]
+        flt = run_float(model, chunk, names, batch_size)
+        v_float: Optional[dict[str, np.ndarray]] = {}
+        try:
+            simulate_float(lowered, chunk, states=v_float)
+        except SnnccError:          # e.g. recurrent graphs: no float membrane reference
+            v_float = None
+        q = run_quantized(fixed, chunk, record_states=True)
+        inputs_f = {fixed.input_names[0]: chunk.reshape(steps, chunk.shape[1], -1)}
+        inputs_f.update(flt)
+        inputs_q = {fixed.input_names[0]: inputs_f[fixed.input_names[0]]}
+        inputs_q.update(q.spikes)
+        mismatches = np.zeros(chunk.shape[1], np.int64)
+        for n in names:
+            a, f, s = acc[n], flt[n], q.spikes[n]
+            diff = f != s
+            mismatches += diff.sum(axis=(0, 2))
+            a.equal += int(diff.size - diff.sum())
+            a.total += int(diff.size)
+            a.spikes_f += f.sum(axis=(0, 1))
+            a.spikes_q += s.sum(axis=(0, 1))
+            if v_float is None:
+                a.mem_cells = -1
+            elif a.mem_cells >= 0:
+                err = np.abs(v_float[n] / thr[n] - q.v[n] / vth[n])
+                a.mem_cells += err.size
+                a.mem_abs += float(err.sum())
+                a.mem_sq += float((err ** 2).sum())
+                a.mem_max = max(a.mem_max, float(err.max(initial=0.0)))
+            a.v_rail += int(np.sum(np.abs(q.v[n]) >= fx.V_MAX))
+            src, fan_f, fan_q = syn[n]
+            a.synops_f += float(inputs_f[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_f)
+            a.synops_q += float(inputs_q[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_q)
+            first = _first(diff, start)
+            if first is not None and (a.first is None or first < a.first):
+                a.first = first
+        b = int(np.argmax(mismatches))
+        if mismatches[b] > worst[0]:
+            worst = (int(mismatches[b]), start + b,
+                     {n: (flt[n][:, b, :RASTER_MAX_NEURONS], q.spikes[n][:, b, :RASTER_MAX_NEURONS])
+                      for n in names})
+        pred_f.append(predictions(flt[out]))
+        pred_q.append(predictions(q.spikes[out]))
+        task.advance(chunk.shape[1])
+    pf, pq = np.concatenate(pred_f), np.concatenate(pred_q)
+    layers = {n: _summary(acc[n], steps, total, syn[n][1].size) for n in names}
+    raster = {"sample": worst[1], "mismatches": worst[0],
+              "layers": {n: {"float": np.argwhere(f).tolist(), "quant": np.argwhere(s).tolist(),
+                             "neurons": int(f.shape[1])} for n, (f, s) in worst[2].items()}}
+    report = Analysis(total, steps, layers, out, layers[out]["spike_agreement"],
+                      float(np.mean(pf == pq)), None, None, raster)
+    if labels is not None:
+        report.accuracy_float = float(np.mean(pf == labels))
+        report.accuracy_quant = float(np.mean(pq == labels))
+    return report
+
+
+def _summary(a: _Layer, steps: int, samples: int, fan_in: int) -> dict:
+    cells = max(a.total, 1)
+    rate_f = a.spikes_f / max(steps * samples, 1)
+    rate_q = a.spikes_q / max(steps * samples, 1)
+    return {
+        "neurons": a.n,
+        "fan_in": int(fan_in),
+        "spike_agreement": a.equal / cells,
+        "rate_float": float(rate_f.mean()) if a.n else 0.0,
+        "rate_quant": float(rate_q.mean()) if a.n else 0.0,
+        "rate_error_max": float(np.max(np.abs(rate_f - rate_q), initial=0.0)),
+        "rates_float": rate_f.tolist(),
+        "rates_quant": rate_q.tolist(),
+        "membrane_error": None if a.mem_cells < 0 else
+        {"mean": a.mem_abs / max(a.mem_cells, 1), "rms": float(np.sqrt(a.mem_sq / max(a.mem_cells, 1))),
+         "max": a.mem_max},
+        "v_rail_hits": a.v_rail,
+        "first_divergence": None if a.first is None else
+        dict(zip(("step", "sample", "neuron"), a.first)),
+        "spikes_per_sample": {"float": float(a.spikes_f.sum()) / samples,
+                              "quant": float(a.spikes_q.sum()) / samples},
+        "synops_per_sample": {"float": a.synops_f / samples, "quant": a.synops_q / samples,
+                              "dense": float(fan_in * a.n * steps)},
+    }

@@ -1,0 +1,62 @@
+"""Produce a report end to end and write its artifacts; nothing is written unless all succeed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..compiler import Compiled
+from ..progress import Progress
+
+
+def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
+                *, target: str = "loihi", backend: str = "sim", check_samples: int = 16,
+                calibration=None, inputs: Optional[dict] = None,
+                progress: Optional[Progress] = None) -> dict:
+    """Analyse ``stimulus`` (T, B, ...) and return report.json's content.
+
+    ``calibration`` (a :class:`snncc.calibrate.Calibration`) adds its section, including the
+    default rule vs the calibrated network on this data.  A ``backend`` other than ``sim``
+    adds the bit-exact cross-check on the first ``check_samples`` samples.
+    """
+    from .analysis import analyze
+    from .build import build_report
+    analysis = analyze(model, compiled, stimulus, labels, progress=progress)
+    cal = None
+    if calibration is not None:
+        from ..calibrate import gain_on
+        cal = calibration.to_dict()
+        cal["extra"]["verify_data"] = gain_on(model, compiled, calibration, stimulus, labels)
+    bit_exact = None
+    if backend != "sim":
+        from ..verify import cross_check
+        from .runs import neuron_names
+        from ..verify import synaptic_depth
+        depth = synaptic_depth(compiled.fixed)
+        pad = max(depth[n] for n in neuron_names(compiled.fixed))
+        subset = stimulus[:, :check_samples]
+        subset = np.concatenate([subset, np.zeros((pad,) + subset.shape[1:], subset.dtype)])
+        layers = cross_check(compiled.fixed, subset, backend)
+        from dataclasses import asdict
+        bit_exact = {"backend": backend, "samples": int(subset.shape[1]),
+                     "layers": [asdict(l) for l in layers]}
+    return build_report(analysis, compiled, target=target, backend=backend, inputs=inputs,
+                        calibration=cal, bit_exact=bit_exact)
+
+
+def write_artifacts(report: dict, json_path: Optional[Path] = None,
+                    html_path: Optional[Path] = None) -> list[Path]:
+    """Render everything first, then write each file atomically; returns the paths written."""
+    from ..atomic import atomic_file
+    from .html import render_html
+    texts = {}
+    if json_path is not None:
+        texts[Path(json_path)] = json.dumps(report, indent=1)
+    if html_path is not None:
+        texts[Path(html_path)] = render_html(report)
+    for path, text in texts.items():
+        with atomic_file(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return list(texts)
