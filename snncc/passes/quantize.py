@@ -44,8 +44,11 @@ class QuantConfig:
     weight_exp_range: tuple[int, int] = WEIGHT_EXP_RANGE
     # "axon": a layer's constant drive rides an always-on axon that starts in step with its
     # data (exact timing); "neuron": Loihi's neuron bias (mantissa << 6, netx's convention),
-    # which acts from step 0 and so charges a layer at depth k for k steps before its data
-    bias: str = "axon"
+    # which acts from step 0 and so charges a layer at depth k for k steps before its data;
+    # "auto": "axon", except for a generalised neuron with a memoryless current and no input
+    # gain, whose neuron bias (13-bit mantissa per neuron, finer than the 8-bit axon column)
+    # starts in step with the data (FxNeuron.bias_start)
+    bias: str = "auto"
     scale_factor: dict[str, float] = field(default_factory=dict)   # per layer, from calibration
     # per layer weight exponent chosen by calibration (overrides the rule; clipped to the range)
     weight_exp: dict[str, int] = field(default_factory=dict)
@@ -105,6 +108,16 @@ def _to_grid(x: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(np.round(x / step) * step, lo, hi).astype(np.int64)
 
 
+def _bias_home(neuron: CubaLIF, cfg: QuantConfig) -> str:
+    """Where a layer's Linear bias goes: "axon" or "neuron" (see ``QuantConfig.bias``)."""
+    if cfg.bias not in ("auto", "axon", "neuron"):
+        raise SnnccError(f"unknown bias mode {cfg.bias!r}", "use 'auto', 'axon' or 'neuron'")
+    if cfg.bias == "auto":
+        delayed_ok = not neuron.is_stock and neuron.input_gain is None
+        return "neuron" if delayed_ok and not np.any(neuron.alpha != 0) else "axon"
+    return cfg.bias
+
+
 def _choose_scale(weight: np.ndarray, syn_bias: Optional[np.ndarray], neuron: CubaLIF,
                   mode: str, cfg: QuantConfig) -> tuple[np.ndarray, int, list[str]]:
     """Pick per-neuron scales S (vector) and the layer's weight exponent.
@@ -120,9 +133,9 @@ def _choose_scale(weight: np.ndarray, syn_bias: Optional[np.ndarray], neuron: Cu
     caps = [fx.V_MAX / (cfg.headroom * thr), fx.VTH_MAX * 64 / thr]
     bias = np.abs(neuron.bias.astype(np.float64))
     bias_exp = fx.BIAS_EXP_MAX
-    if cfg.bias == "neuron":
+    if _bias_home(neuron, cfg) == "neuron":
         # the Linear bias joins the neuron bias, whose exponent is fixed (netx's convention)
-        bias_exp = NETX_BIAS_EXP
+        bias_exp = NETX_BIAS_EXP if cfg.bias == "neuron" else fx.BIAS_EXP_MAX
         if syn_bias is not None:
             bias = np.abs(neuron.bias.astype(np.float64).reshape(-1) + syn_bias.astype(np.float64))
     caps.append(np.where(bias > 0, fx.BIAS_MANT_MAX * 2 ** bias_exp / np.maximum(bias, 1e-300),
@@ -130,7 +143,8 @@ def _choose_scale(weight: np.ndarray, syn_bias: Optional[np.ndarray], neuron: Cu
     # the current must not wrap even when every input spikes at once (worst case): a wrap
     # flips the sign of u, far worse than the precision this cap costs
     leak = np.maximum(1.0 - neuron.alpha.astype(np.float64), 1.0 / fx.DECAY_UNITY)
-    drive = rows.sum(axis=1) + (0.0 if syn_bias is None else np.abs(syn_bias))
+    on_axon = syn_bias is not None and _bias_home(neuron, cfg) == "axon"
+    drive = rows.sum(axis=1) + (np.abs(syn_bias) if on_axon else 0.0)
     worst_u = drive / leak
     caps.append(np.where(worst_u > 0, (fx.MAX_UV - 1) / np.maximum(worst_u, 1e-300), np.inf))
     cap = np.min(np.stack(caps), axis=0)
@@ -218,16 +232,16 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
                "threshold": int(np.sum(neuron.threshold * scale / 64.0 > fx.VTH_MAX + 0.5))}
     syn_bias, syn_exp = None, 0
     neuron_bias = neuron.bias.astype(np.float64).reshape(-1)
+    home = _bias_home(neuron, cfg)
     if affine.bias is not None and np.any(affine.bias != 0):
-        if cfg.bias == "axon":
+        if home == "axon":
             syn_bias, syn_exp = _quantize_bias(affine.bias, scale)
-        elif np.any(neuron.alpha != 0):
-            raise SnnccError(f"layer {neuron.name!r}: a Linear bias into a CUBA current cannot "
-                             "become a neuron bias", "quantize with bias='axon'")
+        elif np.any(neuron.alpha != 0) or neuron.input_gain is not None:
+            raise SnnccError(f"layer {neuron.name!r}: a Linear bias into a CUBA current or "
+                             "through a per-step input gain cannot become a neuron bias",
+                             "quantize with bias='axon'")
         else:
             neuron_bias = neuron_bias + affine.bias.astype(np.float64)
-    elif cfg.bias not in ("axon", "neuron"):
-        raise SnnccError(f"unknown bias mode {cfg.bias!r}", "use 'axon' or 'neuron'")
     vth = np.clip(np.round(neuron.threshold * scale / 64.0), 0, fx.VTH_MAX).astype(np.int64)
     if np.any(neuron.threshold * scale / 64.0 > fx.VTH_MAX):
         warnings.append("threshold clipped to 17 bits")
@@ -263,7 +277,7 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
     reset_sub = (vth << fx.VTH_SHIFT if neuron.reset == RESET_SUBTRACT
                  else np.round(np.asarray(sub, np.float64) * scale).astype(np.int64))
     gain, errors_gain = _quantize_gain(neuron)
-    start = depth if gain is not None else 0
+    start = depth if gain is not None or (cfg.bias == "auto" and home == "neuron") else 0
     dense = FxDense(f"{affine.name}", weight=w_q, weight_exp=exp,
                     split_sign=mode == fx.SIGN_SPLIT, bias=syn_bias,
                     bias_exp=syn_exp, bias_start=depth - 1)
