@@ -68,15 +68,19 @@ def _mapping_table(compiled) -> Table:
     quant = {l.name: l for l in compiled.quant.layers}
     table = Table(title="layers")
     for col in ("layer", "neuron", "mapping", "w exp", "sign", "weight err", "thr err",
-                "decay err", "notes"):
+                "decay err", "other err", "notes"):
         table.add_column(col)
     for m in compiled.mapping:
         q = quant[m.name]
         err = {e.name: e.max_rel for e in q.errors}
+        # biases, generalised-neuron resets and input gains: the worst one, named
+        other = max(((v, k) for k, v in err.items()
+                     if k not in ("weight", "threshold", "beta", "alpha")), default=None)
         table.add_row(m.name, m.source_kind, m.mapping, str(q.weight_exp), q.sign_mode,
                       f"{err['weight']:.2%}", f"{err['threshold']:.2%}",
-                      f"{max(err['beta'], err['alpha']):.2%}", "; ".join(q.warnings + [m.note])
-                      .strip("; "))
+                      f"{max(err['beta'], err['alpha']):.2%}",
+                      "-" if other is None else f"{other[0]:.2%} {other[1]}",
+                      "; ".join(q.warnings + [m.note]).strip("; "))
     return table
 
 

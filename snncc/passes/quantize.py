@@ -302,6 +302,6 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
     errors += errors_gain
     if not fxn.is_stock_lif:
         warnings.append("needs snncc's generalised neuron (Lava's stock LIF cannot express "
-                        "this reset/floor)")
+                        "this reset, floor, growth, input gain or late bias)")
     return dense, fxn, LayerQuant(neuron.name, float(np.min(scale)), float(np.max(scale)), exp,
                                   mode, errors, warnings, clipped)
