@@ -7,7 +7,7 @@ through (Dropout, Identity, Flatten of an already flat input) disappear.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -15,13 +15,20 @@ from torch import fx, nn
 
 from ..errors import SnnccError
 from ..ir import Affine, Graph, Input, Node, Output
+from ..ir.fragment import INPUT, Fragment
 from ..ir.nodes import NeuronNode, Shape
 
-# A converter takes (module, node name, input shapes) and returns an IR node, or None for a
-# module that passes its input through unchanged.
-Converter = Callable[[nn.Module, str, list[Shape]], Optional[Node]]
+# A converter takes (module, node name, input shapes) and returns an IR node, a Fragment
+# (several nodes, e.g. a neuron with its recurrent synapses), or None for a module that
+# passes its input through unchanged.
+Converter = Callable[[nn.Module, str, list[Shape]], Union[Node, Fragment, None]]
 CONVERTERS: dict[type, Converter] = {}
-PASSTHROUGH_FUNCTIONS = {torch.flatten}
+# Functions and tensor methods in forward (torch.flatten, operator.add, "view", ...): the
+# handler takes (fx node, IR name, input shapes) and returns a node or None (pass-through).
+FunctionConverter = Callable[[fx.Node, str, list[Shape]], Optional[Node]]
+FUNCTION_CONVERTERS: dict[object, FunctionConverter] = {}
+SHAPE_METHODS = {"size", "dim"}     # their results are sizes, never data tensors
+_SIZE = "<size>"                    # env value of an fx node that computes a size
 
 
 def register_converter(*types: type):
@@ -29,6 +36,15 @@ def register_converter(*types: type):
     def wrap(fn: Converter) -> Converter:
         for t in types:
             CONVERTERS[t] = fn
+        return fn
+    return wrap
+
+
+def register_function(*targets):
+    """Register a converter for functions or tensor-method names used in forward (decorator)."""
+    def wrap(fn: FunctionConverter) -> FunctionConverter:
+        for t in targets:
+            FUNCTION_CONVERTERS[t] = fn
         return fn
     return wrap
 
@@ -41,15 +57,6 @@ def _linear(m: nn.Linear, name: str, in_shapes: list[Shape]) -> Node:
 
 @register_converter(nn.Dropout, nn.Identity)
 def _passthrough(m: nn.Module, name: str, in_shapes: list[Shape]) -> None:
-    return None
-
-
-@register_converter(nn.Flatten)
-def _flatten(m: nn.Flatten, name: str, in_shapes: list[Shape]) -> None:
-    if len(in_shapes[0]) > 1:
-        raise SnnccError(f"module {name!r} (Flatten) flattens a {in_shapes[0]} input; "
-                         "multi-dimensional inputs are not supported yet",
-                         "feed flat (batch, features) input to the model")
     return None
 
 
@@ -122,18 +129,22 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                                  "snncc.frontend.register_converter")
             srcs = _sources(n, env)
             ir_node = conv(module, n.target, [shapes[s] for s in srcs])
-            env[n.name] = srcs[0] if ir_node is None else add(ir_node, srcs)
-        elif n.op in ("call_function", "call_method"):
-            if n.target in PASSTHROUGH_FUNCTIONS or n.target in ("flatten", "view", "reshape"):
-                src = _sources(n, env)[0]
-                if len(shapes[src]) != 1:
-                    raise SnnccError(f"{n.name}: reshaping a {shapes[src]} tensor is not "
-                                     "supported yet", "feed flat (batch, features) input")
-                env[n.name] = src
+            if isinstance(ir_node, Fragment):
+                env[n.name] = _add_fragment(graph, ir_node, srcs, add)
             else:
+                env[n.name] = srcs[0] if ir_node is None else add(ir_node, srcs)
+        elif n.op == "call_method" and n.target in SHAPE_METHODS:
+            env[n.name] = _SIZE
+        elif n.op in ("call_function", "call_method"):
+            handler = FUNCTION_CONVERTERS.get(n.target)
+            if handler is None:
                 name = getattr(n.target, "__name__", str(n.target))
                 raise SnnccError(f"unsupported operation {name!r} in forward (fx node {n.name})",
                                  "express it with supported modules, or register a converter")
+            srcs = _sources(n, env)
+            ir_name = n.name if n.name not in graph else f"{n.name}_{len(graph)}"
+            ir_node = handler(n, ir_name, [shapes[s] for s in srcs])
+            env[n.name] = srcs[0] if ir_node is None else add(ir_node, srcs)
         elif n.op == "output":
             outs = n.args[0] if isinstance(n.args[0], (tuple, list)) else (n.args[0],)
             for i, o in enumerate(outs):
@@ -151,8 +162,19 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
 
 
 def _sources(n: fx.Node, env: dict[str, str]) -> list[str]:
-    srcs = [a for a in n.args if isinstance(a, fx.Node)]
+    srcs = [a for a in n.args if isinstance(a, fx.Node) and env[a.name] != _SIZE]
     if not srcs:
         raise SnnccError(f"{n.name}: no tensor input", "check the model's forward")
     return [env[a.name] for a in srcs]
 
+
+def _add_fragment(graph: Graph, frag: Fragment, srcs: list[str], add) -> str:
+    """Add a converter's several nodes; recurrent edges go in once all of them exist."""
+    def resolve(name: str) -> str:
+        return srcs[0] if name == INPUT else name
+    for item in frag.nodes:
+        add(item.node, [resolve(i) for i in item.inputs])
+    for item in frag.nodes:
+        for src in item.recurrent:
+            graph.add_recurrent(resolve(src), item.node.name)
+    return frag.output

@@ -48,6 +48,11 @@ class Node:
         """Output shape from input shapes; nodes with a fixed shape return it."""
         raise NotImplementedError
 
+    @property
+    def delay_steps(self) -> int:
+        """Time steps between this node's input and its output on Loihi's timing (synapses: 1)."""
+        return 0
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The node's numpy-array fields (what serialization puts in the npz file)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -109,8 +114,9 @@ class NeuronNode(Node):
     reset: str = RESET_ZERO
 
     def infer_shape(self, in_shapes):
-        if in_shapes and tuple(in_shapes[0]) != tuple(self.shape):
-            raise ValueError(f"{self.name}: neuron shape {self.shape} but input {in_shapes[0]}")
+        for shape in in_shapes:     # several synapses may feed one neuron; their currents add
+            if tuple(shape) != tuple(self.shape):
+                raise ValueError(f"{self.name}: neuron shape {self.shape} but input {shape}")
         return tuple(self.shape)
 
     def lower(self) -> "Lowered":
@@ -218,6 +224,10 @@ class FxDense(Node):
     bias: Optional[np.ndarray] = None
     bias_exp: int = 0
     bias_start: int = 0
+
+    @property
+    def delay_steps(self) -> int:
+        return 1
 
     def infer_shape(self, in_shapes):
         return (self.weight.shape[0],)

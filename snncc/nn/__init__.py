@@ -10,6 +10,9 @@ from .dalif import DALIF
 from .klif import KLIF
 from .glif import GLIF
 from .surrogate import spike
+from .recurrent import RLIF, RCubaLIF
+from .pool import SumPool2d
 
 __all__ = ["StatefulNeuron", "reset", "LIF", "CubaLIF", "spike"]
 __all__ += ["PLIF", "DALIF", "KLIF", "GLIF"]
+__all__ += ["RLIF", "RCubaLIF", "SumPool2d"]
