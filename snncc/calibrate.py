@@ -101,7 +101,7 @@ def worst_case_current(fixed: Graph) -> dict[str, float]:
 
 def _acceptable(fixed: Graph, report, layer: str) -> bool:
     q = next(l for l in report.layers if l.name == layer)
-    return q.clipped.get("threshold", 0) == 0 and worst_case_current(fixed)[layer] < 1.0
+    return q.clipped.get("threshold", 0) == 0 and worst_case_current(fixed).get(layer, 0.0) < 1.0
 
 
 def _candidates(cfg: QuantConfig, default_exp: int, ratios: Sequence[float]) -> list[tuple[float, Optional[int]]]:

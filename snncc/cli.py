@@ -196,7 +196,7 @@ def _print_report(report: dict) -> None:
                       f"{l['rate_float']:.4f}", f"{l['rate_quant']:.4f}",
                       "-" if mem is None else f"{mem['mean']:.4f}",
                       f"{sat['v_rail_hits']} / {sat['weights_clipped']}",
-                      f"{syn['float']:.0f} / {syn['quant']:.0f}",
+                      "-" if syn is None else f"{syn['float']:.0f} / {syn['quant']:.0f}",
                       "-" if fd is None else f"t={fd['step']} sample={fd['sample']} n={fd['neuron']}")
     console.print(table)
     if report["bit_exact"]:

@@ -74,10 +74,16 @@ def _fanout(weight: np.ndarray) -> np.ndarray:
     return np.count_nonzero(weight, axis=0).astype(np.float64)
 
 
-def _synapses(fixed: Graph, lowered: Graph, layer: str) -> tuple[str, np.ndarray, np.ndarray]:
-    """The source feeding ``layer`` and the float / quantized fan-out of each source neuron."""
-    dense = fixed.node(fixed.inputs_of(layer)[0])
-    assert isinstance(dense, FxDense)
+def _synapses(fixed: Graph, lowered: Graph, layer: str) -> Optional[tuple[str, np.ndarray, np.ndarray]]:
+    """The source feeding ``layer`` and the float / quantized fan-out of each source neuron.
+
+    None where the layer is not fed by one Dense from a spiking source (convolutions, delays,
+    sums): their SynOps are not counted yet, and the report says so with a null.
+    """
+    feeders = fixed.inputs_of(layer)
+    dense = fixed.node(feeders[0]) if len(feeders) == 1 else None
+    if not isinstance(dense, FxDense) or len(fixed.inputs_of(dense.name)) != 1:
+        return None
     source = fixed.inputs_of(dense.name)[0]
     affine = lowered.node(dense.name) if dense.name in lowered else None
     w_float = affine.weight if isinstance(affine, Affine) else dense.weight
@@ -139,9 +145,12 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
                 a.mem_sq += float((err ** 2).sum())
                 a.mem_max = max(a.mem_max, float(err.max(initial=0.0)))
             a.v_rail += int(np.sum(np.abs(q.v[n]) >= fx.V_MAX))
-            src, fan_f, fan_q = syn[n]
-            a.synops_f += float(inputs_f[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_f)
-            a.synops_q += float(inputs_q[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_q)
+            if syn[n] is not None and syn[n][0] in inputs_f:
+                src, fan_f, fan_q = syn[n]
+                a.synops_f += float(inputs_f[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_f)
+                a.synops_q += float(inputs_q[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_q)
+            else:
+                syn[n] = None
             first = _first(diff, start)
             if first is not None and (a.first is None or first < a.first):
                 a.first = first
@@ -154,7 +163,8 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
         pred_q.append(predictions(q.spikes[out]))
         task.advance(chunk.shape[1])
     pf, pq = np.concatenate(pred_f), np.concatenate(pred_q)
-    layers = {n: _summary(acc[n], steps, total, syn[n][1].size) for n in names}
+    layers = {n: _summary(acc[n], steps, total, None if syn[n] is None else syn[n][1].size)
+              for n in names}
     raster = {"sample": worst[1], "mismatches": worst[0],
               "layers": {n: {"float": np.argwhere(f).tolist(), "quant": np.argwhere(s).tolist(),
                              "neurons": int(f.shape[1])} for n, (f, s) in worst[2].items()}}
@@ -166,13 +176,13 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
     return report
 
 
-def _summary(a: _Layer, steps: int, samples: int, fan_in: int) -> dict:
+def _summary(a: _Layer, steps: int, samples: int, fan_in: Optional[int]) -> dict:
     cells = max(a.total, 1)
     rate_f = a.spikes_f / max(steps * samples, 1)
     rate_q = a.spikes_q / max(steps * samples, 1)
     return {
         "neurons": a.n,
-        "fan_in": int(fan_in),
+        "fan_in": None if fan_in is None else int(fan_in),
         "spike_agreement": a.equal / cells,
         "rate_float": float(rate_f.mean()) if a.n else 0.0,
         "rate_quant": float(rate_q.mean()) if a.n else 0.0,
@@ -187,6 +197,7 @@ def _summary(a: _Layer, steps: int, samples: int, fan_in: int) -> dict:
         dict(zip(("step", "sample", "neuron"), a.first)),
         "spikes_per_sample": {"float": float(a.spikes_f.sum()) / samples,
                               "quant": float(a.spikes_q.sum()) / samples},
-        "synops_per_sample": {"float": a.synops_f / samples, "quant": a.synops_q / samples,
-                              "dense": float(fan_in * a.n * steps)},
+        "synops_per_sample": None if fan_in is None else
+        {"float": a.synops_f / samples, "quant": a.synops_q / samples,
+         "dense": float(fan_in * a.n * steps)},
     }

@@ -56,7 +56,8 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
         })
     total = {k: sum(l[key][k] for l in layers) for key, ks in
              (("spikes_per_sample", ("float", "quant")),) for k in ks}
-    synops = {k: sum(l["synops_per_sample"][k] for l in layers) for k in ("float", "quant", "dense")}
+    synops = {k: sum(l["synops_per_sample"][k] for l in layers if l["synops_per_sample"])
+              for k in ("float", "quant", "dense")}
     return {
         "format": FORMAT, "version": VERSION, "snncc_version": _version(),
         "target": target, "backend": backend,

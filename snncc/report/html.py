@@ -54,6 +54,7 @@ def _layer_rows(report: dict) -> list[list[str]]:
             + f"{sat['v_rail_hits']} / {sat['weights_clipped']} / {sat['thresholds_clipped']}</span>",
             "-" if fd is None else f"t={fd['step']} sample={fd['sample']} n={fd['neuron']}",
             _e(", ".join(f"{k} {v:.2%}" for k, v in errs.items())),
+            "-" if l["synops_per_sample"] is None else
             f"{l['synops_per_sample']['float']:.1f} / {l['synops_per_sample']['quant']:.1f}",
             f"{l['spikes_per_sample']['float']:.1f} / {l['spikes_per_sample']['quant']:.1f}",
         ])

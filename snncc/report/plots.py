@@ -101,7 +101,7 @@ def raster_diff(report: dict) -> bytes:
 
 def synops_bars(report: dict) -> bytes:
     """Effective SynOps per sample and layer, float vs quantized (the energy proxy)."""
-    layers = report["layers"]
+    layers = [l for l in report["layers"] if l["synops_per_sample"] is not None]
     names = [l["name"] for l in layers]
     x = np.arange(len(names))
     fig = _figure(max(4.0, 1.2 * len(names) + 2), 3.0)
