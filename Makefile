@@ -37,6 +37,9 @@ $(VENV)/.stamp: pyproject.toml
 	@$(VENV)/bin/python -c 'import sys; assert sys.version_info[:2] >= (3, 10), sys.version' \
 	  || { echo "error: $(VENV) needs Python >= 3.10; rm -rf $(VENV) and set PYTHON=python3.11" >&2; exit 1; }
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[compiler,examples,test]'
+	# SpikingJelly for tests/test_frameworks.py: its wheel declares torchaudio/tensorboard,
+	# which its neurons do not need, so it goes in without them (loguru comes with [test]).
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps spikingjelly==2.0.0
 	@touch $@
 
 lava-env: $(LAVA_VENV)/.stamp

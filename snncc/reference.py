@@ -15,6 +15,9 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
 
     ``layers`` are module qualified names, which the fx frontend uses as IR node names.
     """
+    from .frontend.frameworks import driver_for, run_native
+    if driver_for(model) is not None:    # snnTorch/SpikingJelly/Norse: their own forward pass
+        return run_native(model, stimulus, layers, batch_size)
     modules = dict(model.named_modules())
     steps, total = stimulus.shape[:2]
     out = {name: [] for name in layers}

@@ -7,6 +7,8 @@ through (Dropout, Identity, Flatten of an already flat input) disappear.
 """
 from __future__ import annotations
 
+import inspect
+import operator
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -60,6 +62,26 @@ def _passthrough(m: nn.Module, name: str, in_shapes: list[Shape]) -> None:
     return None
 
 
+class _State(str):
+    """Marks an fx value that is a neuron's state (``spk, mem = lif(x)``: ``mem``), not spikes."""
+
+
+def _optional_none_args(model: nn.Module) -> dict:
+    """``forward(x, state=None)`` (Norse, snnTorch): trace the extra arguments as None."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: None for p in params if p.default is None}
+
+
+def _flat_outputs(value) -> list:
+    """Output fx nodes, with nested tuples/lists flattened and None (unset states) dropped."""
+    if isinstance(value, (tuple, list)):
+        return [o for v in value for o in _flat_outputs(v)]
+    return [] if value is None else [value]
+
+
 def _converter_for(module: nn.Module) -> Optional[Converter]:
     for cls in type(module).__mro__:
         if cls in CONVERTERS:
@@ -88,8 +110,10 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
     if not isinstance(model, nn.Module):
         raise SnnccError(f"expected a torch.nn.Module, got {type(model).__name__}",
                          "pass the model object (saved with torch.save(model))")
+    from .frameworks import register_loaded   # snnTorch/SpikingJelly/Norse converters, if loaded
+    register_loaded()
     try:
-        fx_graph = _LeafTracer().trace(model)
+        fx_graph = _LeafTracer().trace(model, concrete_args=_optional_none_args(model) or None)
     except SnnccError:
         raise
     except Exception as exc:  # fx raises many types for untraceable Python
@@ -114,6 +138,8 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
 
     for n in fx_graph.nodes:
         if n.op == "placeholder":
+            if env and n.args == (None,):      # an optional argument traced as None
+                continue
             if env:
                 raise SnnccError("the model's forward takes more than one input",
                                  "write forward(x) with a single input tensor")
@@ -133,6 +159,15 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                 env[n.name] = _add_fragment(graph, ir_node, srcs, add)
             else:
                 env[n.name] = srcs[0] if ir_node is None else add(ir_node, srcs)
+        elif n.op == "call_function" and getattr(n.target, "__name__", "") == "_assert_is_none":
+            continue                            # fx's guard for an argument traced as None
+        elif n.op == "call_function" and n.target is operator.getitem \
+                and isinstance(n.args[0], fx.Node) and n.args[0].name in env \
+                and not isinstance(env[n.args[0].name], _State) \
+                and isinstance(graph.node(env[n.args[0].name]), NeuronNode):
+            # neurons returning (spikes, state...): index 0 is the spikes
+            src = env[n.args[0].name]
+            env[n.name] = src if n.args[1] == 0 else _State(src)
         elif n.op == "call_method" and n.target in SHAPE_METHODS:
             env[n.name] = _SIZE
         elif n.op in ("call_function", "call_method"):
@@ -146,7 +181,7 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
             ir_node = handler(n, ir_name, [shapes[s] for s in srcs])
             env[n.name] = srcs[0] if ir_node is None else add(ir_node, srcs)
         elif n.op == "output":
-            outs = n.args[0] if isinstance(n.args[0], (tuple, list)) else (n.args[0],)
+            outs = [o for o in _flat_outputs(n.args[0]) if not isinstance(env[o.name], _State)]
             for i, o in enumerate(outs):
                 src = env[o.name]
                 if not isinstance(graph.node(src), NeuronNode):
@@ -165,6 +200,11 @@ def _sources(n: fx.Node, env: dict[str, str]) -> list[str]:
     srcs = [a for a in n.args if isinstance(a, fx.Node) and env[a.name] != _SIZE]
     if not srcs:
         raise SnnccError(f"{n.name}: no tensor input", "check the model's forward")
+    for a in srcs:
+        if isinstance(env[a.name], _State):
+            raise SnnccError(f"{n.name}: uses the state (membrane/current) output of neuron "
+                             f"{env[a.name]!r}", "feed only spikes (index 0 of a neuron's "
+                             "output) to other layers: snncc compiles spiking networks")
     return [env[a.name] for a in srcs]
 
 

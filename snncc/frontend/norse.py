@@ -1,0 +1,112 @@
+"""Norse cells (``LIFCell``, ``LIFBoxCell``) as canonical CUBA-LIF.
+
+Read from norse 1.1.0 (``torch/functional/lif.py``, ``lif_box.py``, ``reset.py``,
+``heaviside.py``, ``torch/module/snn.py``).  Per step, with ``a = dt*tau_mem_inv``::
+
+    LIFCell     i' = i + x
+                v  = v + a*(v_leak - v + i')             (explicit Euler at the cell's dt)
+                i  = i' - dt*tau_syn_inv*i'
+    LIFBoxCell  v  = v + a*(x + v_leak - v)
+    z = heaviside(v - v_th) = (v - v_th > 0)             (strict; every threshold method's forward)
+    reset: v = v_reset where z   (LIFBoxCell: or v - v_th with reset_subtract)
+
+with the membrane starting at ``v_leak`` and the current at 0 (``initial_state``).  In the
+shifted membrane ``u = v - v_leak`` that is ``i = alpha*i + x`` with
+``alpha = 1 - dt*tau_syn_inv``, ``u = (1-a)*u + a*i``: canonical with ``beta = 1 - a``, the
+input scale ``a`` folded into the feeding Linear, threshold ``v_th - v_leak`` and a reset
+to ``v_reset - v_leak`` (a zero reset, exact on the stock LIF, when ``v_reset == v_leak``).
+``tau_mem_inv`` etc. may be per neuron.  Norse cells are called as ``cell(x, state)``
+and return ``(z, state)``; wrap them in ``norse.torch.SequentialState`` (its ``state``
+argument is traced as None) or index ``[0]`` in your own forward.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from norse.torch import LIFBoxCell, LIFCell
+from norse.torch.functional import reset as norse_reset
+
+from ..errors import SnnccError
+from ..ir.foreign import NorseLIF, NorseLIFBox
+from ..ir.nodes import EXACT_AFTER_FOLDING, GENERALISED, RESET_CUSTOM, RESET_SUBTRACT, RESET_ZERO
+from .frameworks import (Driver, check_positive_threshold, neuron_shape, per_neuron,
+                         register_driver)
+from .fx import register_converter
+
+FRAMEWORK = "Norse"
+_HEAVISIDE_FORWARD = {"super", "heaviside", "triangle", "tanh", "circ", "heavi_erfc"}
+
+
+def _factor(dt: float, rate, shape, what: str, name: str) -> np.ndarray:
+    """``dt*rate`` as Norse computes it (float32 tensor times a Python float)."""
+    with torch.no_grad():
+        value = per_neuron(dt * torch.as_tensor(rate, dtype=torch.float32), shape, what, name)
+    if np.any(value <= 0) or np.any(value > 1):
+        raise SnnccError(f"layer {name!r} (Norse): {what} = {float(value.min()):.4g}.."
+                         f"{float(value.max()):.4g} is outside (0, 1]: explicit Euler at this dt "
+                         "is unstable or frozen", "use a smaller dt or a longer time constant")
+    return value
+
+
+def _build(cls, m, name: str, in_shapes, with_current: bool):
+    p = m.p
+    if getattr(p, "method", "super") not in _HEAVISIDE_FORWARD:
+        raise SnnccError(f"layer {name!r}: Norse threshold method {p.method!r} is not a "
+                         "deterministic Heaviside", f"use one of {sorted(_HEAVISIDE_FORWARD)}")
+    shape = neuron_shape(in_shapes, name)
+    dt = float(m.dt)
+    a = _factor(dt, p.tau_mem_inv, shape, "dt*tau_mem_inv", name)
+    alpha = (np.float32(1.0) - _factor(dt, p.tau_syn_inv, shape, "dt*tau_syn_inv", name)
+             if with_current else np.zeros(shape, np.float32)).astype(np.float32)
+    leak = per_neuron(p.v_leak, shape, "v_leak", name)
+    v_th = per_neuron(p.v_th, shape, "v_th", name)
+    thr = (v_th - leak).astype(np.float32)
+    check_positive_threshold(thr, name, FRAMEWORK)
+    notes = [f"dt = {dt:g}: input scale dt*tau_mem_inv folded into the Linear"]
+    if np.any(leak != 0):
+        notes.append("membrane shifted by v_leak")
+    subtract = getattr(p, "reset_method", norse_reset.reset_value) is norse_reset.reset_subtract
+    if subtract:
+        reset = ({"reset": RESET_SUBTRACT} if not np.any(leak) else
+                 {"reset": RESET_CUSTOM, "reset_mult": np.ones(shape, np.float32),
+                  "reset_sub": v_th})
+        notes.append("reset_subtract")
+    else:
+        to = (per_neuron(p.v_reset, shape, "v_reset", name) - leak).astype(np.float32)
+        reset = ({"reset": RESET_ZERO} if not np.any(to) else
+                 {"reset": RESET_CUSTOM, "reset_mult": np.zeros(shape, np.float32),
+                  "reset_sub": -to})
+    mapping = EXACT_AFTER_FOLDING if reset["reset"] == RESET_ZERO else GENERALISED
+    return cls(name, shape=shape, alpha=alpha, beta=(np.float32(1.0) - a).astype(np.float32),
+               threshold=thr, bias=np.zeros(shape, np.float32), input_scale=a,
+               mapping=mapping, note="; ".join(notes), **reset)
+
+
+@register_converter(LIFCell)
+def _lif_cell(m: LIFCell, name: str, in_shapes) -> NorseLIF:
+    return _build(NorseLIF, m, name, in_shapes, with_current=True)
+
+
+@register_converter(LIFBoxCell)
+def _lif_box_cell(m: LIFBoxCell, name: str, in_shapes) -> NorseLIFBox:
+    return _build(NorseLIFBox, m, name, in_shapes, with_current=False)
+
+
+def _takes_state(model: torch.nn.Module) -> bool:
+    import inspect
+    return len(inspect.signature(model.forward).parameters) >= 2
+
+
+def _run(model: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Norse threads state explicitly: ``out, state = model(x[t], state)`` from ``state=None``."""
+    state = None
+    threaded = _takes_state(model)
+    for t in range(x.shape[0]):
+        if threaded:
+            _, state = model(x[t], state)
+        else:
+            model(x[t])
+    return False
+
+
+register_driver(Driver(FRAMEWORK, lambda m: isinstance(m, (LIFCell, LIFBoxCell)), _run))
