@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Callable
 
 RUNNERS: dict[str, Callable] = {}
+# runners registered by a module other than snncc.backends.<name>
+RUNNER_MODULES = {"fast": "sim", "torch": "sim"}
 
 
 def register_runner(name: str):
@@ -23,10 +25,10 @@ def get_runner(name: str) -> Callable:
     import importlib
     if name not in RUNNERS:
         try:
-            importlib.import_module(f"snncc.backends.{name}")
+            importlib.import_module(f"snncc.backends.{RUNNER_MODULES.get(name, name)}")
         except ImportError:
             pass
     if name not in RUNNERS:
         from snncc.errors import SnnccError
-        raise SnnccError(f"unknown backend {name!r}", f"choose one of: sim, lava")
+        raise SnnccError(f"unknown backend {name!r}", "choose one of: sim, fast, torch, lava")
     return RUNNERS[name]

@@ -1,0 +1,90 @@
+"""Exact integer matrix products on float BLAS, with the bound that makes them exact.
+
+A Dense sums ``x @ W`` over integers.  Floating point adds integers exactly while every
+partial sum (and every operand) is an integer below the format's ``2**p`` (p = 24 for
+float32, 53 for float64): then no operation rounds, in any summation order, blocking or
+FMA use.  With ``|x| <= X`` and ``C = max_j sum_i |W[i, j]|`` every partial sum of output
+``j`` is at most ``X * C``, so
+
+* ``X * C < 2**24`` (and ``X, max|W| <= 256``): float32 is exact.  The 256 cap keeps the
+  operands exact even where a GPU rounds float32 matmul inputs to TF32 (11 significant
+  bits) or bfloat16 (8) under a reduced matmul precision setting;
+* ``X * C < 2**53``: float64 is exact (no reduced-precision mode exists for it);
+* otherwise ``x`` is cut into limbs of ``L`` bits with ``2**L * C < 2**53``; each limb
+  product is exact in float64 and the limbs are recombined in int64 (modulo ``2**64``,
+  which is what an int64 matmul gives).
+
+Spikes have ``X = 1`` and Lava's 8-bit weights ``|W| <= 256``, so float32 is exact up to a
+fan-in of 65535, and float64 far beyond any network.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .xp import Array, Ops
+
+F32_LIMIT = 2 ** 24
+F64_LIMIT = 2 ** 53
+LOW_PRECISION_OPERAND = 256     # exact in bfloat16 and TF32
+
+
+def floor_shift(ops: Ops, acc: Array, exp: int) -> Array:
+    """``acc << exp`` or ``acc >> -exp`` (arithmetic: rounds toward minus infinity), int64."""
+    if exp > 0:
+        return acc << exp
+    return acc >> (-exp) if exp < 0 else acc
+
+
+class ExactMatmul:
+    """``x @ W`` for an integer matrix ``W`` (K, N), exact for any integer ``x`` (M, K)."""
+
+    def __init__(self, ops: Ops, weight: np.ndarray) -> None:
+        w = np.asarray(weight, dtype=np.int64)
+        self.ops = ops
+        self.weight = w
+        self.col_abs_sum = int(np.abs(w).sum(axis=0).max()) if w.size else 0
+        self.w_max = int(np.abs(w).max()) if w.size else 0
+        self._cache: dict[Any, Array] = {}
+
+    def _w(self, dtype: Any) -> Array:
+        if dtype not in self._cache:
+            self._cache[dtype] = self.ops.asarray(self.weight, dtype=dtype)
+        return self._cache[dtype]
+
+    def path(self, x_bound: int) -> str:
+        """Which arithmetic is exact for inputs with ``|x| <= x_bound``."""
+        bound = x_bound * self.col_abs_sum
+        if bound < F32_LIMIT and max(x_bound, self.w_max) <= LOW_PRECISION_OPERAND:
+            return "float32"
+        return "float64" if bound < F64_LIMIT else "limbs"
+
+    def __call__(self, x: Array, x_bound: int) -> Array:
+        """``x @ W``, exact: float32 or float64 holding integers, or int64 (limb path).
+
+        ``x_bound`` must bound ``|x|`` (1 for spikes).
+        """
+        ops = self.ops
+        path = self.path(x_bound)
+        if path != "limbs":
+            dtype = ops.float32 if path == "float32" else ops.float64
+            return ops.matmul(ops.astype(x, dtype), self._w(dtype))
+        return self._limbs(ops.astype(x, ops.int64), x_bound)
+
+    def _limbs(self, x: Array, x_bound: int) -> Array:
+        ops = self.ops
+        bits = 52 - max(self.col_abs_sum, 1).bit_length()   # 2**bits * C < 2**52
+        if bits < 1:
+            raise ValueError("weight matrix too large for exact limb products")
+        n_limbs = -(-(int(x_bound).bit_length() + 1) // bits)
+        w = self._w(ops.float64)
+        total = None
+        for k in range(n_limbs):
+            limb = x >> (k * bits)
+            if k < n_limbs - 1:
+                limb = limb & ((1 << bits) - 1)       # low limbs: [0, 2**bits)
+            part = ops.astype(ops.matmul(ops.astype(limb, ops.float64), w), ops.int64)
+            part = part << (k * bits)
+            total = part if total is None else total + part
+        return total
