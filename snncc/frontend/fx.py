@@ -99,6 +99,9 @@ class _LeafTracer(fx.Tracer):
 def _infer_input_shape(model: nn.Module) -> Shape:
     for m in model.modules():
         if isinstance(m, nn.Linear):
+            if not isinstance(m.in_features, int) or m.in_features < 1:
+                raise SnnccError(f"Linear layer has in_features={m.in_features!r}",
+                                 "rebuild the model; the file may be corrupt or hand-edited")
             return (m.in_features,)
     raise SnnccError("cannot infer the model's input shape",
                      "pass input_shape= (API) or --input-shape (CLI)")
@@ -130,7 +133,7 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
     def add(node: Node, inputs: list[str]) -> str:
         try:
             shapes[node.name] = tuple(node.infer_shape([shapes[i] for i in inputs]))
-        except ValueError as exc:
+        except (ValueError, IndexError, TypeError, AttributeError, OverflowError) as exc:
             raise SnnccError(f"shape mismatch at {node.name!r}: {exc}",
                              "check the layer sizes and the input shape") from None
         graph.add(node, inputs)
@@ -154,7 +157,15 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                                  "Identity) or register a converter with "
                                  "snncc.frontend.register_converter")
             srcs = _sources(n, env)
-            ir_node = conv(module, n.target, [shapes[s] for s in srcs])
+            try:
+                ir_node = conv(module, n.target, [shapes[s] for s in srcs])
+            except SnnccError:
+                raise
+            except Exception as exc:   # a loaded file can hold any value in a known class
+                raise SnnccError(f"layer {n.target!r} ({type(module).__name__}) holds values its "
+                                 f"class never has ({type(exc).__name__}: {str(exc)[:120]})",
+                                 "rebuild the model with torch.nn / snncc.nn layers and re-save "
+                                 "it; the file may be corrupt or hand-edited") from exc
             if isinstance(ir_node, Fragment):
                 env[n.name] = _add_fragment(graph, ir_node, srcs, add)
             else:

@@ -5,21 +5,40 @@ import numpy as np
 
 from ..errors import SnnccError
 from ..ir import Graph
-from ..ir.nodes import CubaLIF, LIF, NeuronNode
+from ..ir.nodes import Affine, CubaLIF, LIF, NeuronNode
 
 # (field, low, high) for the decay factors every canonical form shares
 _RANGES = {"alpha": (0.0, 1.0), "beta": (0.0, 1.0)}
+_PER_NEURON = ("alpha", "beta", "threshold", "bias")    # one value per neuron, or one per layer
 
 
 def validate_float(graph: Graph) -> None:
     """Raise SnnccError naming the node and parameter for NaN/inf or out-of-range values."""
     for node in graph.nodes():
         for field, arr in node.arrays().items():
+            if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+                raise SnnccError(f"layer {node.name!r}: {field} holds {arr.dtype} values, not numbers",
+                                 "rebuild the model; the file may be corrupt or hand-edited")
             if not np.all(np.isfinite(arr)):
                 bad = int(np.sum(~np.isfinite(arr)))
                 raise SnnccError(f"layer {node.name!r}: {bad} non-finite value(s) in {field}",
                                  "retrain or fix the model; NaN/inf parameters cannot be compiled")
+        if isinstance(node, Affine):
+            w, b = node.weight, node.bias
+            if w.ndim != 2 or (b is not None and b.shape != (w.shape[0],)):
+                raise SnnccError(f"layer {node.name!r}: weight shape {list(w.shape)} and bias "
+                                 f"shape {None if b is None else list(b.shape)} do not fit",
+                                 "weight must be (out, in) and bias (out,); rebuild the model")
         if isinstance(node, NeuronNode):
+            n = int(np.prod(node.shape))
+            for field in _PER_NEURON:
+                arr = getattr(node, field, None)
+                if isinstance(arr, np.ndarray) and arr.size != 1 \
+                        and arr.shape not in (tuple(node.shape), (n,)):
+                    raise SnnccError(f"layer {node.name!r}: {field} has shape {list(arr.shape)} "
+                                     f"for a layer of shape {list(node.shape)}",
+                                     "give one value per neuron (the layer's shape) or one for "
+                                     "the layer")
             for field, (lo, hi) in _RANGES.items():
                 arr = getattr(node, field, None)
                 if arr is not None and (np.min(arr) < lo or np.max(arr) > hi):
