@@ -24,7 +24,9 @@ err_console = Console(stderr=True)
 TARGETS = ("loihi",)
 TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only for files you trust)")
 ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
-DtOpt = typer.Option(1e-3, "--dt", help="time step in seconds (recorded in NIR metadata)")
+DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
+                     "(default 1e-3); for a .nir model, how to read it (default: the "
+                     "file's metadata)")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
@@ -34,11 +36,24 @@ def _check_target(target: str) -> None:
         raise SnnccError(f"unknown target {target!r}", f"choose one of: {', '.join(TARGETS)}")
 
 
-def _compile(model_path: Path, trust: bool, input_shape: Optional[List[int]], dt: float):
+def _compile(model_path: Path, trust: bool, input_shape: Optional[List[int]],
+             dt: Optional[float]):
+    """Load a model (torch file or .nir) and compile it; say what a .nir import repaired."""
     from .compiler import compile_model
-    from .loaders import load_model
+    from .loaders import NirFile, load_model
     model = load_model(model_path, trust=trust)
-    return model, compile_model(model, input_shape, dt)
+    compiled = compile_model(model, input_shape, dt)
+    if isinstance(model, NirFile):
+        _print_nir_import(compiled.float_graph)
+    return model, compiled
+
+
+def _print_nir_import(graph) -> None:
+    """The time step and r convention a .nir model was read with (repairs are warned)."""
+    used = sorted(set(graph.meta.get("nir_conventions", {}).values()))
+    if used:
+        console.print(f"NIR import at dt = {graph.meta['dt']:g}, r convention: {', '.join(used)}",
+                      highlight=False)
 
 
 def _calibrate(model, compiled, data: Path, input_shape, dt: float, base=None):
@@ -284,12 +299,36 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
 
 
 @app.command()
-def inspect(model: Path = typer.Argument(..., help="model.pt"),
-            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt) -> None:
-    """Print the traced graph, the lowered mapping and the quantization summary."""
-    _, compiled = _compile(model, trust, input_shape, 1e-3)
-    console.print(compiled.float_graph.summary())
+def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
+            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+            dt: Optional[float] = DtOpt) -> None:
+    """Print the traced graph (shapes, parameter counts), the neuron mapping class per
+    layer, the quantization summary and the Loihi 2 resource estimate."""
+    import numpy as np
+
+    from .mapping import map_loihi2
+    _, compiled = _compile(model, trust, input_shape, dt)
+    graph = compiled.float_graph
+    console.print(graph.summary())
+    params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
+    console.print(f"parameters: {sum(params.values()):,} ("
+                  + ", ".join(f"{k} {v:,}" for k, v in params.items() if v) + ")",
+                  highlight=False, soft_wrap=True)
     console.print(_mapping_table(compiled))
+    try:
+        placement = map_loihi2(compiled.fixed)
+    except SnnccError as exc:
+        console.print(f"Loihi 2 resources: does not fit: {exc.cause}", highlight=False,
+                      markup=False, soft_wrap=True)
+        return
+    table = Table(title=f"Loihi 2 resources: {placement.cores} of "
+                        f"{placement.limits.cores_per_chip} cores (estimate)")
+    rows = placement.rows()
+    for col in rows[0] if rows else ():
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(f"{v:.2%}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(table)
 
 
 def main() -> None:

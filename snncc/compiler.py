@@ -27,8 +27,12 @@ def compile_graph(graph: Graph, config: Optional[QuantConfig] = None) -> Compile
     return Compiled(graph, lowered, fixed, mapping, report)
 
 
-def compile_model(model, input_shape: Optional[Sequence[int]] = None, dt: float = 1e-3,
-                  config: Optional[QuantConfig] = None) -> Compiled:
-    """Trace a single-step torch model and compile it."""
+def compile_model(model, input_shape: Optional[Sequence[int]] = None,
+                  dt: Optional[float] = 1e-3, config: Optional[QuantConfig] = None) -> Compiled:
+    """Trace a single-step torch model (or read a ``.nir`` :class:`~snncc.loaders.NirFile`,
+    whose ``dt`` comes from its metadata unless given) and compile it."""
+    from .loaders import NirFile
+    if isinstance(model, NirFile):
+        return compile_graph(model.graph(dt), config)
     from .frontend import trace   # torch is imported only when a torch model is compiled
     return compile_graph(trace(model, input_shape, dt), config)

@@ -48,11 +48,39 @@ def _safe_globals() -> list:
                                        torch.nn.parameter.Parameter]
 
 
+class NirFile:
+    """A ``.nir`` model: read when compiled, once ``dt`` is known (the file's, or ``--dt``).
+
+    NIR stores no time step; :meth:`graph` reads it with ``dt`` (None: the file's metadata)
+    and keeps the float graph, which is also the float reference ``verify`` compares with.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._graph = None
+
+    def graph(self, dt: Optional[float] = None):
+        if self._graph is None or (dt is not None and self._graph.meta.get("dt") != dt):
+            import warnings
+
+            from .backends.nir import read_nir
+            self._graph = read_nir(self.path, dt)
+            for repair in self._graph.meta.get("nir_repairs", []):
+                warnings.warn(f"{self.path.name}: repaired: {repair}", stacklevel=2)
+        return self._graph
+
+    @property
+    def repairs(self) -> list[str]:
+        return [] if self._graph is None else list(self._graph.meta.get("nir_repairs", []))
+
+
 def load_model(path: str | Path, trust: bool = False):
-    """Load a full ``nn.Module`` saved with ``torch.save(model)``."""
-    import torch
+    """Load a full ``nn.Module`` saved with ``torch.save(model)``, or a ``.nir`` graph."""
     path = Path(path)
     _check_file(path, "model", MAX_MODEL_BYTES)
+    if path.suffix.lower() == ".nir":
+        return NirFile(path)
+    import torch
     try:
         if trust:
             obj = torch.load(path, map_location="cpu", weights_only=False)

@@ -15,6 +15,12 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
 
     ``layers`` are module qualified names, which the fx frontend uses as IR node names.
     """
+    from .loaders import NirFile
+    if isinstance(model, NirFile):      # a .nir model: its float graph is the reference
+        from .passes import lower_neurons
+        from .passes.float_sim import simulate_float
+        spikes = simulate_float(lower_neurons(model.graph())[0], np.asarray(stimulus))
+        return {name: spikes[name] for name in layers}
     from .frontend.frameworks import driver_for, run_native
     if driver_for(model) is not None:    # snnTorch/SpikingJelly/Norse: their own forward pass
         return run_native(model, stimulus, layers, batch_size)

@@ -14,6 +14,9 @@ back bit for bit.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
 FORMAT = "snncc.nir"
@@ -41,3 +44,52 @@ def decay_from_tau(tau: np.ndarray, dt: float) -> np.ndarray:
 def is_unit(gain: np.ndarray, tol: float = 1e-9) -> bool:
     """True when a gain is 1 up to float64 round-off of our own conversions."""
     return bool(np.all(np.abs(np.asarray(gain, dtype=np.float64) - 1.0) <= tol))
+
+
+# -- the three conventions for r (and w_in) found in real files -------------------------
+# (../shared/notes/nir-and-peers.md).  Each says how a NIR neuron becomes one discrete step
+# at dt: the decay of v and i, and the gains on their inputs (folded into the weights).
+
+@dataclass(frozen=True)
+class Convention:
+    """One discretisation: ``decay(tau, dt)``, v's input gain ``v_gain(r, tau_mem, dt)``,
+    i's input gain ``i_gain(w_in, tau_syn, dt)`` and the ``r`` that means a unit gain."""
+
+    name: str
+    doc: str
+    decay: Callable
+    v_gain: Callable
+    i_gain: Callable
+    unit_r: Callable
+
+
+def _euler_decay(tau, dt):
+    return 1.0 - dt / np.asarray(tau, dtype=np.float64)
+
+
+def _exp_decay(tau, dt):
+    return np.exp(-dt / np.asarray(tau, dtype=np.float64))
+
+
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
+    Convention("euler", "forward Euler at dt, r = tau/dt and w_in = tau_syn/dt are unit gains "
+               "(snnTorch, SpikingJelly, Lava's converter, snncc)",
+               _euler_decay, lambda r, tau, dt: dt * r / tau, lambda w, tau, dt: dt * w / tau,
+               lambda tau, dt: tau / dt),
+    Convention("unit-pulse", "physical ODE with r = 1, each input adds w_in*x to the current "
+               "in one step (Norse, Sinabs, Nengo)",
+               _euler_decay, lambda r, tau, dt: dt * r / tau, lambda w, tau, dt: w + 0.0 * tau,
+               lambda tau, dt: np.ones_like(tau)),
+    Convention("exp-euler", "exponential decay exp(-dt/tau) with r = tau*exp(-dt/tau)/dt as "
+               "the unit gain; the current decays after its input (Rockpool)",
+               _exp_decay, lambda r, tau, dt: dt * r / (tau * np.exp(-dt / tau)),
+               lambda w, tau, dt: w * np.exp(-dt / tau),
+               lambda tau, dt: tau * np.exp(-dt / tau) / dt),
+)}
+
+
+def detect(r: np.ndarray, tau_mem: np.ndarray, dt: float, rtol: float = 1e-4) -> list[str]:
+    """Names of the conventions whose unit ``r`` this node's ``r`` is (possibly several)."""
+    r = np.asarray(r, dtype=np.float64)
+    return [c.name for c in CONVENTIONS.values()
+            if np.allclose(r, c.unit_r(np.asarray(tau_mem, np.float64), dt), rtol=rtol, atol=0)]

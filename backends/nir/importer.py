@@ -8,7 +8,7 @@ silently.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -62,23 +62,50 @@ def _reset(name: str, nir_node, meta: dict) -> dict:
     return out
 
 
-def _lif_like(name, nir_node, dt, *, tau_mem, r, v_leak, tau_syn=None, w_in=None):
+@dataclass
+class _Context:
+    """What every node importer needs: dt, the forced convention (or None to detect it per
+    node) and the record of what was chosen (kept in the graph metadata)."""
+
+    dt: float
+    convention: Optional[str]
+    chosen: dict = field(default_factory=dict)
+
+    def pick(self, name: str, r, tau_mem) -> conv.Convention:
+        if self.convention is not None:
+            choice = self.convention
+        else:
+            found = conv.detect(r, tau_mem, self.dt)
+            # several match only when tau == dt; none: a general gain, read the Euler way
+            choice = "euler" if not found or "euler" in found else found[0]
+        self.chosen[name] = choice
+        return conv.CONVENTIONS[choice]
+
+
+def _lif_like(name, nir_node, ctx: _Context, *, tau_mem, r, v_leak, tau_syn=None, w_in=None):
     """Canonical neuron + the input gain to fold into the preceding weights."""
     meta = dict(nir_node.metadata or {})
     dtype = _dtype(meta)
+    dt = ctx.dt
     thr = _arr(nir_node, "v_threshold")
     if tau_mem is None:                          # IF: no leak
+        ctx.chosen[name] = "euler"
         beta, gain_v, bias = np.ones_like(thr), dt * r, np.zeros_like(thr)
+        c = conv.CONVENTIONS["euler"]
     else:
-        beta, gain_v, bias = conv.decay_from_tau(tau_mem, dt), dt * r / tau_mem, dt * v_leak / tau_mem
+        c = ctx.pick(name, r, tau_mem)
+        beta, gain_v = c.decay(tau_mem, dt), c.v_gain(r, tau_mem, dt)
+        bias = dt * v_leak / tau_mem
     if tau_syn is None:
         alpha, gain_i = np.zeros_like(thr), np.ones_like(thr)
     else:
-        alpha, gain_i = conv.decay_from_tau(tau_syn, dt), dt * w_in / tau_syn
+        alpha, gain_i = c.decay(tau_syn, dt), c.i_gain(w_in, tau_syn, dt)
     for label, decay in (("tau_mem", beta), ("tau_syn", alpha)):
         if np.any(decay < 0) or np.any(decay > 1):
+            hint = (" (Norse 1.1.0 writes tau = dt/tau_mem_inv, 1000x too small at dt = 1 ms: "
+                    "multiply its taus by 1/dt)" if ctx.chosen.get(name) == "unit-pulse" else "")
             raise SnnccError(f"NIR node {name!r}: {label} < dt gives a decay outside [0, 1] "
-                             f"at dt = {dt:g}", "check the time step (--dt) of this file")
+                             f"at dt = {dt:g}{hint}", "check the time step (--dt) of this file")
     neuron = CubaLIF(name, shape=tuple(int(s) for s in thr.shape),
                      alpha=alpha.astype(dtype), beta=beta.astype(dtype),
                      threshold=thr.astype(dtype), bias=bias.astype(dtype),
@@ -86,31 +113,31 @@ def _lif_like(name, nir_node, dt, *, tau_mem, r, v_leak, tau_syn=None, w_in=None
     return neuron, gain_i * gain_v
 
 
-def _lif(name, n, dt):
-    return _lif_like(name, n, dt, tau_mem=_arr(n, "tau"), r=_arr(n, "r"), v_leak=_arr(n, "v_leak"))
+def _lif(name, n, ctx):
+    return _lif_like(name, n, ctx, tau_mem=_arr(n, "tau"), r=_arr(n, "r"), v_leak=_arr(n, "v_leak"))
 
 
-def _if(name, n, dt):
-    return _lif_like(name, n, dt, tau_mem=None, r=_arr(n, "r"), v_leak=None)
+def _if(name, n, ctx):
+    return _lif_like(name, n, ctx, tau_mem=None, r=_arr(n, "r"), v_leak=None)
 
 
-def _cuba(name, n, dt):
-    return _lif_like(name, n, dt, tau_mem=_arr(n, "tau_mem"), r=_arr(n, "r"),
+def _cuba(name, n, ctx):
+    return _lif_like(name, n, ctx, tau_mem=_arr(n, "tau_mem"), r=_arr(n, "r"),
                      v_leak=_arr(n, "v_leak"), tau_syn=_arr(n, "tau_syn"),
                      w_in=np.broadcast_to(_arr(n, "w_in"), np.shape(n.tau_syn)))
 
 
-def _affine(name, n, dt):
+def _affine(name, n, ctx):
     bias = getattr(n, "bias", None)
     return Affine(name, weight=np.asarray(n.weight),
                   bias=None if bias is None else np.asarray(bias)), None
 
 
-def _input(name, n, dt):
+def _input(name, n, ctx):
     return Input(name, shape=tuple(int(s) for s in np.asarray(n.input_type["input"]))), None
 
 
-def _output(name, n, dt):
+def _output(name, n, ctx):
     """IR outputs take their shape from their input; the declared one is checked in from_nir."""
     return Output(name), None
 
@@ -132,14 +159,26 @@ def _graph_meta(nir_graph) -> dict:
     return {k: _scalar(v) for k, v in dict(nir_graph.metadata or {}).items()}
 
 
-def from_nir(nir_graph, dt: Optional[float] = None) -> Graph:
-    """Float IR graph of ``nir_graph``; ``dt`` overrides/completes the file's metadata."""
+def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = None) -> Graph:
+    """Float IR graph of ``nir_graph``; ``dt`` overrides/completes the file's metadata.
+
+    ``convention`` ("euler", "unit-pulse", "exp-euler"; see :data:`conventions.CONVENTIONS`)
+    forces how ``r``/``w_in`` and the decays are read; by default it is detected per node
+    from ``r`` (snncc's own files say "euler" in their metadata).  The choice per node is
+    kept in ``graph.meta["nir_conventions"]``.
+    """
+    if convention is not None and convention not in conv.CONVENTIONS:
+        raise SnnccError(f"unknown NIR convention {convention!r}",
+                         f"use one of {', '.join(conv.CONVENTIONS)}")
     meta = _graph_meta(nir_graph)
     dt = dt if dt is not None else meta.get("dt")
     if dt is None or not float(dt) > 0:
         raise SnnccError("the NIR graph records no time step (NIR stores none; snncc writes "
                          "'dt' into the metadata)", "give the time step, e.g. --dt 0.001")
     dt = float(dt)
+    if convention is None and meta.get("format") == conv.FORMAT:
+        convention = "euler"                 # snncc writes the Euler convention
+    ctx = _Context(dt, convention)
     graph_meta = json.loads(meta["graph_meta"]) if "graph_meta" in meta else {}
     graph_meta["dt"] = dt
     recurrent = {tuple(e) for e in json.loads(meta.get("recurrent_edges", "[]"))}
@@ -151,7 +190,7 @@ def from_nir(nir_graph, dt: Optional[float] = None) -> Graph:
         if kind not in IMPORTERS:
             raise SnnccError(f"NIR node {name!r} is a {kind}, which snncc does not import yet",
                              f"supported: {', '.join(sorted(IMPORTERS))}")
-        built[name], gain = IMPORTERS[kind](name, n, dt)
+        built[name], gain = IMPORTERS[kind](name, n, ctx)
         if gain is not None and not conv.is_unit(gain):
             gains[name] = gain
 
@@ -180,6 +219,8 @@ def from_nir(nir_graph, dt: Optional[float] = None) -> Graph:
             graph.add_recurrent(src, dst)
     for name, gain in gains.items():
         _fold_gain(graph, name, gain)
+    if ctx.chosen:
+        graph.meta["nir_conventions"] = dict(ctx.chosen)
     try:
         _check_outputs(graph, nir_graph)
     except ValueError as exc:
@@ -203,16 +244,120 @@ def _fold_gain(graph: Graph, name: str, gain: np.ndarray) -> None:
     graph.replace(replace(aff, weight=weight, bias=bias))
 
 
-def read_nir(path: str | Path, dt: Optional[float] = None) -> Graph:
-    """Read a NIR file into the float IR, with one clear error for unreadable files."""
+def _repair_batch_dims(g) -> list[str]:
+    """Input/Output types written with a leading batch dimension of 1 (old exports)."""
+    done = []
+    for name, node in g.nodes.items():
+        for attr, key in (("input_type", "input"), ("output_type", "output")):
+            types = getattr(node, attr, None) if type(node).__name__ in ("Input", "Output") else None
+            if types and key in types:
+                shape = np.asarray(types[key]).reshape(-1)
+                if shape.size > 1 and shape[0] == 1:
+                    types[key] = shape[1:]
+                    done.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
+    return done
+
+
+def _repair_duplicate_edges(g) -> list[str]:
+    unique = list(dict.fromkeys(tuple(e) for e in g.edges))
+    if len(unique) == len(g.edges):
+        return []
+    removed = len(g.edges) - len(unique)
+    g.edges = unique
+    return [f"removed {removed} duplicate edge(s)"]
+
+
+_NEURON_FIELDS = ("tau", "tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in")
+
+
+def _repair_scalar_parameters(g) -> list[str]:
+    """Neuron parameters stored as scalars (or shape-1 arrays) where the layer has n neurons."""
+    done = []
+    for name, node in g.nodes.items():
+        if type(node).__name__ not in ("LIF", "IF", "CubaLIF"):
+            continue
+        sizes = [np.size(getattr(node, f)) for f in _NEURON_FIELDS if hasattr(node, f)]
+        n = max(sizes)
+        shape = next(np.shape(getattr(node, f)) for f in _NEURON_FIELDS
+                     if hasattr(node, f) and np.size(getattr(node, f)) == n)
+        fixed = [f for f in _NEURON_FIELDS if hasattr(node, f)
+                 and getattr(node, f) is not None and np.size(getattr(node, f)) == 1 and n > 1]
+        for f in fixed:
+            setattr(node, f, np.full(shape, np.asarray(getattr(node, f)).reshape(())))
+        if fixed:
+            done.append(f"broadcast scalar {', '.join(fixed)} of {name!r} to {list(shape)}")
+    return done
+
+
+REPAIRS = [_repair_batch_dims, _repair_duplicate_edges, _repair_scalar_parameters]
+
+
+def _repair_dict(data: dict) -> list[str]:
+    """Repairs nir's node constructors need *before* they run (they assert equal shapes)."""
+    done = []
+    for name, node in dict(data.get("nodes", {})).items():
+        kind = str(_scalar(node.get("type", "")))
+        if kind in ("LIF", "IF", "CubaLIF"):
+            fields = [f for f in _NEURON_FIELDS if f in node]
+            shape = max((np.shape(node[f]) for f in fields), key=lambda s: int(np.prod(s)))
+            fixed = [f for f in fields if np.size(node[f]) == 1 and int(np.prod(shape)) > 1]
+            for f in fixed:
+                node[f] = np.full(shape, np.asarray(node[f]).reshape(()))
+            if fixed:
+                done.append(f"broadcast scalar {', '.join(fixed)} of {name!r} to {list(shape)}")
+        elif kind in ("Input", "Output") and "shape" in node:
+            shape = np.asarray(node["shape"]).reshape(-1)
+            if shape.size > 1 and shape[0] == 1:
+                node["shape"] = shape[1:]
+                done.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
+    return done
+
+
+def _read_lenient(path: Path):
+    """nir.read without type checks, repairing the raw dictionary first."""
+    import h5py
+    import nir
+    from nir.serialization import hdf2dict
+    with h5py.File(path, "r") as f:
+        data = hdf2dict(f["node"])
+    repairs = _repair_dict(data)
+    data["type_check"] = False
+    return nir.dict2NIRNode(data), repairs
+
+
+def read_nir(path: str | Path, dt: Optional[float] = None,
+             convention: Optional[str] = None) -> Graph:
+    """Read a NIR file into the float IR, with one clear error for unreadable files.
+
+    Files that nir's strict reader rejects (older exports: batch dimensions in shapes,
+    scalar parameters, duplicate edges) are read again without type checking and repaired;
+    what was repaired is listed in ``graph.meta["nir_repairs"]`` (the CLI prints it).
+    """
     import nir
     path = Path(path)
     if not path.is_file():
         raise SnnccError(f"NIR file {str(path)!r} does not exist", "check the path")
+    repairs: list[str] = []
     try:
         nir_graph = nir.read(path)
-    except Exception as exc:  # nir/h5py raise many types for corrupt files
-        raise SnnccError(f"cannot read NIR file {str(path)!r}: {type(exc).__name__}: "
-                         f"{str(exc)[:200]}", "pass a NIR HDF5 file written by nir.write "
-                         "(e.g. snncc export-nir)") from None
-    return from_nir(nir_graph, dt)
+    except Exception as strict:  # nir/h5py raise many types for corrupt or legacy files
+        try:
+            nir_graph, fixed = _read_lenient(path)
+        except Exception as exc:
+            raise SnnccError(f"cannot read NIR file {str(path)!r}: {type(exc).__name__}: "
+                             f"{str(exc)[:200]}", "pass a NIR HDF5 file written by nir.write "
+                             "(e.g. snncc export-nir)") from None
+        repairs.append(f"nir's strict read failed ({type(strict).__name__}: "
+                       f"{str(strict)[:120]}); read without type check")
+        repairs += fixed
+    for repair in REPAIRS:
+        repairs += repair(nir_graph)
+    try:
+        graph = from_nir(nir_graph, dt, convention)
+    except SnnccError as exc:
+        if repairs:
+            raise SnnccError(f"{exc.cause} (after repairs: {'; '.join(repairs)})", exc.fix) from None
+        raise
+    if repairs:
+        graph.meta["nir_repairs"] = repairs
+    return graph

@@ -125,7 +125,7 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                          "write forward() as one time step without data-dependent Python "
                          "control flow; keep the time loop outside the model") from None
     modules = dict(model.named_modules())
-    graph = Graph({"dt": float(dt), "source": type(model).__name__})
+    graph = Graph({"dt": float(1e-3 if dt is None else dt), "source": type(model).__name__})
     shape = tuple(input_shape) if input_shape is not None else _infer_input_shape(model)
     env: dict[str, str] = {}      # fx node name -> IR node name carrying its value
     shapes: dict[str, Shape] = {}
