@@ -44,6 +44,12 @@ def wrap_current(u: np.ndarray) -> np.ndarray:
     return np.where(wrapped <= -MAX_UV, u + 2 * MAX_UV, wrapped)
 
 
+def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap to ``bits`` (Lava's ``signed_clamp``: the Conv output, 24 bits)."""
+    base = 1 << bits
+    return (np.asarray(x, dtype=np.int64) + base // 2) % base - base // 2
+
+
 def saturate_voltage(v: np.ndarray) -> np.ndarray:
     """Clip ``v`` to the symmetric 24-bit range Lava uses."""
     return np.clip(v, -V_MAX, V_MAX)

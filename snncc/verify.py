@@ -57,12 +57,15 @@ class VerifyReport:
 
 
 def synaptic_depth(graph: Graph) -> dict[str, int]:
-    """Number of Dense delays between the input and each node (longest feed-forward path)."""
+    """Number of synapse delays between the input and each node (longest feed-forward path).
+
+    Each node says how many steps it adds (``Node.delay_steps``: 1 for a Dense or Conv
+    synapse, ``delay`` for a delay line, 0 otherwise)."""
     depth: dict[str, int] = {}
     for name in graph.order():
         node = graph.node(name)
         base = max((depth[s] for s in graph.inputs_of(name)), default=0)
-        depth[name] = base + (1 if isinstance(node, FxDense) else 0)
+        depth[name] = base + node.delay_steps
     return depth
 
 

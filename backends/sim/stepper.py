@@ -20,9 +20,11 @@ import numpy as np
 
 from snncc import fixedpoint as fx
 from snncc.errors import SnnccError
-from snncc.ir import FxDense, FxNeuron, Graph, Input, Node, Output
+from snncc.convmath import ConvSpec, conv2d
+from snncc.ir import FxConv, FxDelay, FxDense, FxNeuron, Graph, Input, Node, Output
 
 EXECUTORS: dict[str, type["Executor"]] = {}
+CONV_BITS = 24          # Lava's Conv wraps its output to 24 bits (utils.signed_clamp)
 
 
 def executor(kind: str):
@@ -37,6 +39,7 @@ class Executor:
     """State and per-step behaviour of one node over a batch."""
 
     has_state = False
+    delayed = False         # synapses and delay lines: accumulate step t, emit it later
 
     def __init__(self, node: Node, batch: int) -> None:
         self.node = node
@@ -74,6 +77,8 @@ class DenseExec(Executor):
     step from ``bias_start`` on.
     """
 
+    delayed = True
+
     def __init__(self, node: FxDense, batch):
         super().__init__(node, batch)
         # float64 BLAS is exact here: |sum| <= 256 * fan_in << 2**53.
@@ -94,6 +99,51 @@ class DenseExec(Executor):
                           for w in self.parts_t)
         if self.bias is not None and t >= self.node.bias_start:
             self.buffer = self.buffer + fx.shift_activation(self.bias, self.node.bias_exp)
+
+
+@executor(FxConv.kind)
+class ConvExec(Executor):
+    """Lava ``Conv`` (PyConvModelFixed): ``a = wrap24(conv(s, weight << weight_exp))``, sent
+    one step later; no sign modes or weight clipping.  Bias axon as on ``DenseExec``."""
+
+    delayed = True
+
+    def __init__(self, node: FxConv, batch):
+        super().__init__(node, batch)
+        w = np.asarray(node.weight, dtype=np.int64) << node.weight_exp     # baked, as in Lava
+        self.spec = ConvSpec(w.astype(np.float64), node.stride, node.padding, node.groups)
+        self.in_shape = tuple(node.in_shape)
+        self.bias = None if node.bias is None else node.bias.astype(np.int64).reshape(-1)
+        self.buffer = np.zeros((batch, int(np.prod(node.out_shape))), dtype=np.int64)
+
+    def emit(self, t, inputs):
+        return self.buffer
+
+    def accumulate(self, t, inputs):
+        s = inputs[0].reshape((self.batch,) + self.in_shape).astype(np.float64)
+        # float64 sums of integers below 2**53 are exact, as Lava's scipy conv in float64
+        a = np.rint(conv2d(s, self.spec)).astype(np.int64).reshape(self.batch, -1)
+        self.buffer = fx.wrap_signed(a, CONV_BITS)
+        if self.bias is not None and t >= self.node.bias_start:
+            self.buffer = self.buffer + fx.shift_activation(self.bias, self.node.bias_exp)
+
+
+@executor(FxDelay.kind)
+class DelayExec(Executor):
+    """A delay line: emits at step t the spikes its input emitted at t - delay (zeros before)."""
+
+    delayed = True
+
+    def __init__(self, node: FxDelay, batch):
+        super().__init__(node, batch)
+        zeros = np.zeros((batch, int(np.prod(node.shape))), dtype=bool)
+        self.queue = [zeros] * node.delay
+
+    def emit(self, t, inputs):
+        return self.queue[0]
+
+    def accumulate(self, t, inputs):
+        self.queue = self.queue[1:] + [np.asarray(inputs[0], dtype=bool).reshape(self.batch, -1)]
 
 
 @executor(FxNeuron.kind)
@@ -196,7 +246,7 @@ def simulate(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
             ins = [values[s] if s in values else execs[s].emit(t, []) for s in feeds[name]]
             values[name] = ex.emit(t, ins)
         for name in order:          # phase 2: delayed nodes accumulate step-t inputs
-            if isinstance(execs[name], DenseExec):
+            if execs[name].delayed:
                 execs[name].accumulate(t, [values[s] for s in feeds[name]])
         for n in spiking:
             res.spikes[n][t] = values[n]

@@ -39,12 +39,14 @@ class FxConv(Node):
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
+    in_shape: tuple[int, ...] = ()      # (C, H, W) of the input spikes (Lava's Conv needs it)
     bias: Optional[np.ndarray] = None
     bias_exp: int = 0
     bias_start: int = 0
 
     def __post_init__(self) -> None:
         self.stride, self.padding, self.groups = pair(self.stride), pair(self.padding), int(self.groups)
+        self.in_shape = tuple(int(s) for s in self.in_shape)
         if self.weight_exp < 0:
             raise ValueError(f"{self.name}: Lava's Conv has no weight exponent; a negative one "
                              "cannot be baked into the kernel")
@@ -62,11 +64,16 @@ class FxConv(Node):
         w = np.asarray(self.weight, dtype=np.int64) << self.weight_exp
         return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
 
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (int(self.weight.shape[0]),) + self.spec().out_hw(self.in_shape[1:])
+
     def infer_shape(self, in_shapes):
         shape = tuple(in_shapes[0])
-        if len(shape) != 3 or shape[0] != self.weight.shape[1] * self.groups:
-            raise ValueError(f"{self.name}: conv of {self.weight.shape} on input {shape}")
-        return (int(self.weight.shape[0]),) + self.spec().out_hw(shape[1:])
+        if shape != self.in_shape or shape[0] != self.weight.shape[1] * self.groups:
+            raise ValueError(f"{self.name}: conv of {self.weight.shape} for input "
+                             f"{self.in_shape} gets {shape}")
+        return self.out_shape
 
     def describe(self):
         return (f"weight{list(self.weight.shape)}, exp {self.weight_exp}, stride {self.stride}, "
@@ -79,18 +86,22 @@ class FxDelay(Node):
 
     kind: ClassVar[str] = "fx_delay"
     delay: int = 1
+    shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if int(self.delay) < 1:
             raise ValueError(f"{self.name}: a delay line needs delay >= 1, got {self.delay}")
         self.delay = int(self.delay)
+        self.shape = tuple(int(s) for s in self.shape)
 
     @property
     def delay_steps(self) -> int:
         return self.delay
 
     def infer_shape(self, in_shapes):
-        return tuple(in_shapes[0])
+        if tuple(in_shapes[0]) != self.shape:
+            raise ValueError(f"{self.name}: delay line of {self.shape} gets {tuple(in_shapes[0])}")
+        return self.shape
 
     def describe(self):
         return f"{self.delay} step(s)"

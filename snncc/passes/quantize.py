@@ -18,15 +18,18 @@ with the others.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
 
 from .. import fixedpoint as fx
 from ..errors import SnnccError
-from ..ir import Affine, CubaLIF, FxDense, FxNeuron, Graph, Input, Output
+from ..ir import Affine, Conv2d, CubaLIF, FxDense, FxNeuron, Graph, Input, Output
 from ..ir.nodes import RESET_CUSTOM, RESET_SUBTRACT
+from .compose import compose_synapses
+from .synapse_stats import Synapse, channel_min
+from .timing import DelayLines
 
 WEIGHT_EXP_RANGE = (-8, 7)
 NETX_BIAS_EXP = 6          # lava-dl netx builds every LIF with bias_exp = 6
@@ -118,17 +121,20 @@ def _bias_home(neuron: CubaLIF, cfg: QuantConfig) -> str:
     return cfg.bias
 
 
-def _choose_scale(weight: np.ndarray, syn_bias: Optional[np.ndarray], neuron: CubaLIF,
-                  mode: str, cfg: QuantConfig) -> tuple[np.ndarray, int, list[str]]:
-    """Pick per-neuron scales S (vector) and the layer's weight exponent.
+def _choose_scale(syns: list[Synapse], modes: list[str], syn_bias: Optional[np.ndarray],
+                  neuron: CubaLIF, cfg: QuantConfig) -> tuple[np.ndarray, list[int], list[str]]:
+    """Pick per-neuron scales S (vector) and each synapse's weight exponent.
 
     Every neuron's row gets the full 8-bit weight range at the shared exponent, capped per
-    neuron so its threshold, bias, membrane and current fit their bit widths.
+    neuron so its threshold, bias, membrane and current fit their bit widths.  With several
+    synapses (residual, recurrent) the current cap covers all of them together, S is the
+    smallest any of them allows, and each synapse's exponent is then re-picked so that it
+    uses its full 8 bits at that S.  A neuron fed by a conv shares S across each output
+    channel (the kernel is shared by every position).
     """
     warnings: list[str] = []
-    w_int_max = 254 if mode == fx.SIGN_MIXED else 255     # mixed: even values only
-    rows = np.abs(weight)
-    row_max = rows.max(axis=1) if rows.shape[1] else np.zeros(rows.shape[0])
+    w_int_max = [254 if mode == fx.SIGN_MIXED else 255 for mode in modes]  # mixed: even only
+    row_max = [syn.row_max() for syn in syns]
     thr = neuron.threshold.astype(np.float64)
     caps = [fx.V_MAX / (cfg.headroom * thr), fx.VTH_MAX * 64 / thr]
     bias = np.abs(neuron.bias.astype(np.float64))
@@ -144,52 +150,94 @@ def _choose_scale(weight: np.ndarray, syn_bias: Optional[np.ndarray], neuron: Cu
     # flips the sign of u, far worse than the precision this cap costs
     leak = np.maximum(1.0 - neuron.alpha.astype(np.float64), 1.0 / fx.DECAY_UNITY)
     on_axon = syn_bias is not None and _bias_home(neuron, cfg) == "axon"
-    drive = rows.sum(axis=1) + (np.abs(syn_bias) if on_axon else 0.0)
+    drive = sum(syn.row_sum() for syn in syns) + (np.abs(syn_bias) if on_axon else 0.0)
     worst_u = drive / leak
     caps.append(np.where(worst_u > 0, (fx.MAX_UV - 1) / np.maximum(worst_u, 1e-300), np.inf))
     cap = np.min(np.stack(caps), axis=0)
-    if not np.any(row_max > 0):
-        return cap, 0, warnings + ["all weights are zero"]
+    shared = any(syn.is_conv for syn in syns)
+    if shared:
+        cap = channel_min(cap, neuron.shape)
+    if not any(np.any(r > 0) for r in row_max):
+        return cap, [0] * len(syns), warnings + ["all weights are zero"]
     # shared exponent: the one that lets the most constrained neuron use its full 8 bits
-    live = row_max > 0
-    exp = int(np.floor(np.log2(np.min(cap[live] * row_max[live]) / (w_int_max * 64.0))))
-    exp = int(cfg.weight_exp.get(neuron.name, exp))
-    if exp < cfg.weight_exp_range[0]:
-        warnings.append("weights use fewer than 8 bits: threshold/bias range forces a "
-                        "weight exponent below the minimum")
-    exp = int(np.clip(exp, *cfg.weight_exp_range))
-    full = np.where(live, w_int_max * 2.0 ** (exp + 6) / np.where(live, row_max, 1.0), cap)
+    exps, full = [], np.full(cap.shape, np.inf)
+    for syn, rmax, wmax in zip(syns, row_max, w_int_max):
+        live = rmax > 0
+        lo, hi = syn.exp_range(cfg.weight_exp_range)
+        if not np.any(live):
+            exps.append(int(np.clip(0, lo, hi)))
+            continue
+        exp = int(np.floor(np.log2(np.min(cap[live] * rmax[live]) / (wmax * 64.0))))
+        exp = int(cfg.weight_exp.get(neuron.name, exp))
+        if exp < lo:
+            warnings.append("weights use fewer than 8 bits: threshold/bias range forces a "
+                            "weight exponent below the minimum")
+        exp = int(np.clip(exp, lo, hi))
+        exps.append(exp)
+        full = np.minimum(full, np.where(live, wmax * 2.0 ** (exp + 6) / np.where(live, rmax, 1.0),
+                                         np.inf))
+    full = np.where(np.isinf(full), cap, full)
     scale = np.minimum(full, cap)
+    if shared:
+        scale = channel_min(scale, neuron.shape)
     if cfg.scale == "layer":
         scale = np.full_like(scale, scale.min())
     elif cfg.scale != "neuron":
         raise SnnccError(f"unknown scale granularity {cfg.scale!r}", "use 'neuron' or 'layer'")
-    return scale * cfg.scale_factor.get(neuron.name, 1.0), exp, warnings
+    if len(syns) > 1 or shared:
+        for j, (syn, rmax, wmax) in enumerate(zip(syns, row_max, w_int_max)):
+            if np.any(rmax > 0) and neuron.name not in cfg.weight_exp:
+                need = int(np.ceil(np.log2(np.max(scale * rmax) / (wmax * 64.0))))
+                exps[j] = int(np.clip(min(exps[j], need), *syn.exp_range(cfg.weight_exp_range)))
+    return scale * cfg.scale_factor.get(neuron.name, 1.0), exps, list(dict.fromkeys(warnings))
 
 
 def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, QuantReport]:
-    """Quantize a lowered graph (``Affine`` -> canonical ``CubaLIF`` pairs) to fixed point."""
+    """Quantize a lowered graph to fixed point.
+
+    The graph is first composed into synapses (:func:`~snncc.passes.compose.compose_synapses`:
+    a plain MLP of ``Affine`` -> ``CubaLIF`` pairs is already in that form).  Each neuron is
+    quantized with all its synapses (``FxDense`` for a Linear, ``FxConv`` for a conv,
+    recurrent ones included); sources of different synaptic depth are aligned by ``FxDelay``
+    lines (:mod:`snncc.passes.timing`).
+    """
     cfg = cfg or QuantConfig()
+    graph = compose_synapses(graph)
     out = Graph(dict(graph.meta, quantized=True))
     report = QuantReport([])
-    depth: dict[str, int] = {}       # synaptic depth: steps until input data reaches a node
+    lines = DelayLines(out)          # synaptic depth: steps until input data reaches a node
+    deferred = []                    # recurrent synapses, added once every source exists
     for node in graph.nodes():
         ins = graph.inputs_of(node.name)
-        depth[node.name] = max((depth[i] for i in ins), default=0)
-        if isinstance(node, (Input, Output)):
+        if isinstance(node, Input):
             out.add(node, ins)
-        elif isinstance(node, Affine):
+            lines.set(node.name, 0, tuple(node.shape))
+        elif isinstance(node, Output):
+            out.add(node, ins)
+        elif isinstance(node, (Affine, Conv2d)):
             continue    # emitted together with the neuron it feeds
         elif isinstance(node, CubaLIF):
-            affine = graph.node(ins[0])
-            depth[node.name] = depth[affine.name] + 1
-            dense, neuron, layer = _quantize_layer(affine, node, cfg, depth[node.name])
-            out.add(dense, graph.inputs_of(affine.name))
-            out.add(neuron, [dense.name])
+            shape = tuple(node.shape)
+            ff = [Synapse(graph.node(s), graph.inputs_of(s)[0], shape, lines.shape[graph.inputs_of(s)[0]])
+                  for s in ins]
+            rec = [(s, graph.inputs_of(s)[0]) for s in graph.recurrent_inputs_of(node.name)]
+            rec = [Synapse(graph.node(s), src, shape, tuple(graph.node(src).shape), recurrent=True)
+                   for s, src in rec]
+            depth = lines.neuron_depth([syn.source for syn in ff])
+            synapses, neuron, layer = _quantize_layer(ff + rec, node, cfg, depth)
+            for syn, fx_syn in zip(ff, synapses):
+                out.add(fx_syn, [lines.feed_forward(syn.source, depth)])
+            out.add(neuron, [fx_syn.name for fx_syn in synapses[:len(ff)]])
+            lines.set(node.name, depth, shape)
+            deferred += [(syn, fx_syn, node.name, depth)
+                         for syn, fx_syn in zip(rec, synapses[len(ff):])]
             report.layers.append(layer)
         else:
             raise SnnccError(f"cannot quantize node {node.name!r} of kind {node.kind!r}",
-                             "run lower_neurons first; only Linear + neuron layers are supported")
+                             "run lower_neurons first")
+    for syn, fx_syn, name, depth in deferred:
+        out.add(fx_syn, [lines.recurrent(syn.source, name, depth)])
+        out.add_recurrent(fx_syn.name, name)
     return out, report
 
 
@@ -217,31 +265,57 @@ def _quantize_gain(neuron: CubaLIF) -> tuple[Optional[np.ndarray], list[ParamErr
     return table, [_error("input_gain", g, table / fx.DECAY_UNITY)]
 
 
-def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: int):
-    w = affine.weight.astype(np.float64)
-    mode = fx.sign_mode(w)
-    if mode == fx.SIGN_MIXED and cfg.split_sign:
-        mode = fx.SIGN_SPLIT
-    scale, exp, warnings = _choose_scale(w, affine.bias, neuron, mode, cfg)
-    unit = 2.0 ** (exp + 6)                 # v units of one weight LSB
-    col = scale[:, None]
-    w_q = _to_grid(w * col / unit, mode)
-    lo, hi, step = fx.weight_range(mode)
-    clipped = {"weight": int(np.sum((w * col / unit > hi + step / 2)
-                                    | (w * col / unit < lo - step / 2))),
+def _flat_neuron(neuron: CubaLIF) -> CubaLIF:
+    """The neuron with its per-neuron arrays flattened ((C, H, W) order), shape kept."""
+    if len(neuron.shape) <= 1:
+        return neuron
+    flat = lambda a: None if a is None else np.asarray(a).reshape(-1)
+    gain = neuron.input_gain
+    return replace(neuron, alpha=flat(neuron.alpha), beta=flat(neuron.beta),
+                   threshold=flat(neuron.threshold), bias=flat(neuron.bias),
+                   reset_mult=flat(neuron.reset_mult) if np.ndim(neuron.reset_mult) else neuron.reset_mult,
+                   reset_sub=flat(neuron.reset_sub) if np.ndim(neuron.reset_sub) else neuron.reset_sub,
+                   input_gain=None if gain is None else np.asarray(gain).reshape(len(gain), -1))
+
+
+def _synaptic_bias(syns: list[Synapse]) -> Optional[np.ndarray]:
+    """The constant drive of all feed-forward synapses together, per neuron (float64)."""
+    parts = [b for syn in syns if not syn.recurrent for b in [syn.bias_full()] if b is not None]
+    return None if not parts else sum(parts)
+
+
+def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, depth: int):
+    """A neuron and all its synapses (feed-forward first, then recurrent) in fixed point."""
+    neuron = _flat_neuron(neuron)
+    syn_bias = _synaptic_bias(syns)
+    modes = [syn.mode(cfg.split_sign) for syn in syns]
+    scale, exps, warnings = _choose_scale(syns, modes, syn_bias, neuron, cfg)
+    quantized, weight_errors, n_clipped = [], [], 0
+    for syn, mode, exp in zip(syns, modes, exps):
+        w = syn.weight
+        unit = 2.0 ** (exp + 6)                 # v units of one weight LSB
+        col = syn.row_scale(scale)
+        w_q = _to_grid(w * col / unit, mode)
+        lo, hi, step = fx.weight_range(mode)
+        n_clipped += int(np.sum((w * col / unit > hi + step / 2) | (w * col / unit < lo - step / 2)))
+        quantized.append(w_q)
+        label = "weight" if len(syns) == 1 else f"weight:{syn.node.name}"
+        weight_errors.append(_error(label, w, w_q * unit / col))
+    clipped = {"weight": n_clipped,
                "threshold": int(np.sum(neuron.threshold * scale / 64.0 > fx.VTH_MAX + 0.5))}
-    syn_bias, syn_exp = None, 0
+    syn_exp = 0
     neuron_bias = neuron.bias.astype(np.float64).reshape(-1)
     home = _bias_home(neuron, cfg)
-    if affine.bias is not None and np.any(affine.bias != 0):
+    bias_q = None
+    if syn_bias is not None and np.any(syn_bias != 0):
         if home == "axon":
-            syn_bias, syn_exp = _quantize_bias(affine.bias, scale)
+            bias_q, syn_exp = _quantize_bias(syn_bias, scale)
         elif np.any(neuron.alpha != 0) or neuron.input_gain is not None:
             raise SnnccError(f"layer {neuron.name!r}: a Linear bias into a CUBA current or "
                              "through a per-step input gain cannot become a neuron bias",
                              "quantize with bias='axon'")
         else:
-            neuron_bias = neuron_bias + affine.bias.astype(np.float64)
+            neuron_bias = neuron_bias + syn_bias.astype(np.float64)
     vth = np.clip(np.round(neuron.threshold * scale / 64.0), 0, fx.VTH_MAX).astype(np.int64)
     if np.any(neuron.threshold * scale / 64.0 > fx.VTH_MAX):
         warnings.append("threshold clipped to 17 bits")
@@ -278,24 +352,24 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
                  else np.round(np.asarray(sub, np.float64) * scale).astype(np.int64))
     gain, errors_gain = _quantize_gain(neuron)
     start = depth if gain is not None or (cfg.bias == "auto" and home == "neuron") else 0
-    dense = FxDense(f"{affine.name}", weight=w_q, weight_exp=exp,
-                    split_sign=mode == fx.SIGN_SPLIT, bias=syn_bias,
-                    bias_exp=syn_exp, bias_start=depth - 1)
+    synapses = [syn.emit(syn.node.name, w_q, exp, mode,
+                         **(dict(bias=bias_q, bias_exp=syn_exp, bias_start=depth - 1) if j == 0
+                            else dict(bias_start=depth - 1)))
+                for j, (syn, w_q, exp, mode) in enumerate(zip(syns, quantized, exps, modes))]
     fxn = FxNeuron(neuron.name, shape=tuple(neuron.shape), du=du.astype(np.int64),
                    dv=dv.astype(np.int64), vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
                    reset_mult=reset_mult, reset_sub=reset_sub,
                    reset_delayed=neuron.reset_delayed, floor=floor, input_gain=gain,
                    gain_start=start, bias_start=start)
-    errors = [
-        _error("weight", w, w_q * unit / col),
+    errors = weight_errors + [
         _error("threshold", neuron.threshold, vth * 64.0 / scale),
         _error("beta", neuron.beta, 1.0 - dv / fx.DECAY_UNITY),
         _error("alpha", neuron.alpha, (fx.DECAY_UNITY - du - 1) / fx.DECAY_UNITY),
         _error("bias", neuron_bias, fx.effective_bias(bias_mant, bias_exp) / scale),
     ]
-    if syn_bias is not None:
-        errors.append(_error("synaptic_bias", affine.bias,
-                             syn_bias * 2.0 ** (syn_exp + fx.ACT_SHIFT) / scale))
+    if bias_q is not None:
+        errors.append(_error("synaptic_bias", syn_bias,
+                             bias_q * 2.0 ** (syn_exp + fx.ACT_SHIFT) / scale))
     if neuron.reset == RESET_CUSTOM:
         errors.append(_error("reset_mult", mult, reset_mult / fx.DECAY_UNITY))
         errors.append(_error("reset_sub", sub, reset_sub / scale))
@@ -303,5 +377,6 @@ def _quantize_layer(affine: Affine, neuron: CubaLIF, cfg: QuantConfig, depth: in
     if not fxn.is_stock_lif:
         warnings.append("needs snncc's generalised neuron (Lava's stock LIF cannot express "
                         "this reset, floor, growth, input gain or late bias)")
-    return dense, fxn, LayerQuant(neuron.name, float(np.min(scale)), float(np.max(scale)), exp,
-                                  mode, errors, warnings, clipped)
+    mode = modes[0] if len(set(modes)) == 1 else "+".join(dict.fromkeys(modes))
+    return synapses, fxn, LayerQuant(neuron.name, float(np.min(scale)), float(np.max(scale)),
+                                     exps[0], mode, errors, warnings, clipped)
