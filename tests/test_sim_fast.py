@@ -163,7 +163,9 @@ def test_exact_matmul_paths(x_bound, path):
     assert mm.path(x_bound) == path
     x = rng.integers(-x_bound, x_bound + 1, (9, 50), dtype=np.int64)
     exact = [[sum(int(a) * int(b) for a, b in zip(row, col)) for col in w.T] for row in x]
-    got = np.asarray(mm(x, x_bound)).astype(np.int64)
+    y, scaled = mm(x, x_bound)
+    assert scaled == (path != "limbs")
+    got = np.asarray(y).astype(np.int64)
     assert got.tolist() == (np.array(exact, dtype=object) % 2 ** 64).astype(np.uint64) \
         .astype(np.int64).tolist()
 
@@ -230,3 +232,13 @@ def test_cycle_without_synaptic_delay_is_refused():
     g.add_recurrent("loop", "n0")
     with pytest.raises(SnnccError, match="no synaptic delay"):
         simulate_fast(g, np.zeros((2, 1, 1)))
+
+
+@pytest.mark.parametrize("make", [lambda: random_chain(1), lambda: recurrent_graph(1)])
+def test_an_empty_batch_gives_empty_results(make):
+    g, x = make()
+    ref = simulate_fast(g, x, record_states=True)
+    for backend in ("numpy", "torch"):
+        got = simulate_fast(g, x[:, :0], record_states=True, backend=backend, device="cpu")
+        for name, spikes in ref.spikes.items():
+            assert got.spikes[name].shape == (x.shape[0], 0) + spikes.shape[2:]

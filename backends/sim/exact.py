@@ -14,6 +14,10 @@ FMA use.  With ``|x| <= X`` and ``C = max_j sum_i |W[i, j]|`` every partial sum 
   product is exact in float64 and the limbs are recombined in int64 (modulo ``2**64``,
   which is what an int64 matmul gives).
 
+A power-of-two ``scale`` folded into ``W`` changes no significand, only exponents: the
+products and partial sums are the integers above times ``scale``, exact under the same
+bounds (this is how a Dense's weight exponent costs no extra pass).
+
 Spikes have ``X = 1`` and Lava's 8-bit weights ``|W| <= 256``, so float32 is exact up to a
 fan-in of 65535, and float64 far beyond any network.
 """
@@ -37,21 +41,29 @@ def floor_shift(ops: Ops, acc: Array, exp: int) -> Array:
     return acc >> (-exp) if exp < 0 else acc
 
 
-class ExactMatmul:
-    """``x @ W`` for an integer matrix ``W`` (K, N), exact for any integer ``x`` (M, K)."""
+def exact_dtype(ops: Ops, bound: int) -> Any:
+    """The narrowest of float32, float64, int64 that holds every integer up to ``bound``."""
+    if bound < F32_LIMIT:
+        return ops.float32
+    return ops.float64 if bound < F64_LIMIT else ops.int64
 
-    def __init__(self, ops: Ops, weight: np.ndarray) -> None:
+
+class ExactMatmul:
+    """``x @ (W * 2**exp)`` for an integer matrix ``W`` (K, N), exact for any integer ``x``."""
+
+    def __init__(self, ops: Ops, weight: np.ndarray, exp: int = 0) -> None:
         w = np.asarray(weight, dtype=np.int64)
-        self.ops = ops
-        self.weight = w
+        self.ops, self.weight, self.exp = ops, w, int(exp)
         self.col_abs_sum = int(np.abs(w).sum(axis=0).max()) if w.size else 0
         self.w_max = int(np.abs(w).max()) if w.size else 0
         self._cache: dict[Any, Array] = {}
 
-    def _w(self, dtype: Any) -> Array:
-        if dtype not in self._cache:
-            self._cache[dtype] = self.ops.asarray(self.weight, dtype=dtype)
-        return self._cache[dtype]
+    def _w(self, dtype: Any, scaled: bool) -> Array:
+        key = (dtype, scaled)
+        if key not in self._cache:
+            w = self.weight * 2.0 ** self.exp if scaled else self.weight
+            self._cache[key] = self.ops.asarray(w, dtype=dtype)
+        return self._cache[key]
 
     def path(self, x_bound: int) -> str:
         """Which arithmetic is exact for inputs with ``|x| <= x_bound``."""
@@ -60,17 +72,17 @@ class ExactMatmul:
             return "float32"
         return "float64" if bound < F64_LIMIT else "limbs"
 
-    def __call__(self, x: Array, x_bound: int) -> Array:
-        """``x @ W``, exact: float32 or float64 holding integers, or int64 (limb path).
-
-        ``x_bound`` must bound ``|x|`` (1 for spikes).
+    def __call__(self, x: Array, x_bound: int) -> tuple[Array, bool]:
+        """``(y, scaled)``: on the float paths ``y = x @ W * 2**exp`` exactly (float32 or
+        float64; fractional for exp < 0) and ``scaled`` is True; on the limb path ``y`` is
+        the int64 ``x @ W`` and the caller applies the exponent.  ``x_bound`` bounds ``|x|``.
         """
         ops = self.ops
         path = self.path(x_bound)
         if path != "limbs":
             dtype = ops.float32 if path == "float32" else ops.float64
-            return ops.matmul(ops.astype(x, dtype), self._w(dtype))
-        return self._limbs(ops.astype(x, ops.int64), x_bound)
+            return ops.matmul(ops.astype(x, dtype), self._w(dtype, True)), True
+        return self._limbs(ops.astype(x, ops.int64), x_bound), False
 
     def _limbs(self, x: Array, x_bound: int) -> Array:
         ops = self.ops
@@ -78,7 +90,7 @@ class ExactMatmul:
         if bits < 1:
             raise ValueError("weight matrix too large for exact limb products")
         n_limbs = -(-(int(x_bound).bit_length() + 1) // bits)
-        w = self._w(ops.float64)
+        w = self._w(ops.float64, False)
         total = None
         for k in range(n_limbs):
             limb = x >> (k * bits)

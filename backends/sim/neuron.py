@@ -17,6 +17,7 @@ Two exact arithmetics:
 """
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Optional
 
 import numpy as np
@@ -99,7 +100,8 @@ class NeuronKernel:
     # float64 path ---------------------------------------------------------------------
     def _syn(self, a: Array, t0: int) -> Array:
         """``(a_in << 6)`` times the input gain of steps t0.. (rounded toward zero), float64."""
-        syn = self.ops.astype(a, self.ops.float64) * float(1 << fx.ACT_SHIFT)
+        syn = self.ops.empty(tuple(a.shape), self.ops.float64)
+        self.ops.multiply_out(a, float(1 << fx.ACT_SHIFT), syn)
         if self.gain is None:
             return syn
         rows = np.clip(np.arange(t0, t0 + syn.shape[0]) - self.gain_start, 0,
@@ -164,13 +166,14 @@ class NeuronKernel:
         if not self.delayed:
             self._reset_(st)
 
-    def run(self, a_in: Array, a_bound: int, record: bool = False, rows: int = 0
-            ) -> tuple[Array, Optional[Array], Optional[Array]]:
+    def run(self, a_in: Array, a_bound: int, record: bool = False, rows: int = 0,
+            pool: Optional[Executor] = None) -> tuple[Array, Optional[Array], Optional[Array]]:
         """Spikes (T, B, n) bool and, with ``record``, u and v (T, B, n) int32.
 
-        ``a_in`` is the summed synaptic input (int64, or float64 holding integers) and
-        ``a_bound`` a bound on its magnitude.  The float path steps ``rows`` samples at a
-        time (0: all), so that a step's arrays stay in the CPU caches.
+        ``a_in`` is the summed synaptic input (exact integers, any dtype) and ``a_bound`` a
+        bound on its magnitude.  The float path steps ``rows`` samples at a time (0: all),
+        so that a step's arrays stay in the CPU caches, on the threads of ``pool`` if given
+        (numpy releases the GIL inside its loops; the blocks are independent).
         """
         ops = self.ops
         steps, batch = int(a_in.shape[0]), int(a_in.shape[1])
@@ -181,11 +184,16 @@ class NeuronKernel:
         u_rec = ops.empty(shape, ops.int32) if record else None
         v_rec = ops.empty(shape, ops.int32) if record else None
         wraps = self.wraps(steps, a_bound)
-        rows = rows or batch
-        for r0 in range(0, batch, rows):
-            sl = slice(r0, r0 + rows)
-            self._run_rows(a_in[:, sl], wraps, spikes[:, sl],
-                           u_rec[:, sl] if record else None, v_rec[:, sl] if record else None)
+        rows = rows or max(batch, 1)
+        blocks = [slice(r0, r0 + rows) for r0 in range(0, batch, rows)]
+        work = [(a_in[:, sl], wraps, spikes[:, sl], u_rec[:, sl] if record else None,
+                 v_rec[:, sl] if record else None) for sl in blocks]
+        if pool is None or len(work) == 1:
+            for args in work:
+                self._run_rows(*args)
+        else:
+            for future in [pool.submit(self._run_rows, *args) for args in work]:
+                future.result()
         return spikes, u_rec, v_rec
 
     def _run_rows(self, a_in: Array, wraps: bool, spikes: Array,

@@ -12,6 +12,8 @@ that fits the CPU caches runs faster and bounds the peak memory.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import networkx as nx
@@ -21,7 +23,7 @@ from snncc.errors import SnnccError
 from snncc.ir import FxDense, FxNeuron, Graph, Input, Output
 
 from .dense import DenseKernel
-from .exact import F64_LIMIT
+from .exact import exact_dtype
 from .neuron import NeuronKernel
 from .stepper import SimResult
 from .xp import Array, Ops, get_ops
@@ -40,14 +42,17 @@ def check_stimulus(graph: Graph, stimulus: np.ndarray, input_name: Optional[str]
     if tuple(stimulus.shape[2:]) != want and int(np.prod(stimulus.shape[2:])) != int(np.prod(want)):
         raise SnnccError(f"input shape {tuple(stimulus.shape[2:])} does not match the network's "
                          f"input {want}", "pass data shaped (samples, time, *input_shape)")
-    return stimulus.reshape(stimulus.shape[0], stimulus.shape[1], -1)
+    return stimulus.reshape(stimulus.shape[0], stimulus.shape[1], int(np.prod(stimulus.shape[2:])))
 
 
 class Plan:
     """A graph prepared once for an array backend: kernels and the order to run them in."""
 
-    def __init__(self, graph: Graph, ops: Ops) -> None:
+    def __init__(self, graph: Graph, ops: Ops, threads: Optional[int] = None) -> None:
         self.graph, self.ops = graph, ops
+        self.threads = (os.cpu_count() or 1) if threads is None and ops.name == "numpy" \
+            else int(threads or 1)
+        self._pool: Optional[ThreadPoolExecutor] = None
         self.order = graph.order()
         self.feeds = {n: graph.inputs_of(n) + graph.recurrent_inputs_of(n) for n in self.order}
         self.kernels: dict[str, object] = {}
@@ -65,9 +70,19 @@ class Plan:
         self.spiking = [n for n in self.order if isinstance(graph.node(n), (Input, FxNeuron))]
         self.on_cpu = getattr(ops, "device", None) is None or ops.device.type == "cpu"
 
+    def pool(self) -> Optional[ThreadPoolExecutor]:
+        """Threads for independent neuron blocks (numpy on a multi-core CPU), else None."""
+        if self.threads <= 1:
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="snncc-sim")
+        return self._pool
+
     def rows_for(self, width: int) -> int:
-        """Samples a neuron loop steps at once: a cache-sized block on the CPU, all on a GPU."""
-        return max(1, CACHE_ELEMENTS // max(width, 1)) if self.on_cpu else 0
+        """Samples a neuron loop steps at once: a cache-sized block for numpy, all for torch."""
+        if self.ops.name != "numpy":      # torch: per-op overhead outweighs cache misses
+            return 0
+        return max(1, CACHE_ELEMENTS // max(width, 1))
 
     def _groups(self) -> list[list[str]]:
         """Nodes in run order; nodes on a common cycle form one group stepped in time."""
@@ -123,7 +138,7 @@ class _Run:
         """The summed input of a neuron over all steps and a bound on it."""
         ops = self.ops
         bound = sum(self.bound(s) for s in srcs)
-        dtype = ops.float64 if bound < F64_LIMIT else ops.int64
+        dtype = exact_dtype(ops, bound)
         total = None
         for s in srcs:
             x = ops.astype(self.values[s], dtype)
@@ -144,7 +159,7 @@ class _Run:
                                                               self.bound(feeds[0]))
         else:
             spikes, u, v = kernel.run(*self._input_sum(name, feeds), self.record,
-                                      self.plan.rows_for(kernel.n))
+                                      self.plan.rows_for(kernel.n), self.plan.pool())
             self.values[name], self.bounds[name] = spikes, 1
             if self.record:
                 self.u[name], self.v[name] = u, v
@@ -219,14 +234,16 @@ class _Run:
 def simulate_fast(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
                   input_name: Optional[str] = None, *, backend: str | Ops = "numpy",
                   device: Optional[str] = None, batch_chunk: Optional[int] = None,
-                  plan: Optional[Plan] = None) -> SimResult:
+                  threads: Optional[int] = None, plan: Optional[Plan] = None) -> SimResult:
     """Run ``graph`` on spikes (T, B, *input_shape); same :class:`SimResult` as the stepper.
 
     ``backend``: ``"numpy"`` or ``"torch"`` (``device`` e.g. ``"cuda"``; default CUDA when
-    available).  ``plan`` reuses prepared kernels across calls (it fixes the backend).
+    available).  ``threads``: numpy worker threads for the neuron loops (default: one per
+    CPU; torch parallelises by itself).  ``plan`` reuses prepared kernels across calls (it
+    fixes the backend and threads).
     """
     ops = plan.ops if plan is not None else get_ops(backend, device)
-    plan = plan or Plan(graph, ops)
+    plan = plan or Plan(graph, ops, threads)
     flat = check_stimulus(graph, np.asarray(stimulus), input_name)
     steps, batch = flat.shape[:2]
     binary = flat.dtype == np.bool_ or bool(np.all((flat == 0) | (flat == 1)))

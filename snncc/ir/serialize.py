@@ -48,6 +48,7 @@ def from_dicts(desc: dict, arrays) -> Graph:
                          "recompile the model with this snncc version")
     graph = Graph(desc.get("meta", {}))
     incoming: dict[str, list[dict]] = {}
+    recurrent: list[tuple[str, str]] = []
     for e in desc["edges"]:
         incoming.setdefault(e["dst"], []).append(e)
     try:
@@ -66,8 +67,11 @@ def from_dicts(desc: dict, arrays) -> Graph:
             node = cls(name=entry["name"], **kwargs)
             edges = incoming.get(node.name, [])
             ff = [e["src"] for e in sorted(edges, key=lambda e: e["port"]) if not e["recurrent"]]
-            rec = [e["src"] for e in edges if e["recurrent"]]
-            graph.add(node, ff, rec)
+            graph.add(node, ff)
+            # a recurrent source may come later in the file (e.g. a feedback Dense)
+            recurrent += [(e["src"], node.name) for e in edges if e["recurrent"]]
+        for src, dst in recurrent:
+            graph.add_recurrent(src, dst)
     except (KeyError, TypeError, ValueError) as exc:
         raise SnnccError(f"malformed graph file: {exc!r}", "recompile the model") from None
     return graph
