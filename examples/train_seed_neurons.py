@@ -3,16 +3,17 @@
 
 Same data, architecture and training as ``examples/digits.py`` (``Linear(64, hidden) -> neuron ->
 Linear(hidden, 10) -> neuron``, BPTT on rate-coded 8x8 digits), only the neuron type changes;
-every neuron keeps its paper's defaults.  For each neuron type it writes (atomically):
+every neuron keeps its paper's defaults (initial values, surrogate).  For each neuron type it
+writes (atomically) ``<out>/<neuron>/model.pt``: ``torch.save(model)`` of the ``nn.Sequential``,
+which ``snncc compile <out>/<neuron>/model.pt`` takes as it is (no ``--trust`` needed).
 
-* ``<out>/<neuron>/model.pt``  ``torch.save(model)`` of the ``nn.Sequential`` (loads wherever snncc
-  is installed: ``torch.load(path, weights_only=False)``);
+For all of them it writes ``<out>/seed_table.md`` (and ``seed_table.json``): float test accuracy,
+quantized (bit-accurate simulator) test accuracy, output-spike agreement, the mapping class of
+the neuron layers, the agreement of the lowered float graph (100% = the lowering is exact) and,
+with ``--lava-samples N``, the spike/u/v mismatches between the simulator and real Lava on the
+first N test samples.  The README's seed-neuron table is this file.
 
-and, for all of them, ``<out>/seed_table.md`` (and ``seed_table.json``): float test accuracy,
-quantized (bit-accurate simulator) test accuracy, output-spike agreement and the mapping class of
-the neuron layers.
-
-Usage: ``python examples/train_seed_neurons.py --out examples/out/seed``
+Usage: ``python examples/train_seed_neurons.py --out examples/out/seed [--lava-samples 8]``
 """
 from __future__ import annotations
 
@@ -60,14 +61,17 @@ def build(neuron: str, hidden: int, T: int, seed: int) -> nn.Sequential:
                          nn.Linear(hidden, N_OUT), make(N_OUT, T))
 
 
-def compile_and_verify(model: nn.Module, x_te: np.ndarray, y_te: np.ndarray) -> dict:
-    """Quantize ``model`` and compare the fixed-point simulator with the float model on the test set."""
+def compile_and_verify(model: nn.Module, x_te: np.ndarray, y_te: np.ndarray,
+                       lava_samples: int = 0) -> dict:
+    """Quantize ``model`` and compare the fixed-point simulator with the float model on the test
+    set (and, for ``lava_samples`` > 0, the simulator with real Lava on that many samples)."""
     try:
         compiled = compile_model(model)
     except SnnccError as exc:
         return {"error": str(exc)}
     stimulus = np.ascontiguousarray(np.transpose(x_te, (1, 0, 2)))       # (T, samples, 64)
-    rep = verify(model, compiled, stimulus, labels=y_te)
+    rep = verify(model, compiled, stimulus, labels=y_te, backend="lava" if lava_samples else "sim",
+                 cross_check_samples=lava_samples)
     mappings = sorted({row.mapping for row in compiled.mapping})
     # the lowering alone (float canonical graph, no quantization) against the torch model:
     # 100% wherever the mapping is exact; below it only where a layer is approximate
@@ -80,25 +84,35 @@ def compile_and_verify(model: nn.Module, x_te: np.ndarray, y_te: np.ndarray) -> 
             "prediction_agreement": rep.prediction_agreement,
             "layer_agreement": {l.name: l.spike_agreement for l in rep.layers},
             "mapping": " / ".join(mappings),
-            "mapping_notes": {row.name: row.note for row in compiled.mapping}}
+            "mapping_notes": {row.name: row.note for row in compiled.mapping},
+            "lava_samples": rep.bit_exact_samples,
+            "lava_mismatches": (sum(l.spike_mismatches + l.u_mismatches + l.v_mismatches
+                                    for l in rep.bit_exact) if rep.bit_exact else None)}
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| neuron | float acc | quantized acc | output agreement | mapping "
-             "| lowered-float agreement |", "|---|---|---|---|---|---|"]
+    lava = any(r.get("lava_mismatches") is not None for r in rows)
+    head = ["neuron", "float acc", "quantized acc", "output agreement", "mapping",
+            "lowered-float agreement"] + (["Lava mismatches (s/u/v)"] if lava else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['neuron']} | {r['float_accuracy']:.4f} | -- | -- | "
-                         f"not compilable: {r['error']} | -- |")
+            cells = [r["neuron"], f"{100 * r['float_accuracy']:.2f}%", "--", "--",
+                     f"not compilable: {r['error']}", "--"] + (["--"] if lava else [])
         else:
-            lines.append(f"| {r['neuron']} | {r['float_accuracy']:.4f} | {r['quant_accuracy']:.4f}"
-                         f" | {100 * r['output_agreement']:.2f}% | {r['mapping']} "
-                         f"| {100 * r['lowered_float_agreement']:.2f}% |")
+            cells = [r["neuron"], f"{100 * r['float_accuracy']:.2f}%",
+                     f"{100 * r['quant_accuracy']:.2f}%", f"{100 * r['output_agreement']:.2f}%",
+                     r["mapping"], f"{100 * r['lowered_float_agreement']:.2f}%"]
+            if lava:
+                cells.append(f"{r['lava_mismatches']} ({r['lava_samples']} samples)")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n" + (
         "\noutput agreement: output spikes (step, sample, neuron) equal between the float model "
         "and the bit-accurate fixed-point simulator on the test set.  lowered-float agreement: "
         "the same for the lowered canonical float graph (no quantization): 100% means the "
-        "lowering is exact.\n")
+        "lowering is exact." + (" Lava mismatches: spikes, u and v of every layer that differ "
+                                "between the simulator and real Lava (fixed_pt)." if lava else "")
+        + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--lava-samples", type=int, default=0,
+                    help="cross-check this many test samples on real Lava (needs .venv-lava)")
     args = ap.parse_args(argv)
-    if args.epochs < 0 or args.steps < 1 or args.hidden < 1:
-        ap.error("--epochs must be >= 0, --steps and --hidden >= 1")
+    if args.epochs < 0 or args.steps < 1 or args.hidden < 1 or args.lava_samples < 0:
+        ap.error("--epochs and --lava-samples must be >= 0, --steps and --hidden >= 1")
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -132,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_file(out / name / "model.pt") as tmp:
             torch.save(model, tmp)
         row = {"neuron": name, "float_accuracy": acc, "train_seconds": round(hist.seconds, 1)}
-        row.update(compile_and_verify(model, x_te, y_te))
+        row.update(compile_and_verify(model, x_te, y_te, args.lava_samples))
         row["seconds"] = round(time.perf_counter() - start, 1)
         rows.append(row)
         print(f"    float {acc:.4f}  " + (f"quantized {row['quant_accuracy']:.4f}  agreement "
               f"{row['output_agreement']:.4f}  {row['mapping']}" if "error" not in row
-              else f"not compilable: {row['error']}") + f"  ({row['seconds']} s)")
+              else f"not compilable: {row['error']}")
+              + (f"  Lava mismatches {row['lava_mismatches']}" if row.get("lava_mismatches")
+                 is not None else "") + f"  ({row['seconds']} s)")
     md = table(rows)
     with atomic_file(out / "seed_table.md") as tmp:
         tmp.write_text(f"Seed neurons on digits (T={args.steps}, hidden={args.hidden}, "

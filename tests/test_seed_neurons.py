@@ -609,3 +609,35 @@ def test_fully_trained_digits_model_agrees_after_quantization(kind, digits):
     report = verify(model, compile_model(model), np.ascontiguousarray(np.transpose(x_te, (1, 0, 2))),
                     labels=y_te)
     assert acc > 0.85 and report.output_agreement >= 0.99, (kind, acc, report.output_agreement)
+
+
+def test_example_writes_models_that_snncc_compile_reports_per_layer(tmp_path, capsys, monkeypatch):
+    """examples/train_seed_neurons.py end to end (1 epoch), then ``snncc compile`` on its model
+    files: every layer's mapping class and its measured quantization errors are printed."""
+    import json
+    import sys
+
+    from examples.train_seed_neurons import main as train_main
+    from snncc import cli
+    assert train_main(["--out", str(tmp_path), "--epochs", "1", "--hidden", "16",
+                       "--neurons", "plif", "klif", "glif"]) == 0
+    rows = {r["neuron"]: r for r in json.loads((tmp_path / "seed_table.json").read_text())["rows"]}
+    assert {k: rows[k]["mapping"] for k in rows} == {"plif": EXACT_AFTER_FOLDING,
+                                                     "klif": GENERALISED, "glif": GENERALISED}
+    assert all(r["lowered_float_agreement"] == 1.0 for r in rows.values())
+    table = (tmp_path / "seed_table.md").read_text()
+    assert "| glif |" in table and "generalised" in table
+    capsys.readouterr()
+    monkeypatch.setattr(cli.console, "width", 400)
+    for kind, mapping in (("plif", EXACT_AFTER_FOLDING), ("klif", GENERALISED),
+                          ("glif", GENERALISED)):
+        monkeypatch.setattr(sys, "argv", ["snncc", "compile", str(tmp_path / kind / "model.pt"),
+                                          "-o", str(tmp_path / f"build_{kind}")])
+        try:
+            cli.main()
+        except SystemExit as exc:
+            assert exc.code in (0, None)
+        out = capsys.readouterr().out
+        layer_rows = [line for line in out.splitlines() if f"│ {kind} " in line]
+        assert len(layer_rows) == 2 and all(mapping in line for line in layer_rows), out
+        assert all(line.count("%") >= 4 for line in layer_rows)      # weight/thr/decay/other err
