@@ -92,6 +92,14 @@ def _run_harness(target: Path, stimulus: np.ndarray, states: bool, timeout: Opti
             return {k: f[k] for k in f.files}
 
 
+def _to_chw(shape):
+    """Lava records a (C, H, W) layer in its (W, H, C) layout: back to snncc's flat order."""
+    if len(shape) != 3:
+        return lambda a: a
+    c, h, w = (int(s) for s in shape)
+    return lambda a: a.reshape(a.shape[:2] + (w, h, c)).transpose(0, 1, 4, 3, 2).reshape(a.shape)
+
+
 @register_runner("lava")
 def run_lava(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
              neuron: str = "auto") -> SimResult:
@@ -103,10 +111,11 @@ def run_lava(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
     result = SimResult(spikes={"input": np.asarray(stimulus).reshape(
         stimulus.shape[0], stimulus.shape[1], -1).astype(bool)})
     for node in graph.of_type(FxNeuron):
-        result.spikes[node.name] = raw[f"{node.name}/s"].astype(bool)
+        chw = _to_chw(node.shape)
+        result.spikes[node.name] = chw(raw[f"{node.name}/s"]).astype(bool)
         if record_states:
-            result.u[node.name] = raw[f"{node.name}/u"].astype(np.int32)
-            result.v[node.name] = raw[f"{node.name}/v"].astype(np.int32)
+            result.u[node.name] = chw(raw[f"{node.name}/u"]).astype(np.int32)
+            result.v[node.name] = chw(raw[f"{node.name}/v"]).astype(np.int32)
     for name in graph.output_names:
         result.outputs[name] = result.spikes[graph.inputs_of(name)[0]]
     return result
