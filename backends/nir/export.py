@@ -9,7 +9,7 @@ import numpy as np
 
 from ...atomic import atomic_file
 from ...errors import SnnccError
-from ...ir import Affine, CubaLIF, Graph
+from ...ir import Add, Affine, CubaLIF, Graph
 from ...ir.nodes import Input, NeuronNode, Node, Output, RESET_CUSTOM
 from . import conventions as conv
 
@@ -81,6 +81,29 @@ def _neuron(node: CubaLIF, dt: float):
 
 
 EXPORTERS: dict[type, Callable] = {Input: _input, Affine: _affine, CubaLIF: _neuron}
+# Exporters that need the node's input shape (conv geometry, flatten): (node, dt, in_shape).
+# Filled by .spatial (Conv2d, pooling, Flatten, BatchNorm, Scale).
+SHAPED_EXPORTERS: dict[type, Callable] = {}
+
+
+def _edges_without_adds(graph: Graph) -> list[tuple[str, str, int, bool]]:
+    """The graph's edges with residual ``Add`` nodes removed: every source of an add feeds
+    the add's consumers directly (NIR sums the edges into a node)."""
+    def sources(name: str, rec: bool) -> list[tuple[str, bool]]:
+        if not isinstance(graph.node(name), Add):
+            return [(name, rec)]
+        return [x for s in graph.inputs_of(name) for x in sources(s, rec)] + \
+               [x for s in graph.recurrent_inputs_of(name) for x in sources(s, True)]
+    out = []
+    for s, d, p, r in graph.edges():
+        if isinstance(graph.node(d), Add):
+            continue
+        out += [(s2, d, p, r2) for s2, r2 in sources(s, r)]
+    pairs = [(s, d) for s, d, _, _ in out]
+    if len(set(pairs)) != len(pairs):
+        raise SnnccError("a residual add sums one tensor with itself; NIR cannot hold "
+                         "duplicate edges", "scale the tensor instead of adding it twice")
+    return out
 
 
 def to_nir(graph: Graph):
@@ -99,14 +122,22 @@ def to_nir(graph: Graph):
         if isinstance(node, Output):
             nodes[node.name] = _output(node, dt, shapes[node.name])
             continue
+        if isinstance(node, Add):
+            continue                        # becomes several edges (see _edges_without_adds)
+        if type(node) in SHAPED_EXPORTERS:
+            nodes[node.name] = SHAPED_EXPORTERS[type(node)](
+                node, dt, shapes[graph.inputs_of(node.name)[0]])
+            continue
         export = EXPORTERS.get(type(node))
         if export is None:
             raise SnnccError(f"node {node.name!r} of kind {node.kind!r} has no NIR export",
-                             "only Input, Linear/Affine and LIF-family neurons export to NIR")
+                             "supported: Input, Linear/Affine, Conv2d, pooling, Flatten, "
+                             "batch-norm, Scale, residual adds and LIF-family neurons")
         nodes[node.name] = export(node, dt)
-    edges = [(s, d) for s, d, _, _ in sorted(graph.edges(), key=lambda e: (e[1], e[2], e[0]))]
-    recurrent = [[s, d] for s, d, _, r in graph.edges() if r]
-    ports = {f"{s}->{d}": p for s, d, p, r in graph.edges() if not r}
+    all_edges = _edges_without_adds(graph)
+    edges = [(s, d) for s, d, _, _ in sorted(all_edges, key=lambda e: (e[1], e[2], e[0]))]
+    recurrent = [[s, d] for s, d, _, r in all_edges if r]
+    ports = {f"{s}->{d}": p for s, d, p, r in all_edges if not r}
     meta = {"format": conv.FORMAT, "format_version": conv.VERSION, "dt": dt,
             "integrator": conv.INTEGRATOR, "spike": conv.SPIKE, "delay": conv.DELAY,
             "recurrent_edges": json.dumps(recurrent), "ports": json.dumps(ports),

@@ -15,8 +15,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...errors import SnnccError
-from ...ir import Affine, CubaLIF, Graph
-from ...ir.nodes import Input, Output, RESET_CUSTOM, RESET_MODES, RESET_ZERO
+from ...ir import Add, Affine, Conv2d, CubaLIF, Graph
+from ...ir.nodes import Input, NeuronNode, Output, RESET_CUSTOM, RESET_MODES, RESET_ZERO
 from . import conventions as conv
 
 
@@ -203,11 +203,14 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
         (rec_in if (src, dst) in recurrent else incoming)[dst].append(src)
     for dst, srcs in incoming.items():
         srcs.sort(key=lambda s: (ports.get(f"{s}->{dst}", 0), s))
+    _sum_edges(built, incoming, rec_in)
 
     graph = Graph(graph_meta)
     pending = dict(built)
     while pending:
         ready = [n for n in pending if all(s in graph for s in incoming[n])]
+        if not ready and _cut_feedback(pending, incoming, rec_in, graph_meta):
+            continue
         if not ready:
             raise SnnccError(f"the NIR graph has a cycle through {sorted(pending)} without "
                              "recorded delays", "mark recurrent edges (snncc metadata "
@@ -228,9 +231,49 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     return graph
 
 
+def _sum_edges(built: dict, incoming: dict, rec_in: dict) -> None:
+    """NIR sums the edges into a node; snncc's layers take one input, so several edges into
+    a non-neuron node become an explicit residual ``Add`` (neurons sum their inputs)."""
+    for dst in list(incoming):
+        srcs = incoming[dst]
+        if len(srcs) > 1 and not isinstance(built[dst], NeuronNode):
+            name = f"{dst}.sum"
+            while name in built:
+                name += "_"
+            built[name], incoming[name], rec_in[name] = Add(name), list(srcs), []
+            incoming[dst] = [name]
+
+
+def _cut_feedback(pending: dict, incoming: dict, rec_in: dict, meta: dict) -> bool:
+    """A cycle without snncc's 'recurrent_edges' (another tool's file): the edges into
+    neurons from nodes still waiting close it; read them as recurrent (one step of delay,
+    NIR's usual reading) and record that.  False if there is no such edge."""
+    cut = [(s, d) for d in pending if isinstance(pending[d], NeuronNode)
+           for s in incoming[d] if s in pending]
+    for s, d in cut:
+        incoming[d].remove(s)
+        rec_in[d].append(s)
+    if cut:
+        meta.setdefault("nir_recurrent_inferred", []).extend([list(e) for e in cut])
+    return bool(cut)
+
+
 def _fold_gain(graph: Graph, name: str, gain: np.ndarray) -> None:
-    """Multiply a neuron's input gain into the rows of the Linear/Affine that feeds it."""
+    """Multiply a neuron's input gain into the rows of the Linear/Affine that feeds it
+    (or the output channels of a Conv2d, when the gain is the same over each channel)."""
     srcs = graph.inputs_of(name)
+    if len(srcs) == 1 and isinstance(graph.node(srcs[0]), Conv2d) \
+            and len(graph.consumers_of(srcs[0])) == 1:
+        conv_node = graph.node(srcs[0])
+        per = np.asarray(gain, np.float64).reshape(conv_node.weight.shape[0], -1)
+        if np.all(per == per[:, :1]):
+            g = per[:, 0]
+            dtype = np.asarray(conv_node.weight).dtype
+            bias = None if conv_node.bias is None else \
+                (np.asarray(conv_node.bias, np.float64) * g).astype(dtype)
+            graph.replace(replace(conv_node, bias=bias, weight=(np.asarray(
+                conv_node.weight, np.float64) * g[:, None, None, None]).astype(dtype)))
+            return
     if len(srcs) != 1 or not isinstance(graph.node(srcs[0]), Affine) \
             or len(graph.consumers_of(srcs[0])) != 1:
         raise SnnccError(f"NIR neuron {name!r} has an input gain (r or w_in) != 1 but is not "
@@ -244,6 +287,12 @@ def _fold_gain(graph: Graph, name: str, gain: np.ndarray) -> None:
     graph.replace(replace(aff, weight=weight, bias=bias))
 
 
+def _batch_leading(shape: np.ndarray) -> bool:
+    """A leading 1 that is a batch axis: (1, n) or (1, C, H, W).  A 3-d (1, H, W) is an
+    image with one channel (NIR shapes exclude the batch), not a batch."""
+    return shape.size in (2, 4) and shape[0] == 1
+
+
 def _repair_batch_dims(g) -> list[str]:
     """Input/Output types written with a leading batch dimension of 1 (old exports)."""
     done = []
@@ -252,7 +301,7 @@ def _repair_batch_dims(g) -> list[str]:
             types = getattr(node, attr, None) if type(node).__name__ in ("Input", "Output") else None
             if types and key in types:
                 shape = np.asarray(types[key]).reshape(-1)
-                if shape.size > 1 and shape[0] == 1:
+                if _batch_leading(shape):
                     types[key] = shape[1:]
                     done.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
     return done
@@ -307,7 +356,7 @@ def _repair_dict(data: dict) -> list[str]:
                 done.append(f"broadcast scalar {', '.join(fixed)} of {name!r} to {list(shape)}")
         elif kind in ("Input", "Output") and "shape" in node:
             shape = np.asarray(node["shape"]).reshape(-1)
-            if shape.size > 1 and shape[0] == 1:
+            if _batch_leading(shape):
                 node["shape"] = shape[1:]
                 done.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
     return done
