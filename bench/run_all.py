@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""snncc simulator benchmark: throughput, ratios and peak memory, bit-identical results checked.
+
+For each digits MLP (64-128-10 trained, 64-128-128-10 random; see ``bench/nets.py``) it
+times, in one run and one process where possible:
+
+* snncc's vectorized simulator on numpy, on torch (CPU) and on CUDA when present;
+* the stepping golden model (``sim``), on a smaller batch;
+* the float PyTorch model (``torch.no_grad``, one step per call) on the same batch;
+* Lava's fixed_pt simulation (lava-nc 0.10.0, Python 3.10 env, ``bench/lava_worker.py``):
+  the workload itself (``--lava-samples`` samples of T steps, one at a time, as Lava runs)
+  and one long sample (``--lava-long-steps``) for Lava's steady stepping rate, the most
+  favourable Lava number and the one the ratios use.
+
+Throughput is samples x steps per second (best of ``--repeats``).  Every result is compared
+spike for spike (and u, v against the stepper); any difference fails the run.  Peak memory is
+measured per simulator in a fresh process (``bench/memory.py``).  Writes the numbers to
+``build/bench/results.json``.  Usage: ``make bench`` or ``.venv/bin/python bench/run_all.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+
+def _threads_from_argv(argv: list[str]) -> int:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    return max(1, pre.parse_known_args(argv)[0].threads)
+
+
+# BLAS and OpenMP read their thread counts once, at import: set them before numpy/torch load
+THREADS = _threads_from_argv(sys.argv[1:])
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(THREADS)
+
+import numpy as np  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from nets import CACHE, ROOT, Net, digits_inputs, networks  # noqa: E402
+
+TARGET_VS_LAVA, TARGET_VS_FLOAT = 1000.0, 3.0
+
+
+def best_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None] = lambda: None
+              ) -> float:
+    """Fastest of ``repeats`` timed calls after one warm-up call."""
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def same_spikes(ref, got, names=None, states: bool = False) -> bool:
+    names = names or ref.spikes.keys()
+    ok = all(np.array_equal(ref.spikes[n], got.spikes[n]) for n in names)
+    if states:
+        ok = ok and all(np.array_equal(ref.u[n], got.u[n]) and np.array_equal(ref.v[n], got.v[n])
+                        for n in ref.u)
+    return ok
+
+
+def run_lava(net: Net, x: np.ndarray, workdir: Path) -> dict:
+    """Lava on stimulus (T, B, n) in the 3.10 env: spikes, timings and peak memory."""
+    from snncc.backends.lava import codegen, find_lava_python
+
+    python = find_lava_python() or sys.executable
+    build = workdir / "lava"
+    build.mkdir(exist_ok=True)
+    from snncc.ir import serialize
+    serialize.save(net.fixed, build)
+    codegen.write(net.fixed, build)
+    np.savez(workdir / "lava_x.npz", x=x)
+    proc = subprocess.run([python, str(BENCH / "lava_worker.py"), str(build),
+                           str(workdir / "lava_x.npz"), str(workdir / "lava_out.npz")],
+                          capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Lava run failed:\n{proc.stderr[-3000:]}")
+    with np.load(workdir / "lava_out.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def lava_matches(net: Net, x: np.ndarray, raw: dict) -> bool:
+    from snncc.backends.sim import simulate_fast
+    ref = simulate_fast(net.fixed, x)
+    names = [k[:-2] for k in raw if k.endswith("/s")]
+    return bool(names) and all(np.array_equal(ref.spikes[n], raw[f"{n}/s"].astype(bool))
+                               for n in names)
+
+
+def peak_memory(kind: str, workdir: Path) -> Optional[dict]:
+    proc = subprocess.run([sys.executable, str(BENCH / "memory.py"), kind, str(workdir), str(THREADS)],
+                          capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        print(f"  (memory of {kind} not measured: {proc.stderr.strip().splitlines()[-1:]})")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_net(net: Net, args, cuda: bool, console) -> dict:
+    import torch
+
+    import snncc.nn as snn
+    from snncc.backends.sim import Plan, simulate, simulate_fast
+    from snncc.backends.sim.xp import get_ops
+    from snncc.ir import serialize
+
+    steps, batch = args.steps, args.batch
+    x = digits_inputs(batch, steps)
+    sample_steps = batch * steps
+    rows: dict[str, dict] = {}
+    console.print(f"[bold]{net.name}[/] ({net.origin}): {batch} samples x {steps} steps")
+
+    # the float PyTorch model on the same batch
+    xt = torch.from_numpy(x).float()
+
+    @torch.no_grad()
+    def float_run():
+        snn.reset(net.model)
+        return [net.model(xt[t]) for t in range(steps)]
+    t_float = best_time(float_run, args.repeats)
+    rows["float PyTorch (CPU)"] = {"seconds": t_float, "sample_steps": sample_steps}
+
+    # snncc's vectorized simulator
+    impls = [("snncc fast (numpy)", "numpy", None), ("snncc torch (CPU)", "torch", "cpu")]
+    if cuda:
+        impls.append(("snncc torch (CUDA)", "torch", "cuda"))
+    results = {}
+    for label, backend, device in impls:
+        ops = get_ops(backend, device)
+        plan = Plan(net.fixed, ops, threads=THREADS)
+        t = best_time(lambda: simulate_fast(net.fixed, x, plan=plan), args.repeats, ops.synchronize)
+        results[label] = simulate_fast(net.fixed, x, plan=plan)
+        rows[label] = {"seconds": t, "sample_steps": sample_steps}
+        console.print(f"  {label}: {sample_steps / t:,.0f} samples x steps / s")
+
+    # the stepping golden model: speed on a smaller batch, and bit-exactness (spikes, u, v)
+    nb = min(batch, args.stepper_batch)
+    xs = np.ascontiguousarray(x[:, :nb])
+    t_step = best_time(lambda: simulate(net.fixed, xs), 1)
+    rows["snncc sim (stepper, reference)"] = {"seconds": t_step, "sample_steps": nb * steps}
+    ref = simulate(net.fixed, xs, record_states=True)
+    for label, backend, device in impls:
+        states = simulate_fast(net.fixed, xs, record_states=True, backend=backend, device=device)
+        rows[label]["identical_to_stepper"] = same_spikes(ref, states, states=True)
+        rows[label]["identical_full_batch"] = same_spikes(results[impls[0][0]], results[label])
+    rows["snncc sim (stepper, reference)"]["identical_to_stepper"] = True
+
+    with tempfile.TemporaryDirectory(prefix="snncc-bench-") as tmp:
+        work = Path(tmp)
+        if not args.no_lava:
+            xl = np.ascontiguousarray(x[:, :args.lava_samples])
+            raw = run_lava(net, xl, work)
+            n = xl.shape[1]
+            rows["Lava fixed_pt, workload (end to end)"] = {
+                "seconds": float(raw["total_seconds"]), "sample_steps": n * steps,
+                "identical_to_fast": lava_matches(net, xl, raw),
+                "peak_mib": float(raw["peak_rss_kib"]) / 1024, "peak_absolute": True}
+            rows["Lava fixed_pt, workload (stepping only)"] = {
+                "seconds": float(raw["step_seconds"]), "sample_steps": n * (steps - 1),
+                "identical_to_fast": rows["Lava fixed_pt, workload (end to end)"]["identical_to_fast"]}
+            xlong = digits_inputs(1, args.lava_long_steps)
+            raw = run_lava(net, xlong, work)
+            rows["Lava fixed_pt, steady stepping"] = {
+                "seconds": float(raw["step_seconds"]), "sample_steps": args.lava_long_steps - 1,
+                "identical_to_fast": lava_matches(net, xlong, raw)}
+            console.print(f"  Lava steady: {rows['Lava fixed_pt, steady stepping']['sample_steps'] / rows['Lava fixed_pt, steady stepping']['seconds']:,.0f} steps / s")
+        if not args.no_memory:
+            serialize.save(net.fixed, work)
+            np.savez(work / "x.npz", x=x)
+            torch.save(net.model, work / "model.pt")
+            kinds = {"float PyTorch (CPU)": "float", "snncc fast (numpy)": "fast-numpy",
+                     "snncc torch (CPU)": "fast-torch-cpu"}
+            if cuda:
+                kinds["snncc torch (CUDA)"] = "fast-torch-cuda"
+            for label, kind in kinds.items():
+                mem = peak_memory(kind, work)
+                if mem:
+                    rows[label]["peak_mib"] = mem["peak_mib"]
+                    if "cuda_peak_mib" in mem:
+                        rows[label]["cuda_peak_mib"] = mem["cuda_peak_mib"]
+    for row in rows.values():
+        row["throughput"] = row["sample_steps"] / row["seconds"]
+    return {"network": net.name, "origin": net.origin, "batch": batch, "steps": steps,
+            "rows": rows}
+
+
+def table(result: dict):
+    from rich.table import Table
+
+    rows = result["rows"]
+    lava = rows.get("Lava fixed_pt, steady stepping", {}).get("throughput")
+    lava_e2e = rows.get("Lava fixed_pt, workload (end to end)", {}).get("throughput")
+    t_float = rows["float PyTorch (CPU)"]["seconds"] / rows["float PyTorch (CPU)"]["sample_steps"]
+    tab = Table(title=f"{result['network']} MLP, T = {result['steps']}, batch {result['batch']} "
+                      f"({result['origin']})")
+    for col in ("simulator", "samples x steps / s", "µs / sample-step", "x Lava (steady)",
+                "x Lava (end to end)", "time / float", "peak MiB", "bit-identical"):
+        tab.add_column(col, justify="left" if col == "simulator" else "right")
+    for label, row in rows.items():
+        per = row["seconds"] / row["sample_steps"]
+        same = row.get("identical_to_stepper", row.get("identical_to_fast"))
+        ok = "" if same is None else ("yes" if same else "[red]NO[/]")
+        if "identical_full_batch" in row:
+            ok += "" if row["identical_full_batch"] else " [red](batch differs)[/]"
+        mem = row.get("peak_mib")
+        mem_s = "" if mem is None else f"{mem:,.0f}" + (" (process)" if row.get("peak_absolute") else "")
+        if "cuda_peak_mib" in row:
+            mem_s += f" + {row['cuda_peak_mib']:,.0f} GPU"
+        tab.add_row(label, f"{row['throughput']:,.0f}", f"{per * 1e6:,.2f}",
+                    f"{row['throughput'] / lava:,.0f}" if lava else "",
+                    f"{row['throughput'] / lava_e2e:,.0f}" if lava_e2e else "",
+                    f"{per / t_float:.2f}", mem_s, ok)
+    return tab
+
+
+def verdict(result: dict) -> list[str]:
+    """The issue's targets, checked on the numpy simulator."""
+    rows = result["rows"]
+    fast = rows["snncc fast (numpy)"]
+    lines = []
+    lava = rows.get("Lava fixed_pt, steady stepping")
+    if lava:
+        ratio = fast["throughput"] / lava["throughput"]
+        same = all(r.get("identical_to_fast", True) for r in rows.values())
+        lines.append(f"{result['network']}: fast/Lava = {ratio:,.0f}x (target >= "
+                     f"{TARGET_VS_LAVA:,.0f}x: {'met' if ratio >= TARGET_VS_LAVA else 'NOT met'}), "
+                     f"Lava spikes {'identical' if same else 'DIFFER'}")
+    ratio = (fast["seconds"] / fast["sample_steps"]) / (
+        rows["float PyTorch (CPU)"]["seconds"] / rows["float PyTorch (CPU)"]["sample_steps"])
+    lines.append(f"{result['network']}: fast time / float time = {ratio:.2f} (target <= "
+                 f"{TARGET_VS_FLOAT:.0f}: {'met' if ratio <= TARGET_VS_FLOAT else 'NOT met'})")
+    return lines
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=int, default=8192, help="samples per run (default %(default)s)")
+    ap.add_argument("--steps", type=int, default=16, help="time steps T (default %(default)s)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repeats, best kept")
+    ap.add_argument("--stepper-batch", type=int, default=1024)
+    ap.add_argument("--lava-samples", type=int, default=8, help="workload samples run on Lava")
+    ap.add_argument("--lava-long-steps", type=int, default=400,
+                    help="steps of the long Lava run (steady stepping rate)")
+    ap.add_argument("--no-lava", action="store_true")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--json", type=Path, default=CACHE / "results.json")
+    ap.add_argument("--threads", type=int, default=THREADS,
+                    help="CPU threads for every simulator and the float model (BLAS, torch, "
+                         "snncc's neuron loops); default: all CPUs")
+    args = ap.parse_args(argv)
+
+    import torch
+    from rich.console import Console
+
+    console = Console(width=max(Console().width, 150))
+    cuda = torch.cuda.is_available()
+    torch.set_num_threads(THREADS)
+    machine = {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+               "load_average_start": os.getloadavg(), "torch": torch.__version__,
+               "numpy": np.__version__, "threads": THREADS,
+               "cuda": torch.cuda.get_device_name() if cuda else None}
+    console.print(f"machine: {machine}")
+    results = [bench_net(net, args, cuda, console) for net in networks()]
+    machine["load_average_end"] = os.getloadavg()
+    for result in results:
+        console.print(table(result))
+    failed = False
+    for result in results:
+        for line in verdict(result):
+            console.print(line)
+        for label, row in result["rows"].items():
+            if row.get("identical_to_stepper") is False or row.get("identical_to_fast") is False \
+                    or row.get("identical_full_batch") is False:
+                console.print(f"[red]{result['network']}: {label} is not bit-identical[/]")
+                failed = True
+    console.print(f"load average (1, 5, 15 min) at start {machine['load_average_start']}, "
+                  f"at end {machine['load_average_end']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": machine, "args": {k: str(v) for k, v in
+                                                                 vars(args).items()},
+                                     "results": results}, indent=1))
+    console.print(f"wrote {args.json}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
