@@ -14,7 +14,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import SnnccError
-from ..ir import Add, BatchNorm, Conv2d, Flatten, Pool2d
+from ..ir import Add, BatchNorm, Conv2d, Flatten, MaxPool2d, Pool2d
 from ..ir.nodes import Shape
 from ..nn.pool import SumPool2d
 from .fx import register_converter, register_function
@@ -99,6 +99,16 @@ def _adaptive_avgpool(m: nn.AdaptiveAvgPool2d, name: str, in_shapes: list[Shape]
                          "has uneven windows", "use an input size divisible by the output size")
     k = (h // out[0], w // out[1])
     return Pool2d(name, mode="avg", kernel=k, stride=k)
+
+
+@register_converter(nn.MaxPool2d)
+def _maxpool(m: nn.MaxPool2d, name: str, in_shapes: list[Shape]) -> MaxPool2d:
+    _need_image(name, "MaxPool2d", in_shapes)
+    if m.ceil_mode or m.return_indices or np.any(np.asarray(m.dilation) != 1):
+        raise SnnccError(f"layer {name!r}: MaxPool2d with ceil_mode, return_indices or "
+                         "dilation is not supported", "use the defaults")
+    return MaxPool2d(name, kernel=m.kernel_size,
+                     stride=m.stride if m.stride is not None else m.kernel_size, padding=m.padding)
 
 
 @register_converter(SumPool2d)

@@ -101,6 +101,37 @@ class Pool2d(Node):
 
 
 @dataclass
+class MaxPool2d(Node):
+    """Max pooling of a ``(C, H, W)`` tensor (padding counts as -inf, as in PyTorch).
+
+    Not linear, so it cannot join a synapse; on spikes it is exact as an OR: a neuron fed by
+    a sum-pool synapse with threshold 1/2 fires when any spike is in its window
+    (``lower_neurons`` rewrites it so).  Max pooling of currents is refused.
+    """
+
+    kind: ClassVar[str] = "maxpool2d"
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        self.kernel, self.stride, self.padding = pair(self.kernel), pair(self.stride), pair(self.padding)
+
+    def window(self, channels: int) -> ConvSpec:
+        """The sum over each window: what the OR neuron's synapse computes."""
+        return depthwise(channels, self.kernel, 1.0, self.stride, self.padding)
+
+    def infer_shape(self, in_shapes):
+        shape = tuple(in_shapes[0])
+        if len(shape) != 3:
+            raise ValueError(f"{self.name}: max pooling needs a (C, H, W) input, got {shape}")
+        return (shape[0],) + self.window(shape[0]).out_hw(shape[1:])
+
+    def describe(self):
+        return f"max {self.kernel}, stride {self.stride}, padding {self.padding}"
+
+
+@dataclass
 class Flatten(Node):
     """``(C, H, W) -> (C*H*W,)`` in PyTorch's (row-major, channel-first) order."""
 

@@ -76,134 +76,169 @@ def terms_of(graph: Graph, neuron: str) -> list[Term]:
 
 
 class _Chain:
-    """The composition of a path so far: identity, one conv (maybe flattened), or one dense map."""
+    """The weights of a path so far: identity, one conv (maybe flattened), or one dense map.
+
+    Biases are not tracked here but by :func:`_path_bias`: paths that differ only in which
+    biases they carry (residual paths after an add) then share one composed weight array.
+    """
 
     def __init__(self, source_shape: Shape) -> None:
         self.src_shape = tuple(source_shape)
         self.shape = tuple(source_shape)          # current output shape
         self.conv: Optional[ConvSpec] = None
         self.conv_shape: Optional[Shape] = None   # (C, H, W) the conv outputs
-        self.bias_map: Optional[np.ndarray] = None  # bias of the conv output, full shape
         self.dense: Optional[np.ndarray] = None   # (out, in) on the flat source
-        self.dense_bias: Optional[np.ndarray] = None
 
-    # spatial maps ---------------------------------------------------------------------
-    def spatial(self, name: str, spec: ConvSpec, bias: Optional[np.ndarray]) -> None:
+    def spatial(self, name: str, spec: ConvSpec) -> None:
         if len(self.shape) != 3 or self.dense is not None:
             raise SnnccError(f"{name!r}: a spatial map after a flatten/Linear",
                              "apply convolutions and pooling before flattening")
         out_shape = (spec.out_channels,) + spec.out_hw(self.shape[1:])
-        if self.conv is None:
-            new, bias_map = spec, None
-        else:
+        if self.conv is not None:
             try:
-                new = compose(self.conv, spec, self.src_shape[1:])
+                spec = compose(self.conv, spec, self.src_shape[1:])
             except CompositionError as exc:
                 raise SnnccError(f"{name!r} cannot be merged into the synapse before it: {exc}",
                                  "put a neuron layer in between, or use sizes divisible by "
                                  "the pool") from None
-            bias_map = None if self.bias_map is None else bias_through(spec, self.bias_map)
-        own = full_bias(bias, out_shape)
-        if own is not None:
-            bias_map = own if bias_map is None else bias_map + own
-        self.conv, self.bias_map, self.shape, self.conv_shape = new, bias_map, out_shape, out_shape
+        self.conv, self.shape, self.conv_shape = spec, out_shape, out_shape
 
-    # dense maps -----------------------------------------------------------------------
-    def _as_dense(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        """The chain so far as (matrix on the flat source, bias), for a following dense map."""
+    def _as_dense(self) -> np.ndarray:
+        """The chain so far as a matrix on the flat source, for a following dense map."""
         if self.dense is not None:
-            return self.dense, self.dense_bias
+            return self.dense
         n_out = int(np.prod(self.shape))
         if self.conv is None:
-            return np.eye(n_out), None
+            return np.eye(n_out)
         eye = np.eye(n_out).reshape((n_out,) + self.conv_shape)
-        mat = conv2d_transpose_rows(eye, self.conv, self.src_shape[1:]).reshape(n_out, -1)
-        return mat, None if self.bias_map is None else self.bias_map.reshape(-1)
+        return conv2d_transpose_rows(eye, self.conv, self.src_shape[1:]).reshape(n_out, -1)
 
-    def affine(self, node: Affine) -> None:
-        w = np.asarray(node.weight, np.float64)
-        b = None if node.bias is None else np.asarray(node.bias, np.float64)
+    def affine(self, weight: np.ndarray) -> None:
+        w = np.asarray(weight, np.float64)
         if self.conv is None and self.dense is None:
-            new_w, new_b = w, b
+            new_w = w
         elif self.dense is None:
             rows = w.reshape((w.shape[0],) + self.conv_shape)
             new_w = conv2d_transpose_rows(rows, self.conv, self.src_shape[1:]).reshape(w.shape[0], -1)
-            new_b = None if self.bias_map is None else w @ self.bias_map.reshape(-1)
-            new_b = b if new_b is None else (new_b if b is None else new_b + b)
         else:
             new_w = w @ self.dense
-            new_b = None if self.dense_bias is None else w @ self.dense_bias
-            new_b = b if new_b is None else (new_b if b is None else new_b + b)
-        self.dense, self.dense_bias, self.conv = new_w, new_b, None
-        self.shape = (w.shape[0],)
+        self.dense, self.conv, self.shape = new_w, None, (w.shape[0],)
 
-    def rows(self, name: str, scale: np.ndarray, shift: Optional[np.ndarray]) -> None:
-        """Elementwise ``y*scale + shift`` on a flat output (batch-norm 1d, input scales)."""
-        scale = np.asarray(scale, np.float64).reshape(-1)
-        w, b = self._as_dense() if self.dense is None else (self.dense, self.dense_bias)
-        b = None if b is None else b * scale
-        if shift is not None:
-            shift = np.asarray(shift, np.float64).reshape(-1)
-            b = shift if b is None else b + shift
-        self.dense, self.dense_bias, self.conv = w * scale[:, None], b, None
+    def rows(self, scale: np.ndarray) -> None:
+        """Elementwise ``y*scale`` on a flat output (batch-norm 1d, input scales)."""
+        self.dense, self.conv = self._as_dense() * np.asarray(scale, np.float64).reshape(-1)[:, None], None
 
     def result(self, name: str) -> Node:
         if self.dense is not None:
-            return Affine(name, weight=self.dense, bias=self.dense_bias)
+            return Affine(name, weight=self.dense, bias=None)
         if len(self.shape) != 3 and self.conv is None:
             return Affine(name, weight=np.eye(self.shape[0]), bias=None)     # flat identity
         if len(self.shape) != 3:
             raise SnnccError(f"{name!r}: a flattened conv output feeds a neuron directly",
                              "put a Linear layer after the flatten")
         spec = self.conv or depthwise(self.shape[0], (1, 1), 1.0)           # spatial identity
-        return Conv2d(name, weight=spec.weight, bias=compact_bias(self.bias_map),
-                      stride=spec.stride, padding=spec.padding, groups=spec.groups)
+        return Conv2d(name, weight=spec.weight, stride=spec.stride, padding=spec.padding,
+                      groups=spec.groups)
 
 
-def _apply(chain: _Chain, node: Node, with_bias: bool) -> None:
-    """Append ``node`` to the chain; its bias (or shift) only if ``with_bias``."""
+def _spatial_spec(node: Node, shape: Shape) -> Optional[ConvSpec]:
+    """The conv a node applies to a (C, H, W) tensor, None if it is not spatial there."""
+    if len(shape) != 3:
+        return None
     if isinstance(node, Conv2d):
-        chain.spatial(node.name, node.spec(), node.bias if with_bias else None)
-    elif isinstance(node, Pool2d):
-        chain.spatial(node.name, node.spec(chain.shape[0]), None)
-    elif isinstance(node, BatchNorm):
-        if len(chain.shape) == 3 and chain.dense is None:
-            chain.spatial(node.name, node.spec(), node.shift if with_bias else None)
-        else:
-            chain.rows(node.name, node.scale, node.shift if with_bias else None)
-    elif isinstance(node, Scale):
-        factor = np.asarray(node.factor, np.float64)
-        per = factor.reshape(chain.shape[0], -1) if len(chain.shape) == 3 else None
-        if per is not None and chain.dense is None and np.all(per == per[:, :1]):
-            chain.spatial(node.name, depthwise(chain.shape[0], (1, 1), per[:, 0]), None)
-        elif len(chain.shape) == 3:
+        return node.spec()
+    if isinstance(node, Pool2d):
+        return node.spec(shape[0])
+    if isinstance(node, BatchNorm):
+        return node.spec()
+    if isinstance(node, Scale):
+        per = np.asarray(node.factor, np.float64).reshape(shape[0], -1)
+        if not np.all(per == per[:, :1]):
             raise SnnccError(f"{node.name!r}: an input scale that varies within a channel "
                              "cannot enter a convolution's shared kernel",
                              "use per-channel (or per-layer) neuron parameters in conv layers")
+        return depthwise(shape[0], (1, 1), per[:, 0])
+    return None
+
+
+def _own_bias(node: Node) -> Optional[np.ndarray]:
+    if isinstance(node, (Conv2d, Affine)):
+        return node.bias
+    if isinstance(node, BatchNorm):
+        return node.shift
+    return None
+
+
+def _path_weights(ops: list[Node], source_shape: Shape, name: str) -> Node:
+    """The bias-free synapse (Affine or Conv2d) equal to the chain of ``ops``."""
+    chain = _Chain(source_shape)
+    for node in ops:
+        spec = None if chain.dense is not None else _spatial_spec(node, chain.shape)
+        if spec is not None:
+            chain.spatial(node.name, spec)
+        elif isinstance(node, Flatten):
+            chain.shape = (int(np.prod(chain.shape)),)
+        elif isinstance(node, Affine):
+            chain.affine(node.weight)
+        elif isinstance(node, BatchNorm):
+            chain.rows(node.scale)
+        elif isinstance(node, Scale):
+            chain.rows(node.factor)
         else:
-            chain.rows(node.name, factor, None)
-    elif isinstance(node, Flatten):
-        chain.shape = (int(np.prod(chain.shape)),)
-    elif isinstance(node, Affine):
-        chain.affine(node if with_bias else replace(node, bias=None))
+            raise SnnccError(f"{node.name!r} ({node.kind}) cannot act on a flat tensor",
+                             "apply convolutions and pooling before flattening")
+    return chain.result(name)
+
+
+def _path_bias(ops: list[Node], source_shape: Shape, with_bias: tuple[bool, ...]) -> Optional[np.ndarray]:
+    """The constant part of a path's output: each carried bias pushed through the maps after
+    it (per element: a per-channel bias through a padded conv varies at the borders)."""
+    bias, shape = None, tuple(source_shape)
+    for node, carried in zip(ops, with_bias):
+        own = _own_bias(node) if carried else None
+        spec = _spatial_spec(node, shape) if len(shape) == 3 else None
+        if spec is not None:
+            shape = (spec.out_channels,) + spec.out_hw(shape[1:])
+            bias = None if bias is None else bias_through(spec, bias)
+            own = full_bias(own, shape)
+        elif isinstance(node, Flatten):
+            shape = (int(np.prod(shape)),)
+            bias = None if bias is None else bias.reshape(-1)
+        elif isinstance(node, Affine):
+            shape = (node.weight.shape[0],)
+            bias = None if bias is None else np.asarray(node.weight, np.float64) @ bias
+        elif isinstance(node, (BatchNorm, Scale)):
+            factor = node.scale if isinstance(node, BatchNorm) else node.factor
+            bias = None if bias is None else bias * np.asarray(factor, np.float64).reshape(-1)
+        if own is not None:
+            own = np.asarray(own, np.float64).reshape(shape)
+            bias = own if bias is None else bias + own
+    return bias
 
 
 def compose_path(graph: Graph, term: Term, shapes: dict[str, Shape], name: str,
-                 biased: set[str]) -> Node:
+                 biased: set[str], cache: Optional[dict] = None) -> Node:
     """The single Affine/Conv2d synapse equal to ``term``'s chain of linear maps.
 
     ``biased``: ops whose bias another path into the same neuron already carries (after
     an add, the ops downstream of it are shared: their bias must count once); updated.
+    ``cache``: weights already composed (residual sources of one shape reaching a neuron
+    through the same ops share one weight array instead of recomputing it).
     """
     ops = [graph.node(n) for n in term.ops]
-    if len(ops) == 1 and isinstance(ops[0], (Affine, Conv2d)) and ops[0].name not in biased:
-        biased.add(ops[0].name)
+    with_bias = tuple(node.name not in biased for node in ops)
+    biased.update(term.ops)
+    if len(ops) == 1 and isinstance(ops[0], (Affine, Conv2d)) and with_bias[0]:
         return ops[0] if ops[0].name == name else replace(ops[0], name=name)
-    chain = _Chain(shapes[term.source])
-    for node in ops:
-        _apply(chain, node, node.name not in biased)
-        biased.add(node.name)
-    return chain.result(name)
+    key = (tuple(term.ops), tuple(shapes[term.source]))
+    cache = {} if cache is None else cache
+    if key not in cache:
+        cache[key] = _path_weights(ops, shapes[term.source], name)
+    bias = _path_bias(ops, shapes[term.source], with_bias)
+    syn = cache[key]
+    if isinstance(syn, Conv2d):
+        return replace(syn, name=name, bias=compact_bias(bias))
+    return replace(syn, name=name, bias=bias)
 
 
 def is_composed(graph: Graph) -> bool:
@@ -243,6 +278,7 @@ def compose_synapses(graph: Graph) -> Graph:
     out = Graph(dict(graph.meta, composed=True))
     taken: set[str] = set(graph.order())
     deferred: list[tuple[Node, str, str]] = []      # recurrent synapses: (node, source, neuron)
+    cache: dict = {}
 
     def fresh(base: str) -> str:
         name, k = base, 1
@@ -272,7 +308,7 @@ def compose_synapses(graph: Graph) -> Graph:
                     syn_name = last if uses[last] == 1 else fresh(f"{last}:{term.source}")
                 else:
                     syn_name = fresh(f"{name}.skip:{term.source}")
-                syn = compose_path(graph, term, shapes, syn_name, biased)
+                syn = compose_path(graph, term, shapes, syn_name, biased, cache)
                 if term.recurrent:
                     deferred.append((syn, term.source, name))
                     continue

@@ -35,8 +35,8 @@ import numpy as np
 
 from .. import convmath
 from ..errors import SnnccError
-from ..ir import (Add, Affine, BatchNorm, Conv2d, CubaLIF, Flatten, Graph, Input, Output, Pool2d,
-                  Scale)
+from ..ir import (Add, Affine, BatchNorm, Conv2d, CubaLIF, Flatten, Graph, Input, MaxPool2d,
+                  Output, Pool2d, Scale)
 from ..ir.nodes import NeuronNode, Node
 
 # Memoryless nodes: kind -> factory(node, input shapes, dtype) -> f(inputs) -> output
@@ -83,6 +83,21 @@ def _conv2d(node: Conv2d, in_shapes, dtype) -> FloatOp:
 @float_op(Pool2d.kind)
 def _pool2d(node: Pool2d, in_shapes, dtype) -> FloatOp:
     return _conv_like(node.spec(in_shapes[0][0]), None, in_shapes[0], dtype)
+
+
+@float_op(MaxPool2d.kind)
+def _maxpool2d(node: MaxPool2d, in_shapes, dtype) -> FloatOp:
+    c, h, w = in_shapes[0]
+    (kh, kw), (sh, sw), (ph, pw) = node.kernel, node.stride, node.padding
+    ho, wo = node.window(c).out_hw((h, w))
+
+    def run(ins):
+        x = np.asarray(ins[0], dtype).reshape((-1, c, h, w))
+        xp = np.full((x.shape[0], c, h + 2 * ph, w + 2 * pw), -np.inf, dtype)
+        xp[:, :, ph:ph + h, pw:pw + w] = x
+        return np.max([xp[:, :, dy:dy + sh * (ho - 1) + 1:sh, dx:dx + sw * (wo - 1) + 1:sw]
+                       for dy in range(kh) for dx in range(kw)], axis=0)
+    return run
 
 
 @float_op(Flatten.kind)

@@ -21,6 +21,7 @@ from ..errors import SnnccError
 from ..ir import Affine, Conv2d, CubaLIF, Graph, Scale
 from ..ir.nodes import NeuronNode, Node
 from .fold_bn import fold_batchnorm
+from .maxpool import lower_maxpool
 from .rewrite import rebuild
 
 
@@ -72,13 +73,14 @@ def _add_bias(node, bias: np.ndarray, shape: tuple[int, ...]):
 def lower_neurons(graph: Graph) -> tuple[Graph, list[LayerMapping]]:
     """Return a graph whose neurons are all canonical :class:`CubaLIF` nodes, and the mapping table.
 
-    Batch-norm is folded first (:func:`~snncc.passes.fold_bn.fold_batchnorm`).  A neuron's
+    Batch-norm is folded first (:func:`~snncc.passes.fold_bn.fold_batchnorm`) and max pools
+    of spikes become OR neurons (:func:`~snncc.passes.maxpool.lower_maxpool`).  A neuron's
     input scale goes into every Linear/Conv2d that feeds only it (feed-forward and
     recurrent); where the feeder is shared or is not a synapse (a residual add, a pool) an
     explicit ``Scale`` node carries it.  The bias fold needs a single-consumer feeder too;
     otherwise the bias stays in the neuron (synapse composition moves it later).
     """
-    graph = fold_batchnorm(graph)
+    graph = lower_maxpool(fold_batchnorm(graph))
     out = graph.copy()
     shapes = graph.shapes()
     table: list[LayerMapping] = []

@@ -291,16 +291,24 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
     modes = [syn.mode(cfg.split_sign) for syn in syns]
     scale, exps, warnings = _choose_scale(syns, modes, syn_bias, neuron, cfg)
     quantized, weight_errors, n_clipped = [], [], 0
+    done: dict = {}     # residual synapses often share one weight array (see compose_path)
     for syn, mode, exp in zip(syns, modes, exps):
-        w = syn.weight
-        unit = 2.0 ** (exp + 6)                 # v units of one weight LSB
-        col = syn.row_scale(scale)
-        w_q = _to_grid(w * col / unit, mode)
-        lo, hi, step = fx.weight_range(mode)
-        n_clipped += int(np.sum((w * col / unit > hi + step / 2) | (w * col / unit < lo - step / 2)))
-        quantized.append(w_q)
         label = "weight" if len(syns) == 1 else f"weight:{syn.node.name}"
-        weight_errors.append(_error(label, w, w_q * unit / col))
+        key = (id(syn.node.weight), syn.is_conv, mode, exp)
+        if key not in done:
+            w = syn.weight
+            unit = 2.0 ** (exp + 6)                 # v units of one weight LSB
+            col = syn.row_scale(scale)
+            target = w * col / unit
+            w_q = _to_grid(target, mode)
+            lo, hi, step = fx.weight_range(mode)
+            clip = int(np.count_nonzero((target > hi + step / 2) | (target < lo - step / 2)))
+            del target
+            done[key] = (w_q, clip, _error(label, w, w_q * unit / col))
+        w_q, clip, err = done[key]
+        n_clipped += clip
+        quantized.append(w_q)
+        weight_errors.append(replace(err, name=label))
     clipped = {"weight": n_clipped,
                "threshold": int(np.sum(neuron.threshold * scale / 64.0 > fx.VTH_MAX + 0.5))}
     syn_exp = 0

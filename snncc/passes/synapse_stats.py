@@ -18,6 +18,9 @@ from ..ir import Affine, Conv2d, FxConv, FxDense
 from ..ir.nodes import Shape
 
 
+_ROW_STATS: dict = {}
+
+
 @dataclass
 class Synapse:
     """A float synapse into a neuron of ``shape``, from spike node ``source``."""
@@ -55,14 +58,25 @@ class Synapse:
         hw = int(np.prod(self.shape[1:]))
         return np.repeat(per_row, hw)
 
+    def _row_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """(max |w|, sum |w|) per output row, memoised per weight array (shared by residual
+        synapses)."""
+        key = id(self.node.weight)
+        if key not in _ROW_STATS or _ROW_STATS[key][0] is not self.node.weight:
+            w = np.abs(np.asarray(self.node.weight)).reshape(self.node.weight.shape[0], -1)
+            stats = (w.max(axis=1) if w.shape[1] else np.zeros(w.shape[0]),
+                     w.sum(axis=1, dtype=np.float64))
+            _ROW_STATS.clear()          # one neuron's synapses at a time
+            _ROW_STATS[key] = (self.node.weight, stats)
+        return _ROW_STATS[key][1]
+
     def row_max(self) -> np.ndarray:
-        w = np.abs(self.weight).reshape(self.weight.shape[0], -1)
-        return self._per_neuron(w.max(axis=1) if w.shape[1] else np.zeros(w.shape[0]))
+        return self._per_neuron(self._row_stats()[0].astype(np.float64))
 
     def row_sum(self) -> np.ndarray:
         """Sum of |w| reaching each neuron when all inputs spike (a conv's full kernel: an
         interior position, the worst case)."""
-        return self._per_neuron(np.abs(self.weight).reshape(self.weight.shape[0], -1).sum(axis=1))
+        return self._per_neuron(self._row_stats()[1])
 
     def bias_full(self) -> Optional[np.ndarray]:
         """The synapse's bias per neuron (flat, (C, H, W) order), or None."""
