@@ -12,7 +12,8 @@ times, in one run and one process where possible:
   and one long sample (``--lava-long-steps``) for Lava's steady stepping rate, the most
   favourable Lava number and the one the ratios use.
 
-Throughput is samples x steps per second (best of ``--repeats``).  Every result is compared
+Throughput is samples x steps per second (best of ``--repeats``), on ``--threads`` CPU
+threads (default 1) for snncc and the float model alike.  Every result is compared
 spike for spike (and u, v against the stepper); any difference fails the run.  Peak memory is
 measured per simulator in a fresh process (``bench/memory.py``).  Writes the numbers to
 ``build/bench/results.json``.  Usage: ``make bench`` or ``.venv/bin/python bench/run_all.py``.
@@ -33,7 +34,7 @@ from typing import Callable, Optional
 
 def _threads_from_argv(argv: list[str]) -> int:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    pre.add_argument("--threads", type=int, default=1)
     return max(1, pre.parse_known_args(argv)[0].threads)
 
 
@@ -260,8 +261,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--json", type=Path, default=CACHE / "results.json")
     ap.add_argument("--threads", type=int, default=THREADS,
-                    help="CPU threads for every simulator and the float model (BLAS, torch, "
-                         "snncc's neuron loops); default: all CPUs")
+                    help="CPU threads for every snncc simulator and the float model (BLAS, "
+                         "torch, neuron loops); default 1: per-core numbers, steady on shared "
+                         "machines (Lava runs its processes as it always does)")
     args = ap.parse_args(argv)
 
     import torch

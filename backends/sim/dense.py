@@ -12,6 +12,8 @@ integers in the narrowest of float32 / float64 / int64 that its bound allows.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from snncc import fixedpoint as fx
@@ -52,10 +54,13 @@ class DenseKernel:
             self._bias[dtype] = self.ops.asarray(self.bias_np, dtype=dtype)
         return self._bias[dtype]
 
-    def synapse(self, x: Array, x_bound: int) -> Array:
-        """``sum_parts shift(x @ W_part)`` for x (M, K): exact integers (float or int64)."""
+    def synapse(self, x: Array, x_bound: int, out: Optional[Array] = None) -> Array:
+        """``sum_parts shift(x @ W_part)`` for x (M, K): exact integers (float or int64).
+
+        With one part the product may land in ``out`` (then that is what is returned).
+        """
         ops, n = self.ops, self.n_out
-        y, scaled = self.matmul(x, x_bound)
+        y, scaled = self.matmul(x, x_bound, out if self.n_parts == 1 else None)
         if not scaled:                                   # int64 limb product: shift it
             parts = [y[:, p * n:(p + 1) * n] for p in range(self.n_parts)]
             out = floor_shift(ops, parts[0], self.exp)
@@ -75,7 +80,10 @@ class DenseKernel:
         out[0] = 0
         if steps > 1:
             flat = x[:steps - 1].reshape((steps - 1) * batch, int(x.shape[2]))
-            out[1:] = self.synapse(flat, x_bound).reshape(steps - 1, batch, self.n_out)
+            target = out[1:].reshape((steps - 1) * batch, self.n_out)     # a view
+            y = self.synapse(flat, x_bound, target)
+            if y is not target:
+                target[...] = y
         start = max(self.node.bias_start + 1, 1)
         if self.bias_np is not None and start < steps:
             out[start:] += self._bias_as(out.dtype)

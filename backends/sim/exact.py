@@ -23,7 +23,7 @@ fan-in of 65535, and float64 far beyond any network.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -72,16 +72,18 @@ class ExactMatmul:
             return "float32"
         return "float64" if bound < F64_LIMIT else "limbs"
 
-    def __call__(self, x: Array, x_bound: int) -> tuple[Array, bool]:
+    def __call__(self, x: Array, x_bound: int, out: Optional[Array] = None) -> tuple[Array, bool]:
         """``(y, scaled)``: on the float paths ``y = x @ W * 2**exp`` exactly (float32 or
         float64; fractional for exp < 0) and ``scaled`` is True; on the limb path ``y`` is
         the int64 ``x @ W`` and the caller applies the exponent.  ``x_bound`` bounds ``|x|``.
+        ``out``, if its dtype is the one the exact path computes in, receives ``y``.
         """
         ops = self.ops
         path = self.path(x_bound)
         if path != "limbs":
             dtype = ops.float32 if path == "float32" else ops.float64
-            return ops.matmul(ops.astype(x, dtype), self._w(dtype, True)), True
+            target = out if out is not None and out.dtype == dtype else None
+            return ops.matmul(ops.astype(x, dtype), self._w(dtype, True), target), True
         return self._limbs(ops.astype(x, ops.int64), x_bound), False
 
     def _limbs(self, x: Array, x_bound: int) -> Array:

@@ -210,7 +210,8 @@ class NeuronKernel:
                 u_all[t] = self._u_step(st, u_all[t], wraps)
         if u_rec is not None:
             u_rec[...] = ops.astype(u_all, ops.int64)      # int32 wraps like the stepper's
-        u_all[max(self.bias_start, 0):] += self.bias_f     # the drive: v += u + bias
+        if self._bias_max:
+            u_all[max(self.bias_start, 0):] += self.bias_f     # the drive: v += u + bias
         for t in range(u_all.shape[0]):
             self._v_step(st, u_all[t], spikes[t])
             if v_rec is not None:

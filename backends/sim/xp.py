@@ -84,7 +84,8 @@ class Ops:
     def ones(self, shape: tuple[int, ...], dtype: Any) -> Array:
         raise NotImplementedError
 
-    def matmul(self, a: Array, b: Array) -> Array:
+    def matmul(self, a: Array, b: Array, out: Optional[Array] = None) -> Array:
+        """``a @ b``, into ``out`` when given (same dtype, contiguous)."""
         raise NotImplementedError
 
     def concat(self, xs: list[Array], axis: int) -> Array:
@@ -157,8 +158,8 @@ class NumpyOps(Ops):
     def ones(self, shape, dtype):
         return np.ones(shape, dtype=dtype)
 
-    def matmul(self, a, b):
-        return a @ b
+    def matmul(self, a, b, out=None):
+        return np.matmul(a, b, out=out)
 
     def concat(self, xs, axis):
         return np.concatenate(xs, axis=axis)
@@ -238,8 +239,8 @@ class TorchOps(Ops):
     def ones(self, shape, dtype):
         return self.torch.ones(shape, dtype=dtype, device=self.device)
 
-    def matmul(self, a, b):
-        return a @ b
+    def matmul(self, a, b, out=None):
+        return self.torch.matmul(a, b) if out is None else self.torch.matmul(a, b, out=out)
 
     def concat(self, xs, axis):
         return self.torch.cat(xs, dim=axis)
