@@ -209,7 +209,7 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     pending = dict(built)
     while pending:
         ready = [n for n in pending if all(s in graph for s in incoming[n])]
-        if not ready and _cut_feedback(pending, incoming, rec_in, graph_meta):
+        if not ready and _cut_feedback(pending, incoming, rec_in, graph.meta):
             continue
         if not ready:
             raise SnnccError(f"the NIR graph has a cycle through {sorted(pending)} without "

@@ -2,6 +2,12 @@
 batch-norm (as a 1x1 depthwise Conv2d with bias) and residual adds (as several edges into
 one node, which NIR sums).
 
+nir 1.0.8 infers a Conv2d's input channels as ``weight.shape[1]``, ignoring ``groups``, so a
+grouped conv (depthwise ones included: pools folded into OR neurons, batch-norm) is written
+with its kernel expanded to full channel mixing (zeros off the groups, ``groups=1``: the
+same map, readable by every tool) and ``metadata["groups"]``, from which the import restores
+the compact kernel.
+
 NIR shapes exclude the batch axis, so snncc writes ``Flatten(start_dim=0)`` for its
 (C, H, W) -> (C*H*W,) flatten; on import ``start_dim`` 1 is read as PyTorch's convention
 (batch included), the same full flatten, and recorded.  An average pool's divisor when it
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...convmath import ConvSpec, dense_weight
 from ...errors import SnnccError
 from ...ir import BatchNorm, Conv2d, Flatten, Pool2d, Scale
 from .export import SHAPED_EXPORTERS
@@ -25,11 +32,20 @@ def _conv2d(node: Conv2d, dt: float, in_shape):
                          "conv); NIR's Conv2d bias is per channel",
                          "export the graph before synapse composition (snncc.passes.lower_neurons)")
     meta = {} if bias is not None else {"bias": False}
-    return nir.Conv2d(input_shape=tuple(int(s) for s in in_shape[1:]),
-                      weight=np.asarray(node.weight), stride=tuple(node.stride),
-                      padding=tuple(node.padding), dilation=(1, 1), groups=int(node.groups),
-                      bias=np.zeros(node.weight.shape[0], node.weight.dtype) if bias is None
-                      else np.asarray(bias), metadata=meta)
+    return _nir_conv(np.asarray(node.weight), node.groups, in_shape, node.stride, node.padding,
+                     np.zeros(node.weight.shape[0], node.weight.dtype) if bias is None
+                     else np.asarray(bias), meta)
+
+
+def _nir_conv(weight, groups, in_shape, stride, padding, bias, meta):
+    """A nir.Conv2d; a grouped kernel is expanded (see the module docstring)."""
+    import nir
+    if groups > 1:
+        meta = dict(meta, groups=int(groups))
+        weight = dense_weight(ConvSpec(weight, groups=int(groups)))
+    return nir.Conv2d(input_shape=tuple(int(s) for s in in_shape[1:]), weight=weight,
+                      stride=tuple(stride), padding=tuple(padding), dilation=(1, 1), groups=1,
+                      bias=bias, metadata=meta)
 
 
 def _pool2d(node: Pool2d, dt: float, in_shape):
@@ -53,9 +69,8 @@ def _batchnorm(node: BatchNorm, dt: float, in_shape):
     if len(in_shape) != 3:
         return nir.Affine(weight=np.diag(scale), bias=shift, metadata={"batchnorm": True})
     c = scale.shape[0]
-    return nir.Conv2d(input_shape=tuple(int(s) for s in in_shape[1:]),
-                      weight=scale.reshape(c, 1, 1, 1), stride=(1, 1), padding=(0, 0),
-                      dilation=(1, 1), groups=c, bias=shift, metadata={"batchnorm": True})
+    return _nir_conv(scale.reshape(c, 1, 1, 1), c, in_shape, (1, 1), (0, 0), shift,
+                     {"batchnorm": True})
 
 
 def _scale(node: Scale, dt: float, in_shape):
@@ -85,11 +100,29 @@ def _import_conv2d(name, n, ctx):
     if any(int(d) != 1 for d in np.atleast_1d(n.dilation)):
         raise SnnccError(f"NIR node {name!r}: dilated convolution is not supported",
                          "use dilation 1")
-    bias = None if _meta(n).get("bias") is False else np.asarray(n.bias)
-    return Conv2d(name, weight=np.asarray(n.weight), bias=bias,
+    meta = _meta(n)
+    bias = None if _scalar_meta(meta.get("bias")) is False else np.asarray(n.bias)
+    weight, groups = np.asarray(n.weight), int(n.groups)
+    if groups == 1 and meta.get("groups") is not None:      # snncc's expanded grouped kernel
+        groups = int(np.asarray(meta["groups"]))
+        weight = _compact(weight, groups)
+    return Conv2d(name, weight=weight, bias=bias,
                   stride=tuple(int(s) for s in np.broadcast_to(n.stride, (2,))),
                   padding=tuple(int(p) for p in np.broadcast_to(padding, (2,))),
-                  groups=int(n.groups)), None
+                  groups=groups), None
+
+
+def _scalar_meta(v):
+    return v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else (
+        v.item() if isinstance(v, np.generic) else v)
+
+
+def _compact(weight: np.ndarray, groups: int) -> np.ndarray:
+    """The (C_out, C_in/groups, kh, kw) kernel of an expanded grouped kernel."""
+    co, ci = weight.shape[:2]
+    og, cg = co // groups, ci // groups
+    return np.concatenate([weight[g * og:(g + 1) * og, g * cg:(g + 1) * cg]
+                           for g in range(groups)])
 
 
 def _import_pool(mode: str):
