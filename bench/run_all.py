@@ -111,8 +111,8 @@ def lava_matches(net: Net, x: np.ndarray, raw: dict) -> bool:
 
 
 def peak_memory(kind: str, workdir: Path) -> Optional[dict]:
-    proc = subprocess.run([sys.executable, str(BENCH / "memory.py"), kind, str(workdir), str(THREADS)],
-                          capture_output=True, text=True, cwd=ROOT)
+    cmd = [sys.executable, str(BENCH / "memory.py"), kind, str(workdir), str(THREADS)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         print(f"  (memory of {kind} not measured: {proc.stderr.strip().splitlines()[-1:]})")
         return None
@@ -185,15 +185,17 @@ def bench_net(net: Net, args, cuda: bool, console) -> dict:
                 "seconds": float(raw["total_seconds"]), "sample_steps": n * steps,
                 "identical_to_fast": lava_matches(net, xl, raw),
                 "peak_mib": float(raw["peak_rss_kib"]) / 1024, "peak_absolute": True}
+            same = rows["Lava fixed_pt, workload (end to end)"]["identical_to_fast"]
             rows["Lava fixed_pt, workload (stepping only)"] = {
                 "seconds": float(raw["step_seconds"]), "sample_steps": n * (steps - 1),
-                "identical_to_fast": rows["Lava fixed_pt, workload (end to end)"]["identical_to_fast"]}
+                "identical_to_fast": same}
             xlong = digits_inputs(1, args.lava_long_steps)
             raw = run_lava(net, xlong, work)
             rows["Lava fixed_pt, steady stepping"] = {
                 "seconds": float(raw["step_seconds"]), "sample_steps": args.lava_long_steps - 1,
                 "identical_to_fast": lava_matches(net, xlong, raw)}
-            console.print(f"  Lava steady: {rows['Lava fixed_pt, steady stepping']['sample_steps'] / rows['Lava fixed_pt, steady stepping']['seconds']:,.0f} steps / s")
+            steady = rows["Lava fixed_pt, steady stepping"]
+            console.print(f"  Lava steady: {steady['sample_steps'] / steady['seconds']:,.0f} steps / s")
         if not args.no_memory:
             serialize.save(net.fixed, work)
             np.savez(work / "x.npz", x=x)
@@ -233,7 +235,9 @@ def table(result: dict):
         if "identical_full_batch" in row:
             ok += "" if row["identical_full_batch"] else " [red](batch differs)[/]"
         mem = row.get("peak_mib")
-        mem_s = "" if mem is None else f"{mem:,.0f}" + (" (process)" if row.get("peak_absolute") else "")
+        mem_s = "" if mem is None else f"{mem:,.0f}"
+        if mem is not None and row.get("peak_absolute"):
+            mem_s += " (process)"
         if "cuda_peak_mib" in row:
             mem_s += f" + {row['cuda_peak_mib']:,.0f} GPU"
         tab.add_row(label, f"{row['throughput']:,.0f}", f"{per * 1e6:,.2f}",

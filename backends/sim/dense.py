@@ -39,15 +39,16 @@ class DenseKernel:
         self.col_sum = int(sum(np.abs(e).sum(axis=0) for e in effective).max(initial=0))
         self.bias_np = None
         if node.bias is not None:
-            self.bias_np = fx.shift_activation(np.asarray(node.bias, dtype=np.int64).reshape(-1),
-                                               node.bias_exp)
+            column = fx.lava_effective_weights(np.asarray(node.bias).reshape(-1, 1))  # a Dense too
+            self.bias_np = fx.shift_activation(column.reshape(-1), node.bias_exp)
         self._bias: dict = {}
 
     def out_bound(self, x_bound: int) -> int:
         """A bound on ``|output|`` for inputs bounded by ``x_bound``."""
         total = x_bound * self.col_sum
         shifted = total << self.exp if self.exp >= 0 else (total >> -self.exp) + self.n_parts
-        return shifted + (int(np.abs(self.bias_np).max(initial=0)) if self.bias_np is not None else 0)
+        bias = 0 if self.bias_np is None else int(np.abs(self.bias_np).max(initial=0))
+        return shifted + bias
 
     def _bias_as(self, dtype) -> Array:
         if dtype not in self._bias:

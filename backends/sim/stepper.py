@@ -87,7 +87,9 @@ class DenseExec(Executor):
         parts = fx.split_by_sign(node.weight) if node.split_sign else (node.weight,)
         self.parts_t = [np.ascontiguousarray(fx.lava_effective_weights(p).T, dtype=np.float64)
                         for p in parts]
-        self.bias = None if node.bias is None else node.bias.astype(np.int64)
+        # the bias axon is a Dense too: Lava clips/truncates its one-column matrix the same way
+        self.bias = None if node.bias is None else fx.lava_effective_weights(
+            np.asarray(node.bias).reshape(-1, 1)).reshape(-1)
         self.buffer = np.zeros((batch, node.weight.shape[0]), dtype=np.int64)
 
     def emit(self, t, inputs):
@@ -113,7 +115,9 @@ class ConvExec(Executor):
         w = np.asarray(node.weight, dtype=np.int64) << node.weight_exp     # baked, as in Lava
         self.spec = ConvSpec(w.astype(np.float64), node.stride, node.padding, node.groups)
         self.in_shape = tuple(node.in_shape)
-        self.bias = None if node.bias is None else node.bias.astype(np.int64).reshape(-1)
+        # the bias axon is a Dense too: Lava clips/truncates its one-column matrix the same way
+        self.bias = None if node.bias is None else fx.lava_effective_weights(
+            np.asarray(node.bias).reshape(-1, 1)).reshape(-1).reshape(-1)
         self.buffer = np.zeros((batch, int(np.prod(node.out_shape))), dtype=np.int64)
 
     def emit(self, t, inputs):

@@ -36,7 +36,8 @@ CACHE_ELEMENTS = 32768            # per-step neuron arrays of this size stay in 
 def check_stimulus(graph: Graph, stimulus: np.ndarray, input_name: Optional[str]) -> np.ndarray:
     """Validate (T, B, *input_shape) spikes as the stepper does; return them as (T, B, n)."""
     if stimulus.ndim < 2:
-        raise SnnccError(f"stimulus must be (time, batch, *input_shape), got shape {stimulus.shape}",
+        raise SnnccError(f"stimulus must be (time, batch, *input_shape), got shape "
+                         f"{stimulus.shape}",
                          "pass spikes with a time and a batch axis")
     want = tuple(graph.node(input_name or graph.input_names[0]).shape)
     if tuple(stimulus.shape[2:]) != want and int(np.prod(stimulus.shape[2:])) != int(np.prod(want)):
