@@ -117,7 +117,7 @@ class ConvExec(Executor):
         self.in_shape = tuple(node.in_shape)
         # the bias axon is a Dense too: Lava clips/truncates its one-column matrix the same way
         self.bias = None if node.bias is None else fx.lava_effective_weights(
-            np.asarray(node.bias).reshape(-1, 1)).reshape(-1).reshape(-1)
+            np.asarray(node.bias).reshape(-1, 1)).reshape(-1)
         self.buffer = np.zeros((batch, int(np.prod(node.out_shape))), dtype=np.int64)
 
     def emit(self, t, inputs):
