@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -208,7 +209,7 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
     except SnnccError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, NotImplementedError,
-            RuntimeError, TypeError, OverflowError, MemoryError, SyntaxError) as exc:
+            RuntimeError, TypeError, OverflowError, MemoryError, SyntaxError, zlib.error) as exc:
         raise SnnccError(f"data file {path} is not a readable .npz file "
                          f"({type(exc).__name__}: {str(exc)[:100]})",
                          "write it with numpy.savez") from None

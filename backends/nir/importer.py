@@ -399,14 +399,18 @@ def read_nir(path: str | Path, dt: Optional[float] = None,
         repairs.append(f"nir's strict read failed ({type(strict).__name__}: "
                        f"{str(strict)[:120]}); read without type check")
         repairs += fixed
-    for repair in REPAIRS:
-        repairs += repair(nir_graph)
     try:
+        for repair in REPAIRS:
+            repairs += repair(nir_graph)
         graph = from_nir(nir_graph, dt, convention)
     except SnnccError as exc:
         if repairs:
             raise SnnccError(f"{exc.cause} (after repairs: {'; '.join(repairs)})", exc.fix) from None
         raise
+    except Exception as exc:  # the file is user input: any malformed content, one clear error
+        raise SnnccError(f"NIR file {str(path)!r} is malformed ({type(exc).__name__}: "
+                         f"{str(exc)[:160]})", "re-export it with nir.write "
+                         "(e.g. snncc export-nir)") from None
     if repairs:
         graph.meta["nir_repairs"] = repairs
     return graph

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,16 +44,19 @@ def to_dicts(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
 
 def from_dicts(desc: dict, arrays) -> Graph:
     """Rebuild a graph from :func:`to_dicts` output; raises SnnccError on a malformed file."""
-    if desc.get("format") != FORMAT or desc.get("version") != VERSION:
-        raise SnnccError(f"not an snncc graph file (format={desc.get('format')!r}, "
-                         f"version={desc.get('version')!r})",
+    if not isinstance(desc, dict):
+        raise SnnccError("not an snncc graph file (not a JSON object)",
                          "recompile the model with this snncc version")
-    graph = Graph(desc.get("meta", {}))
-    incoming: dict[str, list[dict]] = {}
-    recurrent: list[tuple[str, str]] = []
-    for e in desc["edges"]:
-        incoming.setdefault(e["dst"], []).append(e)
+    if desc.get("format") != FORMAT or desc.get("version") != VERSION:
+        raise SnnccError(f"not an snncc graph file (format={desc.get('format')!r:.40}, "
+                         f"version={desc.get('version')!r:.40})",
+                         "recompile the model with this snncc version")
     try:
+        graph = Graph(dict(desc.get("meta", {})))
+        incoming: dict[str, list[dict]] = {}
+        recurrent: list[tuple[str, str]] = []
+        for e in desc["edges"]:
+            incoming.setdefault(e["dst"], []).append(e)
         for entry in desc["nodes"]:
             cls = NODE_KINDS[entry["kind"]]
             kwargs = {}
@@ -72,8 +77,8 @@ def from_dicts(desc: dict, arrays) -> Graph:
             recurrent += [(e["src"], node.name) for e in edges if e["recurrent"]]
         for src, dst in recurrent:
             graph.add_recurrent(src, dst)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SnnccError(f"malformed graph file: {exc!r}", "recompile the model") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise SnnccError(f"malformed graph file: {exc!r}"[:300], "recompile the model") from None
     return graph
 
 
@@ -88,16 +93,21 @@ def save(graph: Graph, directory: str | Path) -> None:
 def load(directory: str | Path) -> Graph:
     """Read a graph written by :func:`save`."""
     directory = Path(directory)
+    from .check import check_loaded, check_params_file
     try:
         desc = json.loads((directory / GRAPH_FILE).read_text())
+        check_params_file(directory / PARAMS_FILE)
         with np.load(directory / PARAMS_FILE, allow_pickle=False) as arrays:
-            return from_dicts(desc, dict(arrays))
+            graph = from_dicts(desc, dict(arrays))
+        check_loaded(graph, f"{directory}")
+        return graph
     except FileNotFoundError as exc:
         raise SnnccError(f"{directory} holds no compiled network ({exc.filename} missing)",
                          "run `snncc compile` first and pass its output directory") from None
-    except (ValueError, OSError) as exc:
-        raise SnnccError(f"{directory}: corrupt compiled network ({exc})",
-                         "recompile with `snncc compile`") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, RecursionError, KeyError,
+            NotImplementedError, RuntimeError, zlib.error, UnicodeDecodeError) as exc:
+        raise SnnccError(f"{directory}: corrupt compiled network ({type(exc).__name__}: "
+                         f"{str(exc)[:120]})", "recompile with `snncc compile`") from None
 
 
 def _json_default(obj):

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import SnnccError
 from ..ir import Graph
-from ..ir.nodes import Affine, CubaLIF, LIF, NeuronNode
+from ..ir.nodes import RESET_MODES, Affine, CubaLIF, LIF, NeuronNode
 
 # (field, low, high) for the decay factors every canonical form shares
 _RANGES = {"alpha": (0.0, 1.0), "beta": (0.0, 1.0)}
@@ -30,6 +30,10 @@ def validate_float(graph: Graph) -> None:
                                  f"shape {None if b is None else list(b.shape)} do not fit",
                                  "weight must be (out, in) and bias (out,); rebuild the model")
         if isinstance(node, NeuronNode):
+            if not isinstance(node.reset, str) or node.reset not in RESET_MODES:
+                raise SnnccError(f"layer {node.name!r}: reset mode {node.reset!r:.40} is not one "
+                                 f"of {', '.join(RESET_MODES)}", "rebuild the model; the file "
+                                 "may be corrupt or hand-edited")
             n = int(np.prod(node.shape))
             for field in _PER_NEURON:
                 arr = getattr(node, field, None)
