@@ -341,3 +341,30 @@ def test_compiled_network_sizes_are_capped(tmp_path, compiled_dir):
     (bomb / "params.npz").write_bytes(_bomb((2 ** 20, 2 ** 20), "<i8"))   # 8 TiB declared
     with pytest.raises(SnnccError, match="GiB of parameters"):
         serialize.load(bomb)
+
+
+@pytest.mark.parametrize("corrupt", ["data", "calibration", "build"])
+def test_cli_failures_write_nothing(tmp_path, capsys, monkeypatch, compiled_dir, corrupt):
+    """Through the CLI: exit code 2, one line with a fix, no traceback, no partial output."""
+    import shutil
+    from test_cli_errors import cli
+    torch.save(small_model(), tmp_path / "m.pt")
+    good = tmp_path / "good.npz"
+    good.write_bytes(GOOD_NPZ)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(GOOD_NPZ[: len(GOOD_NPZ) // 2])
+    out = tmp_path / "out"
+    if corrupt == "build":
+        build = tmp_path / "build"
+        shutil.copytree(compiled_dir, build)
+        (build / "params.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+        args = ["run", build, "--input", good, "-o", out / "spikes.npz"]
+    else:
+        args = ["verify", tmp_path / "m.pt", "--data", bad if corrupt == "data" else good,
+                "--json", out / "r.json", "--html", out / "r.html"]
+        if corrupt == "calibration":
+            args += ["--calibrate", bad]
+    code, stdout, err = cli(capsys, monkeypatch, *args)
+    assert code == 2, err
+    assert "fix:" in err and "Traceback" not in stdout + err
+    assert not out.exists() or not any(out.iterdir())
