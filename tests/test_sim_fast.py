@@ -3,8 +3,10 @@
 Random networks cover every FxDense/FxNeuron feature: split-sign matrices, mixed-sign
 truncation, weight exponents of both signs, bias axons, per-neuron decays (cleared, kept,
 growing membranes), generalised resets (subtract, custom, delayed), floors, input gains and
-late neuron biases.  Saturation cases drive the 24-bit current wrap and voltage clip, and
-values far beyond 24 bits take the int64 and limb paths.
+late neuron biases; conv layers (stride, padding, groups, 24-bit wrap) with delay lines;
+recurrent cycles; the compiled deep models.  Saturation cases drive the 24-bit current wrap
+and voltage clip, and values far beyond 24 bits take the int64 and limb paths.  A few cases
+run on real Lava too (marked ``lava``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from snncc.backends.sim import simulate, simulate_fast
 from snncc.backends.sim.exact import ExactMatmul
 from snncc.backends.sim.xp import NumpyOps
 from snncc.errors import SnnccError
-from snncc.ir import FxDense, FxNeuron, Graph, Input, Output
+from snncc.ir import FxConv, FxDelay, FxDense, FxNeuron, Graph, Input, Output
 
 torch = pytest.importorskip("torch")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -244,6 +246,68 @@ def test_an_empty_batch_gives_empty_results(make):
             assert got.spikes[name].shape == (x.shape[0], 0) + spikes.shape[2:]
 
 
+def random_conv_net(seed: int) -> tuple[Graph, np.ndarray]:
+    """input -> conv -> neuron -> delay -> conv (grouped) -> neuron, random arithmetic."""
+    rng = np.random.default_rng(seed)
+    steps, batch = int(rng.integers(2, 12)), int(rng.integers(1, 5))
+    shape = (int(rng.integers(1, 4)) * 2, int(rng.integers(3, 8)), int(rng.integers(3, 8)))
+    g = Graph()
+    g.add(Input("input", shape=shape))
+    prev, in_shape = "input", shape
+    for i, groups in enumerate((1, 2)):
+        k, c_out = int(rng.integers(1, 4)), 2 * int(rng.integers(1, 4))
+        w = rng.integers(-255, 256, (c_out, in_shape[0] // groups, k, k))
+        conv = FxConv(f"c{i}", weight=w, weight_exp=int(rng.integers(0, 8)),
+                      stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 2)),
+                      groups=groups, in_shape=in_shape)
+        if rng.random() < 0.5:
+            conv.bias = rng.integers(-255, 256, int(np.prod(conv.out_shape)))
+            conv.bias_exp, conv.bias_start = int(rng.integers(0, 6)), int(rng.integers(0, 3))
+        g.add(conv, [prev])
+        neuron = random_neuron(rng, f"n{i}", int(np.prod(conv.out_shape)), steps, extreme=True)
+        neuron.shape = conv.out_shape
+        g.add(neuron, [f"c{i}"])
+        prev, in_shape = f"n{i}", conv.out_shape
+        if i == 0:
+            g.add(FxDelay("delay", delay=int(rng.integers(1, 4)), shape=in_shape), [prev])
+            prev = "delay"
+    g.add(Output("output"), [prev])
+    x = (rng.random((steps, batch) + shape) < rng.uniform(0.1, 0.9)).astype(np.uint8)
+    return g, x
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_conv_nets_with_delay_lines_match_the_stepper(seed):
+    check_all(*random_conv_net(seed))
+
+
+def test_conv_sums_wrap_at_24_bits():
+    rng = np.random.default_rng(2)
+    w = rng.integers(150, 256, size=(3, 48, 3, 3)) * np.array([1, -1, 1])[:, None, None, None]
+    g = Graph()
+    g.add(Input("input", shape=(48, 5, 5)))
+    g.add(FxConv("c", weight=w, weight_exp=7, padding=1, in_shape=(48, 5, 5)), ["input"])
+    g.add(FxNeuron("n", shape=(3, 5, 5), du=np.full(75, 4095), dv=np.full(75, 4095),
+                   vth=np.full(75, fx.VTH_MAX), bias_mant=np.zeros(75, int),
+                   bias_exp=np.zeros(75, int), reset_mult=np.zeros(75, int),
+                   reset_sub=np.zeros(75, int)), ["c"])
+    g.add(Output("output"), ["n"])
+    ref = check_all(g, (rng.random((3, 2, 48, 5, 5)) < 0.9).astype(np.uint8))
+    assert np.abs(ref.u["n"]).max() < 2 ** 23 * 64 and ref.u["n"].min() < 0 < ref.u["n"].max()
+
+
+@pytest.mark.parametrize("name", ["vgg", "sew", "spiking_resnet", "recurrent"])
+def test_compiled_deep_networks_match_the_stepper(name):
+    import deep_models as dm
+    from snncc.compiler import compile_model
+
+    model = getattr(dm, name)()
+    shape = (12,) if name == "recurrent" else (2, 8, 8)
+    fixed = compile_model(model, shape).fixed
+    ref = check_all(fixed, dm.spikes(12, 5, shape, 0.35, seed=3))
+    assert all(s.any() for s in ref.spikes.values())
+
+
 def test_bias_axon_is_truncated_like_any_lava_dense():
     # a mixed-sign bias column [-3, 5]: Lava's Dense drops an LSB (-> -4, 4), checked on Lava
     g = fx_chain([np.array([[10], [10]])], [dict(vth=1000, dv=4095)])
@@ -254,7 +318,7 @@ def test_bias_axon_is_truncated_like_any_lava_dense():
 
 @pytest.mark.lava
 @pytest.mark.parametrize("make", [lambda: random_chain(4), lambda: random_chain(9),
-                                  lambda: recurrent_graph(0)])
+                                  lambda: recurrent_graph(0), lambda: random_conv_net(3)])
 def test_fast_matches_lava(make):
     g, x = make()
     x = x[:, :2]

@@ -23,7 +23,27 @@ from .exact import ExactMatmul, exact_dtype, floor_shift
 from .xp import Array, Ops
 
 
-class DenseKernel:
+class Delayed:
+    """Stepping interface of a node whose output arrives later (Dense, Conv, delay line).
+
+    For cycles stepped in time: :meth:`emit` is this step's output, :meth:`accumulate`
+    absorbs this step's input (the stepper's two phases).  Subclasses define ``step``
+    (the output that ``x_t`` produces one step later) and ``n_out``.
+    """
+
+    n_out: int
+
+    def start(self, batch: int) -> None:
+        self.buffer = self.ops.zeros((batch, self.n_out), self.ops.int64)
+
+    def emit(self) -> Array:
+        return self.buffer
+
+    def accumulate(self, x_t: Array, t: int, x_bound: int) -> None:
+        self.buffer = self.step(x_t, t, x_bound)
+
+
+class DenseKernel(Delayed):
     """One FxDense prepared on the array backend."""
 
     def __init__(self, ops: Ops, node: FxDense) -> None:

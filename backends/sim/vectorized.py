@@ -1,14 +1,15 @@
 """Vectorized fixed-point simulator: whole layers over all time steps, numpy or torch.
 
 Same results as :mod:`snncc.backends.sim.stepper` (the golden model, bit-exact with Lava),
-bit for bit, much faster: every Dense delays by one step, so in a feed-forward graph a
-layer's input is known for all steps before the layer runs.  Each node then runs once
-over the whole ``(T, B, n)`` series: a Dense as one exact matmul, a neuron as a loop over
-time of a few elementwise ops on ``(B, n)``.  Nodes on a cycle (recurrent edges) are
-grouped (strongly connected components) and stepped together, in the stepper's order.
+bit for bit, much faster: every synapse (Dense, Conv) delays by one step, so in a
+feed-forward graph a layer's input is known for all steps before the layer runs.  Each
+node then runs once over the whole ``(T, B, n)`` series: a Dense or Conv as one exact
+matmul, a delay line as a shifted copy, a neuron as a loop over time of a few elementwise
+ops on ``(B, n)``.  Nodes on a cycle (recurrent edges) are grouped (strongly connected
+components) and stepped together, in the stepper's order.
 
 The batch is cut into chunks (``batch_chunk``): samples are independent, and a chunk
-that fits the CPU caches runs faster and bounds the peak memory.
+bounds the peak memory; numpy neuron loops step cache-sized blocks of samples.
 """
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ import networkx as nx
 import numpy as np
 
 from snncc.errors import SnnccError
-from snncc.ir import FxDense, FxNeuron, Graph, Input, Output
+from snncc.ir import FxConv, FxDelay, FxDense, FxNeuron, Graph, Input, Output
 
-from .dense import DenseKernel
+from .dense import DenseKernel, Delayed
 from .exact import exact_dtype
 from .neuron import NeuronKernel
+from .spatial import ConvKernel, DelayKernel
 from .stepper import SimResult
 from .xp import Array, Ops, get_ops
 
@@ -46,6 +48,10 @@ def check_stimulus(graph: Graph, stimulus: np.ndarray, input_name: Optional[str]
     return stimulus.reshape(stimulus.shape[0], stimulus.shape[1], int(np.prod(stimulus.shape[2:])))
 
 
+KERNELS = {FxDense: DenseKernel, FxConv: ConvKernel, FxDelay: DelayKernel,
+           FxNeuron: NeuronKernel}
+
+
 class Plan:
     """A graph prepared once for an array backend: kernels and the order to run them in."""
 
@@ -59,14 +65,15 @@ class Plan:
         self.kernels: dict[str, object] = {}
         for name in self.order:
             node = graph.node(name)
-            if isinstance(node, FxDense):
-                self.kernels[name] = DenseKernel(ops, node)
-            elif isinstance(node, FxNeuron):
-                self.kernels[name] = NeuronKernel(ops, node)
+            kernel = KERNELS.get(type(node))
+            if kernel is not None:
+                self.kernels[name] = kernel(ops, node)
             elif not isinstance(node, (Input, Output)):
                 raise SnnccError(f"the simulator cannot run node {name!r} of kind {node.kind!r}",
                                  "quantize the graph first (snncc compile) so it holds "
                                  "fixed-point nodes")
+        # nodes whose output arrives a step (or more) later: they break same-step cycles
+        self.delayed = {n for n, k in self.kernels.items() if isinstance(k, Delayed)}
         self.groups = self._groups()
         self.spiking = [n for n in self.order if isinstance(graph.node(n), (Input, FxNeuron))]
         self.on_cpu = getattr(ops, "device", None) is None or ops.device.type == "cpu"
@@ -99,15 +106,15 @@ class Plan:
         return groups
 
     def _check_delayed(self, index: dict[str, int]) -> None:
-        """Refuse a node reading a later node's same-step output that no Dense delays."""
-        delaying = (FxDense, Input)
+        """Refuse a node reading a later node's same-step output that no synapse delays."""
         for name in self.order:
-            if isinstance(self.graph.node(name), FxDense):
+            if name in self.delayed:
                 continue
             for src in self.feeds[name]:
-                if index[src] >= index[name] and not isinstance(self.graph.node(src), delaying):
+                late = index[src] >= index[name]
+                if late and src not in self.delayed and not isinstance(self.graph.node(src), Input):
                     raise SnnccError(f"recurrent edge {src!r} -> {name!r} has no synaptic delay",
-                                     "route recurrent connections through an FxDense")
+                                     "route recurrent connections through a synapse (FxDense)")
 
 
 class _Run:
@@ -155,7 +162,7 @@ class _Run:
             self.values[name], self.bounds[name] = self.stim, self.stim_bound
         elif isinstance(node, Output):
             self.values[name], self.bounds[name] = self.values[feeds[0]], self.bounds[feeds[0]]
-        elif isinstance(node, FxDense):
+        elif name in self.plan.delayed:
             self.values[name], self.bounds[name] = kernel.run(self.values[feeds[0]],
                                                               self.bound(feeds[0]))
         else:
@@ -166,22 +173,20 @@ class _Run:
                 self.u[name], self.v[name] = u, v
 
     def _group_bounds(self, group: list[str]) -> dict[str, Optional[int]]:
-        """Static bounds of a cycle's values: spikes are 0/1, Dense outputs follow."""
+        """Static bounds of a cycle's values: spikes are 0/1, synapse outputs follow."""
         plan, members = self.plan, set(group)
-        bounds: dict[str, Optional[int]] = {}
-        for n in group:
-            node = plan.graph.node(n)
-            if isinstance(node, FxNeuron):
-                bounds[n] = 1
-        for n in group:
-            if isinstance(plan.graph.node(n), FxDense):
-                src = plan.feeds[n][0]
-                x_bound = bounds.get(src) if src in members else self.bound(src)
-                bounds[n] = None if x_bound is None else plan.kernels[n].out_bound(x_bound)
+        bounds: dict[str, Optional[int]] = {n: 1 for n in group
+                                            if isinstance(plan.graph.node(n), FxNeuron)}
+        for _ in group:                     # synapse chains inside the cycle: settle in turns
+            for n in group:
+                if n in plan.delayed:
+                    src = plan.feeds[n][0]
+                    x_bound = bounds.get(src) if src in members else self.bound(src)
+                    bounds[n] = None if x_bound is None else plan.kernels[n].out_bound(x_bound)
         return bounds
 
     def _stepped(self, group: list[str]) -> None:
-        """Step a cycle in time exactly as the stepper does (emit, then Dense accumulate)."""
+        """Step a cycle in time exactly as the stepper does (emit, then synapses accumulate)."""
         ops, plan, members = self.ops, self.plan, set(group)
         kinds = {n: plan.graph.node(n) for n in group}
         bounds = self._group_bounds(group)
@@ -194,22 +199,24 @@ class _Run:
                 a_bound = ext_bound + sum(b for b in inner if b is not None) \
                     if None not in inner else 2 ** 63
                 plan.kernels[n].start(self.batch, self.steps, a_bound)
-        state = {n: ops.zeros((self.batch, plan.kernels[n].n_out), ops.int64)
-                 for n in group if isinstance(kinds[n], FxDense)}
+        for n in group:
+            if n in plan.delayed:
+                plan.kernels[n].start(self.batch)
         series: dict[str, list[Array]] = {n: [] for n in group}
         u_series: dict[str, list[Array]] = {n: [] for n in group}
         v_series: dict[str, list[Array]] = {n: [] for n in group}
         for t in range(self.steps):
             now: dict[str, Array] = {}
             for n in group:                                      # phase 1: emit
-                if isinstance(kinds[n], FxDense):
-                    now[n] = state[n]
+                if n in plan.delayed:
+                    now[n] = plan.kernels[n].emit()
                 elif isinstance(kinds[n], FxNeuron):
                     kernel = plan.kernels[n]
                     a = ext[n][t]
                     for s in plan.feeds[n]:
                         if s in members:
-                            a = a + ops.astype(now[s] if s in now else state[s], a.dtype)
+                            x = now[s] if s in now else plan.kernels[s].emit()
+                            a = a + ops.astype(x, a.dtype)
                     now[n] = kernel.step(a, t)
                     if self.record:
                         u_series[n].append(ops.astype(kernel.u, ops.int64))
@@ -218,12 +225,12 @@ class _Run:
                     src = plan.feeds[n][0]
                     now[n] = now[src] if src in members else self.values[src][t]
                 series[n].append(now[n])
-            for n in group:                                      # phase 2: Dense accumulate
-                if isinstance(kinds[n], FxDense):
+            for n in group:                                      # phase 2: accumulate
+                if n in plan.delayed:
                     src = plan.feeds[n][0]
                     x = now[src] if src in members else self.values[src][t]
                     bound = 1 if x.dtype == ops.bool_ else ops.max_abs(x)
-                    state[n] = plan.kernels[n].step(x, t, bound)
+                    plan.kernels[n].accumulate(x, t, bound)
         stack = lambda xs: ops.concat([x[None] for x in xs], 0)   # noqa: E731
         for n in group:
             self.values[n], self.bounds[n] = stack(series[n]), bounds.get(n)

@@ -53,6 +53,9 @@ class Ops:
     def sign(self, x: Array) -> Array:
         raise NotImplementedError
 
+    def floor(self, x: Array) -> Array:
+        raise NotImplementedError
+
     def max_abs(self, x: Array) -> int:
         """``max |x|`` as a Python int (0 for an empty array)."""
         raise NotImplementedError
@@ -89,6 +92,13 @@ class Ops:
         raise NotImplementedError
 
     def concat(self, xs: list[Array], axis: int) -> Array:
+        raise NotImplementedError
+
+    def stack(self, xs: list[Array], axis: int) -> Array:
+        raise NotImplementedError
+
+    def permute(self, x: Array, axes: tuple[int, ...]) -> Array:
+        """numpy's ``transpose(axes)`` / torch's ``permute(axes)``."""
         raise NotImplementedError
 
     def any(self, x: Array) -> bool:
@@ -131,6 +141,9 @@ class NumpyOps(Ops):
     def sign(self, x):
         return np.sign(x)
 
+    def floor(self, x):
+        return np.floor(x)
+
     def max_abs(self, x):
         return max(-int(np.min(x)), int(np.max(x))) if x.size else 0
 
@@ -163,6 +176,12 @@ class NumpyOps(Ops):
 
     def concat(self, xs, axis):
         return np.concatenate(xs, axis=axis)
+
+    def stack(self, xs, axis):
+        return np.stack(xs, axis=axis)
+
+    def permute(self, x, axes):
+        return x.transpose(axes)
 
     def any(self, x):
         return bool(np.any(x))
@@ -209,6 +228,9 @@ class TorchOps(Ops):
     def sign(self, x):
         return self.torch.sign(x)
 
+    def floor(self, x):
+        return self.torch.floor(x)
+
     def max_abs(self, x):
         if not x.numel():
             return 0
@@ -244,6 +266,12 @@ class TorchOps(Ops):
 
     def concat(self, xs, axis):
         return self.torch.cat(xs, dim=axis)
+
+    def stack(self, xs, axis):
+        return self.torch.stack(xs, dim=axis)
+
+    def permute(self, x, axes):
+        return x.permute(axes)
 
     def any(self, x):
         return bool(x.any().item())

@@ -1,0 +1,140 @@
+"""Lava's fixed_pt ``Conv`` and snncc's delay lines on whole time series.
+
+A Conv, like a Dense, answers step ``t - 1``'s input at step ``t``, so all ``T - 1`` input
+steps of all samples are one batch of images: one im2col matrix and one exact matmul
+(``exact.py``: no FFT or Winograd, whose intermediate fractions would round).  As in
+``PyConvModelFixed`` (and the stepper) the kernel has its exponent baked in (``w << exp``),
+the sum wraps to 24 bits (two's complement) and the bias axon is added after the wrap.
+A delay line emits at ``t`` its input's spikes of ``t - delay``: a shifted copy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snncc import fixedpoint as fx
+from snncc.convmath import dense_weight
+from snncc.ir import FxConv, FxDelay
+
+from .dense import Delayed
+from .exact import ExactMatmul, exact_dtype
+from .xp import Array, Ops
+
+CONV_BITS = 24          # Lava's Conv wraps its output to 24 bits (utils.signed_clamp)
+HALF = 1 << (CONV_BITS - 1)
+
+
+class ConvKernel(Delayed):
+    """One FxConv prepared on the array backend (input and output flattened C, H, W)."""
+
+    def __init__(self, ops: Ops, node: FxConv) -> None:
+        self.ops, self.node = ops, node
+        spec = node.spec()
+        weight = np.asarray(dense_weight(spec), dtype=np.int64) << node.weight_exp  # baked
+        self.c_in, self.h, self.w = (int(s) for s in node.in_shape)
+        self.c_out, self.ho, self.wo = (int(s) for s in node.out_shape)
+        (self.kh, self.kw), self.stride, self.padding = spec.kernel, spec.stride, spec.padding
+        self.n_out = self.c_out * self.ho * self.wo
+        # im2col column order (c_in, dy, dx) matches weight.reshape(C_out, C_in * kh * kw)
+        self.matmul = ExactMatmul(ops, weight.reshape(self.c_out, -1).T)
+        self.bias_np = None
+        if node.bias is not None:   # the bias axon is a Lava Dense column
+            column = fx.lava_effective_weights(np.asarray(node.bias).reshape(-1, 1))
+            self.bias_np = fx.shift_activation(column.reshape(-1), node.bias_exp)
+        self._bias: dict = {}
+
+    def _sum_bound(self, x_bound: int) -> int:
+        return x_bound * self.matmul.col_abs_sum
+
+    def out_bound(self, x_bound: int) -> int:
+        """A bound on ``|output|``: the wrap caps the sum at 2**23 unless it cannot reach it."""
+        bias = 0 if self.bias_np is None else int(np.abs(self.bias_np).max(initial=0))
+        return min(self._sum_bound(x_bound), HALF) + bias
+
+    def _im2col(self, x: Array) -> Array:
+        """(M, C*H*W) -> (M * Ho * Wo, C * kh * kw) patches, zero padded."""
+        ops, m = self.ops, int(x.shape[0])
+        (ph, pw), (sh, sw) = self.padding, self.stride
+        padded = ops.zeros((m, self.c_in, self.h + 2 * ph, self.w + 2 * pw), x.dtype)
+        padded[:, :, ph:ph + self.h, pw:pw + self.w] = x.reshape(m, self.c_in, self.h, self.w)
+        taps = [padded[:, :, dy:dy + sh * (self.ho - 1) + 1:sh, dx:dx + sw * (self.wo - 1) + 1:sw]
+                for dy in range(self.kh) for dx in range(self.kw)]
+        cols = ops.stack(taps, 2)                            # (M, C, taps, Ho, Wo)
+        cols = ops.permute(cols, (0, 3, 4, 1, 2))            # (M, Ho, Wo, C, taps)
+        return cols.reshape(m * self.ho * self.wo, self.c_in * self.kh * self.kw)
+
+    def synapse(self, x: Array, x_bound: int) -> Array:
+        """The wrapped conv sums (M, C_out * Ho * Wo) of inputs x (M, C_in * H * W)."""
+        ops = self.ops
+        dtype = ops.float32 if self.matmul.path(x_bound) == "float32" else ops.float64
+        if self.matmul.path(x_bound) == "limbs":
+            dtype = ops.int64
+        y, _ = self.matmul(self._im2col(ops.astype(x, dtype)), x_bound)
+        if self._sum_bound(x_bound) >= HALF:                # two's-complement wrap to 24 bits
+            if y.dtype == ops.int64:
+                y = ((y + HALF) & (2 * HALF - 1)) - HALF
+            else:
+                y = ops.astype(y, ops.float64)
+                y = y - float(2 * HALF) * ops.floor(y * (1.0 / (2 * HALF)) + 0.5)
+        m = int(x.shape[0])
+        y = ops.permute(y.reshape(m, self.ho, self.wo, self.c_out), (0, 3, 1, 2))
+        return y.reshape(m, self.n_out)
+
+    def _bias_as(self, dtype) -> Array:
+        if dtype not in self._bias:
+            self._bias[dtype] = self.ops.asarray(self.bias_np, dtype=dtype)
+        return self._bias[dtype]
+
+    def run(self, x: Array, x_bound: int) -> tuple[Array, int]:
+        """Output for all steps (T, B, n_out) from inputs (T, B, n_in), and its bound."""
+        ops = self.ops
+        steps, batch = int(x.shape[0]), int(x.shape[1])
+        bound = self.out_bound(x_bound)
+        out = ops.empty((steps, batch, self.n_out), exact_dtype(ops, bound))
+        out[0] = 0
+        if steps > 1:
+            flat = x[:steps - 1].reshape((steps - 1) * batch, int(x.shape[2]))
+            out[1:] = self.synapse(flat, x_bound).reshape(steps - 1, batch, self.n_out)
+        start = max(self.node.bias_start + 1, 1)
+        if self.bias_np is not None and start < steps:
+            out[start:] += self._bias_as(out.dtype)
+        return out, bound
+
+    def step(self, x_t: Array, t: int, x_bound: int) -> Array:
+        """The int64 buffer filled at step ``t`` (delivered at ``t + 1``)."""
+        ops = self.ops
+        flat = x_t.reshape(int(x_t.shape[0]), self.c_in * self.h * self.w)
+        out = ops.astype(self.synapse(flat, x_bound), ops.int64)
+        if self.bias_np is not None and t >= self.node.bias_start:
+            out = out + self._bias_as(ops.int64)
+        return out
+
+
+class DelayKernel(Delayed):
+    """One FxDelay: the input's spikes (as 0/1) ``delay`` steps later, zeros before."""
+
+    def __init__(self, ops: Ops, node: FxDelay) -> None:
+        self.ops, self.node = ops, node
+        self.delay = int(node.delay)
+        self.n_out = int(np.prod(node.shape))
+
+    def out_bound(self, x_bound: int) -> int:
+        return 1
+
+    def run(self, x: Array, x_bound: int) -> tuple[Array, int]:
+        ops = self.ops
+        steps, batch = int(x.shape[0]), int(x.shape[1])
+        out = ops.zeros((steps, batch, self.n_out), ops.bool_)
+        if steps > self.delay:
+            out[self.delay:] = x[:steps - self.delay].reshape(steps - self.delay, batch,
+                                                              self.n_out) != 0
+        return out, 1
+
+    def start(self, batch: int) -> None:
+        zeros = self.ops.zeros((batch, self.n_out), self.ops.bool_)
+        self.queue = [zeros] * self.delay
+
+    def emit(self) -> Array:
+        return self.queue[0]
+
+    def accumulate(self, x_t: Array, t: int, x_bound: int) -> None:
+        self.queue = self.queue[1:] + [x_t.reshape(int(x_t.shape[0]), self.n_out) != 0]
