@@ -1,7 +1,7 @@
 """Peak memory of one simulator run, measured in a fresh process.
 
 ``python bench/memory.py KIND WORKDIR [THREADS]``: WORKDIR holds the compiled graph
-(``network.json``, ``params.npz``), ``x.npz`` (the stimulus, (T, B, n)) and ``model.pt``
+(``network.json``, ``params.npz``), ``x.npz`` (the stimulus, (T, B, *input_shape)) and ``model.pt``
 (the float model).
 KIND is ``fast-numpy``, ``fast-torch-cpu``, ``fast-torch-cuda``, ``stepper`` or ``float``.
 Everything is loaded first; then Linux's peak-RSS counter is reset (``/proc/self/clear_refs``)

@@ -3,7 +3,9 @@
 * ``64-128-10``: the trained digits example (``examples/out/model.pt`` from ``make demo``
   if present, else trained once by the example's own code into ``build/bench/``);
 * ``64-128-128-10``: the same kind of model with a second hidden layer and seeded random
-  weights (scaled so every layer spikes), since training it takes minutes.
+  weights (scaled so every layer spikes), since training it takes minutes;
+* ``conv``: a small conv net on the 8x8 images, 1x8x8 -> conv 8 (3x3) -> conv 16 (3x3,
+  stride 2) -> 10, seeded random weights.
 
 Inputs are the digits test images, rate coded with fresh seeds up to the requested batch.
 """
@@ -29,6 +31,7 @@ class Net:
     model: object          # torch nn.Sequential, stepped one time step per call
     fixed: object          # snncc fixed-point Graph
     origin: str
+    input_shape: tuple[int, ...] = (64,)
 
 
 def _digits_model():
@@ -62,14 +65,35 @@ def _random_deep_model(seed: int = 0):
     return nn.Sequential(*layers).eval(), f"seeded random weights (seed {seed})"
 
 
+def _random_conv_model(seed: int = 0):
+    """1x8x8 -> Conv 8 (3x3, pad 1) -> Conv 16 (3x3, stride 2, pad 1) -> Linear 10, LIF."""
+    import torch
+    from torch import nn
+
+    import snncc.nn as snn
+
+    torch.manual_seed(seed)
+    lif = lambda shape: snn.LIF(shape, beta=0.9, threshold=0.5)     # noqa: E731
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), lif((8, 8, 8)),
+                          nn.Conv2d(8, 16, 3, stride=2, padding=1), lif((16, 4, 4)),
+                          nn.Flatten(), nn.Linear(256, 10), lif(10))
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                m.weight.mul_(2.0)
+    return model.eval(), f"seeded random weights (seed {seed})"
+
+
 def networks() -> list[Net]:
-    """Both benchmark networks, compiled with snncc's default quantization."""
+    """The benchmark networks, compiled with snncc's default quantization."""
     from snncc.compiler import compile_model
 
     nets = []
-    for name, make in (("64-128-10", _digits_model), ("64-128-128-10", _random_deep_model)):
+    for name, make, shape in (("64-128-10", _digits_model, (64,)),
+                              ("64-128-128-10", _random_deep_model, (64,)),
+                              ("conv 8c3-16c3s2-10", _random_conv_model, (1, 8, 8))):
         model, origin = make()
-        nets.append(Net(name, model, compile_model(model, (64,)).fixed, origin))
+        nets.append(Net(name, model, compile_model(model, shape).fixed, origin, shape))
     return nets
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """snncc simulator benchmark: throughput, ratios and peak memory, bit-identical results checked.
 
-For each digits MLP (64-128-10 trained, 64-128-128-10 random; see ``bench/nets.py``) it
-times, in one run and one process where possible:
+For each digits network (MLPs 64-128-10 trained and 64-128-128-10 random, a small random
+conv net; see ``bench/nets.py``) it times, in one run and one process where possible:
 
 * snncc's vectorized simulator on numpy, on torch (CPU) and on CUDA when present;
 * the stepping golden model (``sim``), on a smaller batch;
@@ -102,11 +102,22 @@ def run_lava(net: Net, x: np.ndarray, workdir: Path) -> dict:
         return {k: f[k] for k in f.files}
 
 
+def lava_spikes(net: Net, raw: dict, name: str) -> np.ndarray:
+    """A layer's Lava spikes (T, B, n) in snncc's order: Lava lays (C, H, W) out as (W, H, C)."""
+    spikes = raw[f"{name}/s"].astype(bool)
+    shape = tuple(net.fixed.node(name).shape)
+    if len(shape) != 3:
+        return spikes
+    c, h, w = shape
+    return spikes.reshape(spikes.shape[:2] + (w, h, c)).transpose(0, 1, 4, 3, 2) \
+        .reshape(spikes.shape)
+
+
 def lava_matches(net: Net, x: np.ndarray, raw: dict) -> bool:
     from snncc.backends.sim import simulate_fast
     ref = simulate_fast(net.fixed, x)
     names = [k[:-2] for k in raw if k.endswith("/s")]
-    return bool(names) and all(np.array_equal(ref.spikes[n], raw[f"{n}/s"].astype(bool))
+    return bool(names) and all(np.array_equal(ref.spikes[n], lava_spikes(net, raw, n))
                                for n in names)
 
 
@@ -134,7 +145,7 @@ def bench_net(net: Net, args, cuda: bool, console) -> dict:
     console.print(f"[bold]{net.name}[/] ({net.origin}): {batch} samples x {steps} steps")
 
     # the float PyTorch model on the same batch
-    xt = torch.from_numpy(x).float()
+    xt = torch.from_numpy(x).float().reshape((steps, batch) + net.input_shape)
 
     @torch.no_grad()
     def float_run():
@@ -187,18 +198,18 @@ def bench_net(net: Net, args, cuda: bool, console) -> dict:
                 "peak_mib": float(raw["peak_rss_kib"]) / 1024, "peak_absolute": True}
             same = rows["Lava fixed_pt, workload (end to end)"]["identical_to_fast"]
             rows["Lava fixed_pt, workload (stepping only)"] = {
-                "seconds": float(raw["step_seconds"]), "sample_steps": n * (steps - 1),
+                "seconds": float(raw["step_seconds"]), "sample_steps": n * steps,
                 "identical_to_fast": same}
             xlong = digits_inputs(1, args.lava_long_steps)
             raw = run_lava(net, xlong, work)
             rows["Lava fixed_pt, steady stepping"] = {
-                "seconds": float(raw["step_seconds"]), "sample_steps": args.lava_long_steps - 1,
+                "seconds": float(raw["step_seconds"]), "sample_steps": args.lava_long_steps,
                 "identical_to_fast": lava_matches(net, xlong, raw)}
             steady = rows["Lava fixed_pt, steady stepping"]
             console.print(f"  Lava steady: {steady['sample_steps'] / steady['seconds']:,.0f} steps / s")
         if not args.no_memory:
             serialize.save(net.fixed, work)
-            np.savez(work / "x.npz", x=x)
+            np.savez(work / "x.npz", x=x.reshape((steps, batch) + net.input_shape))
             torch.save(net.model, work / "model.pt")
             kinds = {"float PyTorch (CPU)": "float", "snncc fast (numpy)": "fast-numpy",
                      "snncc torch (CPU)": "fast-torch-cpu"}
@@ -223,7 +234,7 @@ def table(result: dict):
     lava = rows.get("Lava fixed_pt, steady stepping", {}).get("throughput")
     lava_e2e = rows.get("Lava fixed_pt, workload (end to end)", {}).get("throughput")
     t_float = rows["float PyTorch (CPU)"]["seconds"] / rows["float PyTorch (CPU)"]["sample_steps"]
-    tab = Table(title=f"{result['network']} MLP, T = {result['steps']}, batch {result['batch']} "
+    tab = Table(title=f"{result['network']}, T = {result['steps']}, batch {result['batch']} "
                       f"({result['origin']})")
     for col in ("simulator", "samples x steps / s", "µs / sample-step", "x Lava (steady)",
                 "x Lava (end to end)", "time / float", "peak MiB", "bit-identical"):

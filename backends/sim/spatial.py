@@ -1,13 +1,16 @@
 """Lava's fixed_pt ``Conv`` and snncc's delay lines on whole time series.
 
 A Conv, like a Dense, answers step ``t - 1``'s input at step ``t``, so all ``T - 1`` input
-steps of all samples are one batch of images: one im2col matrix and one exact matmul
-(``exact.py``: no FFT or Winograd, whose intermediate fractions would round).  As in
+steps of all samples are one batch of images: one im2col matrix (channel-last windows) and
+one exact matmul (``exact.py``; no FFT or Winograd, whose intermediate fractions would
+round).  As in
 ``PyConvModelFixed`` (and the stepper) the kernel has its exponent baked in (``w << exp``),
 the sum wraps to 24 bits (two's complement) and the bias axon is added after the wrap.
 A delay line emits at ``t`` its input's spikes of ``t - delay``: a shifted copy.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 
@@ -20,6 +23,7 @@ from .exact import ExactMatmul, exact_dtype
 from .xp import Array, Ops
 
 CONV_BITS = 24          # Lava's Conv wraps its output to 24 bits (utils.signed_clamp)
+IM2COL_ELEMENTS = 1 << 22   # patches per block of images (16 MiB in float32)
 HALF = 1 << (CONV_BITS - 1)
 
 
@@ -29,13 +33,14 @@ class ConvKernel(Delayed):
     def __init__(self, ops: Ops, node: FxConv) -> None:
         self.ops, self.node = ops, node
         spec = node.spec()
-        weight = np.asarray(dense_weight(spec), dtype=np.int64) << node.weight_exp  # baked
+        weight = np.asarray(dense_weight(spec), dtype=np.int64)
+        self.exp = int(node.weight_exp)           # baked into the kernel, as Lava does
         self.c_in, self.h, self.w = (int(s) for s in node.in_shape)
         self.c_out, self.ho, self.wo = (int(s) for s in node.out_shape)
-        (self.kh, self.kw), self.stride, self.padding = spec.kernel, spec.stride, spec.padding
+        self.kernel, self.stride, self.padding = spec.kernel, spec.stride, spec.padding
         self.n_out = self.c_out * self.ho * self.wo
-        # im2col column order (c_in, dy, dx) matches weight.reshape(C_out, C_in * kh * kw)
-        self.matmul = ExactMatmul(ops, weight.reshape(self.c_out, -1).T)
+        # im2col columns in (c_in, dy, dx) order match weight.reshape(C_out, C_in * kh * kw)
+        self.matmul = ExactMatmul(ops, weight.reshape(self.c_out, -1).T, self.exp)
         self.bias_np = None
         if node.bias is not None:   # the bias axon is a Lava Dense column
             column = fx.lava_effective_weights(np.asarray(node.bias).reshape(-1, 1))
@@ -43,41 +48,46 @@ class ConvKernel(Delayed):
         self._bias: dict = {}
 
     def _sum_bound(self, x_bound: int) -> int:
-        return x_bound * self.matmul.col_abs_sum
+        return (x_bound * self.matmul.col_abs_sum) << self.exp
 
     def out_bound(self, x_bound: int) -> int:
         """A bound on ``|output|``: the wrap caps the sum at 2**23 unless it cannot reach it."""
         bias = 0 if self.bias_np is None else int(np.abs(self.bias_np).max(initial=0))
         return min(self._sum_bound(x_bound), HALF) + bias
 
-    def _im2col(self, x: Array) -> Array:
-        """(M, C*H*W) -> (M * Ho * Wo, C * kh * kw) patches, zero padded."""
-        ops, m = self.ops, int(x.shape[0])
-        (ph, pw), (sh, sw) = self.padding, self.stride
-        padded = ops.zeros((m, self.c_in, self.h + 2 * ph, self.w + 2 * pw), x.dtype)
-        padded[:, :, ph:ph + self.h, pw:pw + self.w] = x.reshape(m, self.c_in, self.h, self.w)
-        taps = [padded[:, :, dy:dy + sh * (self.ho - 1) + 1:sh, dx:dx + sw * (self.wo - 1) + 1:sw]
-                for dy in range(self.kh) for dx in range(self.kw)]
-        cols = ops.stack(taps, 2)                            # (M, C, taps, Ho, Wo)
-        cols = ops.permute(cols, (0, 3, 4, 1, 2))            # (M, Ho, Wo, C, taps)
-        return cols.reshape(m * self.ho * self.wo, self.c_in * self.kh * self.kw)
+    def _im2col(self, x: Array, dtype) -> Array:
+        """(M, C*H*W) -> (M * Ho * Wo, C * kh * kw) patches, zero padded, in ``dtype``.
 
-    def synapse(self, x: Array, x_bound: int) -> Array:
-        """The wrapped conv sums (M, C_out * Ho * Wo) of inputs x (M, C_in * H * W)."""
-        ops = self.ops
-        dtype = ops.float32 if self.matmul.path(x_bound) == "float32" else ops.float64
-        if self.matmul.path(x_bound) == "limbs":
-            dtype = ops.int64
-        y, _ = self.matmul(self._im2col(ops.astype(x, dtype)), x_bound)
+        One copy into a padded channel-last buffer, then one copy of its window view.
+        """
+        ops, m = self.ops, int(x.shape[0])
+        (ph, pw) = self.padding
+        padded = ops.zeros((m, self.h + 2 * ph, self.w + 2 * pw, self.c_in), dtype)
+        padded[:, ph:ph + self.h, pw:pw + self.w] = ops.permute(
+            x.reshape(m, self.c_in, self.h, self.w), (0, 2, 3, 1))
+        cols = ops.windows(padded, self.kernel, self.stride)          # (M, Ho, Wo, C, kh, kw)
+        return cols.reshape(m * self.ho * self.wo, self.c_in * self.kernel[0] * self.kernel[1])
+
+    def synapse(self, x: Array, x_bound: int, out: Optional[Array] = None) -> Array:
+        """The wrapped conv sums of inputs x (M, C_in * H * W), as (M, C_out * Ho * Wo);
+        written into ``out`` (same shape) when given."""
+        ops, m = self.ops, int(x.shape[0])
+        path = self.matmul.path(x_bound)
+        dtype = {"float32": ops.float32, "float64": ops.float64}.get(path, ops.int64)
+        y, scaled = self.matmul(self._im2col(x, dtype), x_bound)
+        if not scaled:
+            y = y << self.exp                                 # limb path: int64, unscaled
         if self._sum_bound(x_bound) >= HALF:                # two's-complement wrap to 24 bits
             if y.dtype == ops.int64:
                 y = ((y + HALF) & (2 * HALF - 1)) - HALF
             else:
                 y = ops.astype(y, ops.float64)
                 y = y - float(2 * HALF) * ops.floor(y * (1.0 / (2 * HALF)) + 0.5)
-        m = int(x.shape[0])
         y = ops.permute(y.reshape(m, self.ho, self.wo, self.c_out), (0, 3, 1, 2))
-        return y.reshape(m, self.n_out)
+        if out is None:
+            return y.reshape(m, self.n_out)
+        out.reshape(m, self.c_out, self.ho, self.wo)[...] = y
+        return out
 
     def _bias_as(self, dtype) -> Array:
         if dtype not in self._bias:
@@ -92,8 +102,12 @@ class ConvKernel(Delayed):
         out = ops.empty((steps, batch, self.n_out), exact_dtype(ops, bound))
         out[0] = 0
         if steps > 1:
-            flat = x[:steps - 1].reshape((steps - 1) * batch, int(x.shape[2]))
-            out[1:] = self.synapse(flat, x_bound).reshape(steps - 1, batch, self.n_out)
+            m = (steps - 1) * batch
+            flat = x[:steps - 1].reshape(m, int(x.shape[2]))
+            target = out[1:].reshape(m, self.n_out)
+            block = max(1, IM2COL_ELEMENTS // (self.ho * self.wo * int(self.matmul.weight.shape[0])))
+            for m0 in range(0, m, block):         # bounded im2col buffers
+                self.synapse(flat[m0:m0 + block], x_bound, target[m0:m0 + block])
         start = max(self.node.bias_start + 1, 1)
         if self.bias_np is not None and start < steps:
             out[start:] += self._bias_as(out.dtype)

@@ -101,6 +101,10 @@ class Ops:
         """numpy's ``transpose(axes)`` / torch's ``permute(axes)``."""
         raise NotImplementedError
 
+    def windows(self, x: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
+        """Sliding windows of a channel-last batch (M, H, W, C): a view (M, Ho, Wo, C, kh, kw)."""
+        raise NotImplementedError
+
     def any(self, x: Array) -> bool:
         raise NotImplementedError
 
@@ -182,6 +186,10 @@ class NumpyOps(Ops):
 
     def permute(self, x, axes):
         return x.transpose(axes)
+
+    def windows(self, x, kernel, stride):
+        view = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(1, 2))
+        return view[:, ::stride[0], ::stride[1]]
 
     def any(self, x):
         return bool(np.any(x))
@@ -272,6 +280,9 @@ class TorchOps(Ops):
 
     def permute(self, x, axes):
         return x.permute(axes)
+
+    def windows(self, x, kernel, stride):
+        return x.unfold(1, kernel[0], stride[0]).unfold(2, kernel[1], stride[1])
 
     def any(self, x):
         return bool(x.any().item())
