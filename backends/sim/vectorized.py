@@ -30,7 +30,7 @@ from .spatial import ConvKernel, DelayKernel
 from .stepper import SimResult
 from .xp import Array, Ops, get_ops
 
-DEFAULT_CPU_CHUNK = 4096          # samples per pass through the graph (bounds memory)
+DEFAULT_CPU_CHUNK = 1024          # samples per pass through the graph (bounds memory)
 DEFAULT_DEVICE_CHUNK = 65536
 CACHE_ELEMENTS = 32768            # per-step neuron arrays of this size stay in L2
 
@@ -75,6 +75,16 @@ class Plan:
         # nodes whose output arrives a step (or more) later: they break same-step cycles
         self.delayed = {n for n, k in self.kernels.items() if isinstance(k, Delayed)}
         self.groups = self._groups()
+        # synapse outputs are not results: drop each after the group that reads it last
+        last = {}
+        for i, group in enumerate(self.groups):
+            for name in group:
+                for src in self.feeds[name]:
+                    last[src] = i
+        self.free_after: dict[int, list[str]] = {}
+        for name, i in last.items():
+            if name in self.delayed:
+                self.free_after.setdefault(i, []).append(name)
         self.spiking = [n for n in self.order if isinstance(graph.node(n), (Input, FxNeuron))]
         self.on_cpu = getattr(ops, "device", None) is None or ops.device.type == "cpu"
 
@@ -136,11 +146,13 @@ class _Run:
         return self.bounds[name]
 
     def run(self) -> None:
-        for group in self.plan.groups:
+        for i, group in enumerate(self.plan.groups):
             if len(group) == 1 and group[0] not in self.plan.feeds[group[0]]:
                 self._whole(group[0])
             else:
                 self._stepped(group)
+            for name in self.plan.free_after.get(i, ()):     # bound the peak memory
+                del self.values[name]
 
     def _input_sum(self, name: str, srcs: list[str]) -> tuple[Array, int]:
         """The summed input of a neuron over all steps and a bound on it."""
@@ -258,28 +270,36 @@ def simulate_fast(graph: Graph, stimulus: np.ndarray, record_states: bool = Fals
     stim_np = flat.astype(np.bool_ if binary else np.int64)
     stim_bound = 1 if binary else int(np.abs(stim_np).max(initial=0))
     chunk = batch_chunk or (DEFAULT_CPU_CHUNK if plan.on_cpu else DEFAULT_DEVICE_CHUNK)
-    parts: list[tuple[dict, dict, dict, dict]] = []
+    results = _Results(plan, steps, batch, record_states)
     for b0 in range(0, max(batch, 1), chunk):
         chunk_np = np.ascontiguousarray(stim_np[:, b0:b0 + chunk])
         run = _Run(plan, ops.asarray(chunk_np), stim_bound, record_states)
         run.run()
-        parts.append(({n: run.values[n] for n in plan.spiking},
-                      {n: run.values[n] for n in graph.output_names}, run.u, run.v))
-    return _collect(plan, parts, record_states)
+        results.add(run, b0)
+    return results.result
 
 
-def _collect(plan: Plan, parts: list, record: bool) -> SimResult:
-    """Join the chunks along the batch axis into numpy arrays, typed as the stepper's."""
-    ops = plan.ops
+class _Results:
+    """The result arrays, allocated once and filled chunk by chunk (typed as the stepper's)."""
 
-    def join(i: int, name: str, dtype) -> np.ndarray:
-        arrays = [ops.to_numpy(p[i][name]) for p in parts]
-        return np.concatenate(arrays, axis=1).astype(dtype, copy=False)
+    def __init__(self, plan: Plan, steps: int, batch: int, record: bool) -> None:
+        self.plan, self.steps, self.batch, self.record = plan, steps, batch, record
+        self.result = SimResult(spikes={})
+        self.neurons = [n for n in plan.order if isinstance(plan.graph.node(n), FxNeuron)]
 
-    res = SimResult(spikes={n: join(0, n, np.bool_) for n in plan.spiking})
-    res.outputs = {n: join(1, n, np.bool_) for n in plan.graph.output_names}
-    if record:
-        neurons = [n for n in plan.order if isinstance(plan.graph.node(n), FxNeuron)]
-        res.u = {n: join(2, n, np.int32) for n in neurons}
-        res.v = {n: join(3, n, np.int32) for n in neurons}
-    return res
+    def _put(self, table: dict, name: str, value: Array, b0: int, dtype) -> None:
+        array = self.plan.ops.to_numpy(value)
+        if name not in table:
+            table[name] = np.empty((self.steps, self.batch) + tuple(array.shape[2:]), dtype)
+        table[name][:, b0:b0 + array.shape[1]] = array
+
+    def add(self, run: "_Run", b0: int) -> None:
+        res = self.result
+        for name in self.plan.spiking:
+            self._put(res.spikes, name, run.values[name], b0, np.bool_)
+        for name in self.plan.graph.output_names:
+            self._put(res.outputs, name, run.values[name], b0, np.bool_)
+        if self.record:
+            for name in self.neurons:
+                self._put(res.u, name, run.u[name], b0, np.int32)
+                self._put(res.v, name, run.v[name], b0, np.int32)
