@@ -17,13 +17,13 @@ from snncc.backends import get_runner
 from snncc.compiler import compile_model
 from snncc.errors import SnnccError
 from snncc.frontend import trace
-from snncc.ir import (Affine, BatchNorm, Conv2d, CubaLIF, Flatten, FxConv, FxNeuron, Graph,
-                      Input, LIF, Output, Pool2d)
+from snncc.ir import (BatchNorm, Conv2d, CubaLIF, Flatten, FxConv, FxNeuron, Graph, Input,
+                      Output, Pool2d)
 from snncc.ir.nodes import NeuronNode
 from snncc.passes import lower_neurons
 from snncc.passes.compose import compose_synapses
 from snncc.passes.float_sim import simulate_float
-from snncc.verify import synaptic_depth, verify
+from snncc.verify import verify
 
 SHAPE = (2, 8, 8)
 
