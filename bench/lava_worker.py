@@ -5,8 +5,8 @@ and ``params.npz`` (snncc's Lava codegen).  Lava simulates one sample at a time,
 sample builds, compiles and starts its own network.  ``create_runtime`` compiles the network
 and starts Lava's runtime first, so that the one ``run`` of all ``T`` steps can be timed
 apart from the start-up: ``step_seconds`` is the time of those runs only, the most
-favourable number for Lava; ``total_seconds`` is everything.  (Splitting a run into two
-``run`` calls changes a Conv network's results in lava-nc 0.10.0, so there is one call.)
+favourable number for Lava; ``total_seconds`` is everything.  Spikes are stored as Lava
+records them (a (C, H, W) layer in Lava's (W, H, C) order; ``run_all.py`` reorders).
 Writes every neuron's spikes ``<name>/s`` (T, B, n), the timings and the peak memory.
 """
 from __future__ import annotations
