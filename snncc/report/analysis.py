@@ -86,7 +86,10 @@ def _synapses(fixed: Graph, lowered: Graph, layer: str) -> Optional[tuple[str, n
         return None
     source = fixed.inputs_of(dense.name)[0]
     affine = lowered.node(dense.name) if dense.name in lowered else None
-    w_float = affine.weight if isinstance(affine, Affine) else dense.weight
+    # a synapse composed across a pool/flatten/add reads another tensor than the Linear
+    # of the same name in the lowered graph: then count the fixed-point synapses for both
+    same = isinstance(affine, Affine) and np.shape(affine.weight) == np.shape(dense.weight)
+    w_float = affine.weight if same else dense.weight
     return source, _fanout(np.asarray(w_float)), _fanout(dense.weight)
 
 
