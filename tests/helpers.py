@@ -1,6 +1,8 @@
 """Small builders shared by tests."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from snncc.ir import FxDense, FxNeuron, Graph, Input, Output
@@ -35,3 +37,21 @@ def spikes_at(steps: int, times: list[int], n: int = 1, batch: int = 1) -> np.nd
     x = np.zeros((steps, batch, n), dtype=np.uint8)
     x[times] = 1
     return x
+
+
+def run_cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
+    """Run ``snncc *args`` in-process: (exit code, stdout, stderr).
+
+    With ``capsys=None`` the output stays captured for the caller to read.
+    """
+    from snncc.cli import main
+    monkeypatch.setattr(sys, "argv", ["snncc", *map(str, args)])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    if capsys is None:
+        return code, "", ""
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -8,18 +8,9 @@ import torch
 from torch import nn
 
 import snncc.nn as snn
-from snncc.cli import main
+from helpers import run_cli as cli  # noqa: F401 (other test modules import it from here)
 
 
-def cli(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["snncc", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def good_model():

@@ -263,16 +263,7 @@ def test_file_layout_is_what_netx_reads(tmp_path):
 
 # --- the CLI ----------------------------------------------------------------------------------
 
-def cli(capsys, monkeypatch, *args):
-    from snncc.cli import main
-    monkeypatch.setattr(sys, "argv", ["snncc", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from helpers import run_cli as cli  # noqa: E402
 
 
 @lava

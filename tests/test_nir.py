@@ -173,16 +173,10 @@ def test_inexpressible_graph_fails_and_writes_nothing(tmp_path):
 
 
 def test_cli_export_nir(tmp_path, monkeypatch, capsys):
-    import sys
-    from snncc.cli import main
+    from helpers import run_cli
 
     def cli(*args):
-        monkeypatch.setattr(sys, "argv", ["snncc", *map(str, args)])
-        try:
-            main()
-        except SystemExit as exc:
-            return exc.code
-        return 0
+        return run_cli(None, monkeypatch, *args)[0]
 
     model = _models()["cuba"]
     torch.save(model, tmp_path / "model.pt")

@@ -2,7 +2,6 @@
 by snnTorch, the three r conventions, legacy-file repair and ``snncc compile x.nir``."""
 from __future__ import annotations
 
-import sys
 
 import h5py
 import nir
@@ -158,15 +157,10 @@ def test_legacy_file_is_repaired_and_the_repairs_are_listed(tmp_path):
 
 
 def test_cli_compiles_inspects_and_verifies_a_nir_file(tmp_path, monkeypatch, capsys):
-    from snncc.cli import main
+    from helpers import run_cli
 
     def cli(*args):
-        monkeypatch.setattr(sys, "argv", ["snncc", *map(str, args)])
-        try:
-            main()
-        except SystemExit as exc:
-            return exc.code
-        return 0
+        return run_cli(None, monkeypatch, *args)[0]
 
     path = tmp_path / "m.nir"
     nir.write(path, _foreign(np.ones(2)))               # no dt anywhere in the file
