@@ -86,3 +86,44 @@ def test_limits_carry_their_sources():
     sources = dict(LOIHI2.SOURCES)
     assert any("128" in v for v in sources.values())
     assert LOIHI2.neurons_per_core == 8192 and LOIHI2.cores_per_chip == 128
+
+
+def test_conv_and_delay_layers_map_with_kernel_reuse():
+    """Deep nets place on cores; a conv layer's figures follow the kernel-reuse estimate."""
+    import deep_models as dm
+    from snncc.compiler import compile_model
+    from snncc.ir.fixed_spatial import FxConv, FxDelay
+
+    for model in (dm.vgg(grid=True), dm.sew(grid=True)):
+        fixed = compile_model(model, (2, 8, 8)).fixed
+        placement = map_loihi2(fixed)
+        assert placement.cores >= len(placement.layers) > 0
+        convs = [n for n in fixed.nodes() if isinstance(n, FxConv)]
+        assert convs
+    # the SEW stack has residual delay lines; they are costed, not refused
+    fixed = compile_model(dm.sew(grid=True), (2, 8, 8)).fixed
+    assert any(isinstance(n, FxDelay) for n in fixed.nodes())
+    first = next(n for n in fixed.nodes() if isinstance(n, FxConv))
+    layer = next(l for l in map_loihi2(fixed).layers if l.name in fixed.consumers_of(first.name))
+    c_out, c_in_g, kh, kw = first.weight.shape          # (4, 2, 3, 3) on 2x8x8 input, pad 1
+    n = c_out * 8 * 8
+    kernel_per_neuron = c_in_g * kh * kw / 64
+    bias = 1 if first.bias is not None else 0
+    assert layer.estimate.fan_in == 2 * 10 * 8 + bias     # all 8 output rows read 10 padded rows
+    assert layer.synapse_bytes == round(n * (kernel_per_neuron + bias))
+
+
+def test_conv_layer_too_wide_for_a_core_names_the_fan_in():
+    from snncc.ir import Graph, Input, Output, FxNeuron
+    from snncc.ir.fixed_spatial import FxConv
+    g = Graph()
+    g.add(Input("input", shape=(64, 64, 64)))
+    g.add(FxConv("conv", weight=np.ones((64, 64, 3, 3), np.int64), padding=(1, 1),
+                 in_shape=(64, 64, 64)), ["input"])
+    n = 64 * 64 * 64
+    z = np.zeros(n, np.int64)
+    g.add(FxNeuron("lif", shape=(64, 64, 64), du=z + 4095, dv=z, vth=z + 10, bias_mant=z,
+                   bias_exp=z, reset_mult=z, reset_sub=z), ["conv"])
+    g.add(Output("output"), ["lif"])
+    with pytest.raises(SnnccError, match=r"layer 'lif' .*fan-in .* exceeds the limit of 4,096"):
+        map_loihi2(g)
