@@ -133,6 +133,7 @@ def compile_once(size: int) -> dict:
     fixed, report, _ = _stages(model, size)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    mapping = map_once(fixed)
     neurons = sum(int(np.prod(n.shape)) for n in fixed.of_type(FxNeuron))
     kernel = sum(int(n.weight.size) for n in fixed.of_type(FxConv))
     dense = sum(int(n.weight.size) for n in fixed.of_type(FxDense))
@@ -149,7 +150,22 @@ def compile_once(size: int) -> dict:
         "delay_lines": len(fixed.of_type(FxDelay)),
         "conv_kernel_weights": kernel,
         "dense_weights": dense,
+        "loihi2": mapping,
     }
+
+
+def map_once(fixed) -> dict:
+    """Time the Loihi 2 placement; a network larger than a chip gets snncc's own message."""
+    from snncc.errors import SnnccError
+    from snncc.mapping import map_loihi2
+    t0 = time.perf_counter()
+    try:
+        placement = map_loihi2(fixed)
+        result = {"fits": True, "cores": placement.cores}
+    except SnnccError as exc:
+        result = {"fits": False, "error": exc.cause}
+    result["seconds"] = time.perf_counter() - t0
+    return result
 
 
 def main(argv=None) -> int:
@@ -166,6 +182,9 @@ def main(argv=None) -> int:
         print(f"  compile {s['total']:.2f} s (trace {s['trace']:.2f}, lower {s['lower']:.2f}, "
               f"quantize {s['quantize']:.2f}); peak heap {r['peak_heap_mib']:.0f} MiB, "
               f"peak RSS {r['peak_rss_mib']:.0f} MiB (model alone {r['rss_before_compile_mib']:.0f})")
+        m = r["loihi2"]
+        print(f"  Loihi 2 mapping {m['seconds']:.2f} s: " +
+              (f"{m['cores']} cores" if m["fits"] else f"does not fit one chip: {m['error']}"))
     if len(results) > 1:
         a, b = results[0], results[-1]
         print(f"  x{b['neurons'] / a['neurons']:.2f} neurons -> x"
