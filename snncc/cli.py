@@ -6,6 +6,7 @@ code 2; outputs are written atomically, so a failed run leaves nothing behind.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -18,7 +19,9 @@ from .errors import SnnccError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR.")
-console = Console()
+# Piped output (CI logs, `make demo | tee`) would otherwise be cut to 80 columns and
+# truncate the layer tables; $COLUMNS still wins.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 132)
 err_console = Console(stderr=True)
 
 TARGETS = ("loihi",)
