@@ -31,10 +31,15 @@ class _Recurrent:
             with torch.no_grad():
                 self.recurrent.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
 
-    def _feedback(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.recurrent(self._state("s", x))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The neuron's own step on ``x + W_rec s[t-1]``; keeps ``s`` for the next step."""
+        s = super().forward(x + self.recurrent(self._state("s", x)))
+        self.s = s
+        return s
 
-    def _fragment(self, neuron, name: str) -> Fragment:
+    def to_ir(self, name: str) -> Fragment:
+        """The neuron node, its feedback Affine, and the recurrent edge between them."""
+        neuron = super().to_ir(name)
         rec = Affine(f"{name}.recurrent", weight=numpy_param(self.recurrent.weight))
         return Fragment([FragmentNode(neuron, [INPUT], [rec.name]),
                          FragmentNode(rec, [neuron.name])], output=neuron.name)
@@ -54,14 +59,6 @@ class RLIF(_Recurrent, LIF):
         super().__init__(shape, beta, threshold, reset, **kwargs)
         self._init_recurrent(int(shape), recurrent_weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = super().forward(self._feedback(x))
-        self.s = s
-        return s
-
-    def to_ir(self, name: str) -> Fragment:
-        return self._fragment(super().to_ir(name), name)
-
 
 class RCubaLIF(_Recurrent, CubaLIF):
     """Recurrent CUBA-LIF: ``i = alpha*i + x + W_rec s[t-1]``; ``v = beta*v + i``; spike; reset."""
@@ -72,11 +69,3 @@ class RCubaLIF(_Recurrent, CubaLIF):
                  recurrent_weight: Optional[torch.Tensor] = None, **kwargs):
         super().__init__(shape, alpha, beta, threshold, reset, **kwargs)
         self._init_recurrent(int(shape), recurrent_weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = super().forward(self._feedback(x))
-        self.s = s
-        return s
-
-    def to_ir(self, name: str) -> Fragment:
-        return self._fragment(super().to_ir(name), name)
