@@ -43,7 +43,61 @@ class Delayed:
         self.buffer = self.step(x_t, t, x_bound)
 
 
-class DenseKernel(Delayed):
+class SynapseKernel(Delayed):
+    """What a Dense and a Conv share: a synapse computed for all steps at once, delivered one
+    step later, plus the bias axon (a Lava Dense column) from ``bias_start + 1`` on.
+
+    Subclasses set ``ops``, ``node``, ``n_out``, call :meth:`_init_bias` and define
+    ``synapse(x (M, K), x_bound, out=None) -> (M, n_out)`` and ``out_bound``.
+    """
+
+    def _init_bias(self, node) -> None:
+        self.bias_np = None
+        if node.bias is not None:   # the bias axon is a Lava Dense column
+            column = fx.lava_effective_weights(np.asarray(node.bias).reshape(-1, 1))
+            self.bias_np = fx.shift_activation(column.reshape(-1), node.bias_exp)
+        self._bias: dict = {}
+
+    def _bias_bound(self) -> int:
+        return 0 if self.bias_np is None else int(np.abs(self.bias_np).max(initial=0))
+
+    def _bias_as(self, dtype) -> Array:
+        if dtype not in self._bias:
+            self._bias[dtype] = self.ops.asarray(self.bias_np, dtype=dtype)
+        return self._bias[dtype]
+
+    def _fill(self, flat: Array, x_bound: int, target: Array) -> None:
+        """Write the synapse of ``flat`` (M, K) into ``target`` (M, n_out)."""
+        y = self.synapse(flat, x_bound, target)
+        if y is not target:
+            target[...] = y
+
+    def run(self, x: Array, x_bound: int) -> tuple[Array, int]:
+        """Output for all steps (T, B, n_out) from inputs x (T, B, K), and its bound."""
+        ops = self.ops
+        steps, batch = int(x.shape[0]), int(x.shape[1])
+        bound = self.out_bound(x_bound)
+        out = ops.empty((steps, batch, self.n_out), exact_dtype(ops, bound))
+        out[0] = 0
+        if steps > 1:
+            flat = x[:steps - 1].reshape((steps - 1) * batch, int(x.shape[2]))
+            self._fill(flat, x_bound, out[1:].reshape((steps - 1) * batch, self.n_out))
+        start = max(self.node.bias_start + 1, 1)
+        if self.bias_np is not None and start < steps:
+            out[start:] += self._bias_as(out.dtype)
+        return out, bound
+
+    def step(self, x_t: Array, t: int, x_bound: int) -> Array:
+        """The int64 buffer filled at step ``t`` (delivered at ``t + 1``) from x_t (B, ...)."""
+        ops = self.ops
+        flat = x_t.reshape(int(x_t.shape[0]), int(np.prod(tuple(x_t.shape[1:]))))
+        out = ops.astype(self.synapse(flat, x_bound), ops.int64)
+        if self.bias_np is not None and t >= self.node.bias_start:
+            out = out + self._bias_as(ops.int64)
+        return out
+
+
+class DenseKernel(SynapseKernel):
     """One FxDense prepared on the array backend."""
 
     def __init__(self, ops: Ops, node: FxDense) -> None:
@@ -57,23 +111,13 @@ class DenseKernel(Delayed):
         self.matmul = ExactMatmul(ops, np.concatenate(effective, axis=1), self.exp)
         # max over outputs of sum over inputs and parts of |W|: bounds |sum_parts x @ W_p|
         self.col_sum = int(sum(np.abs(e).sum(axis=0) for e in effective).max(initial=0))
-        self.bias_np = None
-        if node.bias is not None:
-            column = fx.lava_effective_weights(np.asarray(node.bias).reshape(-1, 1))  # a Dense too
-            self.bias_np = fx.shift_activation(column.reshape(-1), node.bias_exp)
-        self._bias: dict = {}
+        self._init_bias(node)
 
     def out_bound(self, x_bound: int) -> int:
         """A bound on ``|output|`` for inputs bounded by ``x_bound``."""
         total = x_bound * self.col_sum
         shifted = total << self.exp if self.exp >= 0 else (total >> -self.exp) + self.n_parts
-        bias = 0 if self.bias_np is None else int(np.abs(self.bias_np).max(initial=0))
-        return shifted + bias
-
-    def _bias_as(self, dtype) -> Array:
-        if dtype not in self._bias:
-            self._bias[dtype] = self.ops.asarray(self.bias_np, dtype=dtype)
-        return self._bias[dtype]
+        return shifted + self._bias_bound()
 
     def synapse(self, x: Array, x_bound: int, out: Optional[Array] = None) -> Array:
         """``sum_parts shift(x @ W_part)`` for x (M, K): exact integers (float or int64).
@@ -91,30 +135,3 @@ class DenseKernel(Delayed):
         if self.exp < 0:
             ops.floor_(y)                                # y = x @ W / 2**k: floor each part
         return y if self.n_parts == 1 else y[:, :n] + y[:, n:]
-
-    def run(self, x: Array, x_bound: int) -> tuple[Array, int]:
-        """Output for all steps (T, B, N) from inputs x (T, B, K), and its bound."""
-        ops = self.ops
-        steps, batch = int(x.shape[0]), int(x.shape[1])
-        bound = self.out_bound(x_bound)
-        out = ops.empty((steps, batch, self.n_out), exact_dtype(ops, bound))
-        out[0] = 0
-        if steps > 1:
-            flat = x[:steps - 1].reshape((steps - 1) * batch, int(x.shape[2]))
-            target = out[1:].reshape((steps - 1) * batch, self.n_out)     # a view
-            y = self.synapse(flat, x_bound, target)
-            if y is not target:
-                target[...] = y
-        start = max(self.node.bias_start + 1, 1)
-        if self.bias_np is not None and start < steps:
-            out[start:] += self._bias_as(out.dtype)
-        return out, bound
-
-    def step(self, x_t: Array, t: int, x_bound: int) -> Array:
-        """The int64 buffer a Dense fills at step ``t`` (delivered at ``t + 1``) from x_t (B, K)."""
-        ops = self.ops
-        flat = x_t.reshape(int(x_t.shape[0]), int(np.prod(tuple(x_t.shape[1:]))))
-        out = ops.astype(self.synapse(flat, x_bound), ops.int64)
-        if self.bias_np is not None and t >= self.node.bias_start:
-            out = out + self._bias_as(ops.int64)
-        return out

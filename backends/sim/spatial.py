@@ -14,12 +14,11 @@ from typing import Optional
 
 import numpy as np
 
-from snncc import fixedpoint as fx
 from snncc.convmath import dense_weight
 from snncc.ir import FxConv, FxDelay
 
-from .dense import Delayed
-from .exact import ExactMatmul, exact_dtype
+from .dense import Delayed, SynapseKernel
+from .exact import ExactMatmul
 from .xp import Array, Ops
 
 CONV_BITS = 24          # Lava's Conv wraps its output to 24 bits (utils.signed_clamp)
@@ -27,7 +26,7 @@ IM2COL_ELEMENTS = 1 << 22   # patches per block of images (16 MiB in float32)
 HALF = 1 << (CONV_BITS - 1)
 
 
-class ConvKernel(Delayed):
+class ConvKernel(SynapseKernel):
     """One FxConv prepared on the array backend (input and output flattened C, H, W)."""
 
     def __init__(self, ops: Ops, node: FxConv) -> None:
@@ -41,19 +40,14 @@ class ConvKernel(Delayed):
         self.n_out = self.c_out * self.ho * self.wo
         # im2col columns in (c_in, dy, dx) order match weight.reshape(C_out, C_in * kh * kw)
         self.matmul = ExactMatmul(ops, weight.reshape(self.c_out, -1).T, self.exp)
-        self.bias_np = None
-        if node.bias is not None:   # the bias axon is a Lava Dense column
-            column = fx.lava_effective_weights(np.asarray(node.bias).reshape(-1, 1))
-            self.bias_np = fx.shift_activation(column.reshape(-1), node.bias_exp)
-        self._bias: dict = {}
+        self._init_bias(node)
 
     def _sum_bound(self, x_bound: int) -> int:
         return (x_bound * self.matmul.col_abs_sum) << self.exp
 
     def out_bound(self, x_bound: int) -> int:
         """A bound on ``|output|``: the wrap caps the sum at 2**23 unless it cannot reach it."""
-        bias = 0 if self.bias_np is None else int(np.abs(self.bias_np).max(initial=0))
-        return min(self._sum_bound(x_bound), HALF) + bias
+        return min(self._sum_bound(x_bound), HALF) + self._bias_bound()
 
     def _im2col(self, x: Array, dtype) -> Array:
         """(M, C*H*W) -> (M * Ho * Wo, C * kh * kw) patches, zero padded, in ``dtype``.
@@ -89,38 +83,11 @@ class ConvKernel(Delayed):
         out.reshape(m, self.c_out, self.ho, self.wo)[...] = y
         return out
 
-    def _bias_as(self, dtype) -> Array:
-        if dtype not in self._bias:
-            self._bias[dtype] = self.ops.asarray(self.bias_np, dtype=dtype)
-        return self._bias[dtype]
-
-    def run(self, x: Array, x_bound: int) -> tuple[Array, int]:
-        """Output for all steps (T, B, n_out) from inputs (T, B, n_in), and its bound."""
-        ops = self.ops
-        steps, batch = int(x.shape[0]), int(x.shape[1])
-        bound = self.out_bound(x_bound)
-        out = ops.empty((steps, batch, self.n_out), exact_dtype(ops, bound))
-        out[0] = 0
-        if steps > 1:
-            m = (steps - 1) * batch
-            flat = x[:steps - 1].reshape(m, int(x.shape[2]))
-            target = out[1:].reshape(m, self.n_out)
-            block = max(1, IM2COL_ELEMENTS // (self.ho * self.wo * int(self.matmul.weight.shape[0])))
-            for m0 in range(0, m, block):         # bounded im2col buffers
-                self.synapse(flat[m0:m0 + block], x_bound, target[m0:m0 + block])
-        start = max(self.node.bias_start + 1, 1)
-        if self.bias_np is not None and start < steps:
-            out[start:] += self._bias_as(out.dtype)
-        return out, bound
-
-    def step(self, x_t: Array, t: int, x_bound: int) -> Array:
-        """The int64 buffer filled at step ``t`` (delivered at ``t + 1``)."""
-        ops = self.ops
-        flat = x_t.reshape(int(x_t.shape[0]), self.c_in * self.h * self.w)
-        out = ops.astype(self.synapse(flat, x_bound), ops.int64)
-        if self.bias_np is not None and t >= self.node.bias_start:
-            out = out + self._bias_as(ops.int64)
-        return out
+    def _fill(self, flat: Array, x_bound: int, target: Array) -> None:
+        """Blocks of images, so the im2col buffer stays bounded."""
+        block = max(1, IM2COL_ELEMENTS // (self.ho * self.wo * int(self.matmul.weight.shape[0])))
+        for m0 in range(0, int(flat.shape[0]), block):
+            self.synapse(flat[m0:m0 + block], x_bound, target[m0:m0 + block])
 
 
 class DelayKernel(Delayed):
