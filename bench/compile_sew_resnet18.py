@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import snncc.nn as snn  # noqa: E402
 from snncc.frontend import trace  # noqa: E402
 from snncc.ir import FxConv, FxDelay, FxDense, FxNeuron  # noqa: E402
-from snncc.passes import lower_neurons, quantize, validate_float  # noqa: E402
+from snncc.passes import lower_neurons, validate_float  # noqa: E402
+from snncc.targets.loihi.quantize import quantize  # noqa: E402
 
 
 def _lif(shape) -> snn.LIF:
@@ -157,7 +158,7 @@ def compile_once(size: int) -> dict:
 def map_once(fixed) -> dict:
     """Time the Loihi 2 placement; a network larger than a chip gets snncc's own message."""
     from snncc.errors import SnnccError
-    from snncc.mapping import map_loihi2
+    from snncc.targets.loihi.mapping import map_loihi2
     t0 = time.perf_counter()
     try:
         placement = map_loihi2(fixed)

@@ -5,7 +5,6 @@ code 2; outputs are written atomically, so a failed run leaves nothing behind.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -24,7 +23,6 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 132)
 err_console = Console(stderr=True)
 
-TARGETS = ("loihi",)
 TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only for files you trust)")
 ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
@@ -32,23 +30,6 @@ DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR e
                      "file's metadata)")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
-
-
-def _check_target(target: str) -> None:
-    if target not in TARGETS:
-        raise SnnccError(f"unknown target {target!r}", f"choose one of: {', '.join(TARGETS)}")
-
-
-def _compile(model_path: Path, trust: bool, input_shape: Optional[List[int]],
-             dt: Optional[float]):
-    """Load a model (torch file or .nir) and compile it; say what a .nir import repaired."""
-    from .compiler import compile_model
-    from .loaders import NirFile, load_model
-    model = load_model(model_path, trust=trust)
-    compiled = compile_model(model, input_shape, dt)
-    if isinstance(model, NirFile):
-        _print_nir_import(compiled.float_graph)
-    return model, compiled
 
 
 def _print_nir_import(graph) -> None:
@@ -59,14 +40,15 @@ def _print_nir_import(graph) -> None:
                       highlight=False)
 
 
-def _calibrate(model, compiled, data: Path, input_shape, dt: float, base=None):
-    """Calibrate on ``data`` (with a progress bar); print and return the gain over the default."""
-    from .calibrate import calibrate
-    from .loaders import load_data
-    from .progress import live
-    x, y = load_data(data, compiled.fixed.node(compiled.fixed.input_names[0]).shape)
-    with live() as progress:
-        compiled, cal = calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
+def _print_compile(result) -> None:
+    from .loaders import NirFile
+    if isinstance(result.model, NirFile):
+        _print_nir_import(result.compiled.float_graph)
+    if result.calibration is not None:
+        _print_calibration(result.calibration)
+
+
+def _print_calibration(cal) -> None:
     table = Table(title=f"calibration on {cal.samples} samples x {cal.steps} steps "
                         "(spike agreement, default rule -> calibrated)")
     for col in ("layer", "clip ratio", "weight exp", "default", "calibrated", "gain"):
@@ -79,7 +61,6 @@ def _calibrate(model, compiled, data: Path, input_shape, dt: float, base=None):
     for name, ratio, exp, a, b in rows:
         table.add_row(name, ratio, exp, f"{a:.4%}", f"{b:.4%}", f"{b - a:+.4%}")
     console.print(table)
-    return compiled, cal
 
 
 def _mapping_table(compiled) -> Table:
@@ -119,51 +100,18 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
     compiled network; ``--netx`` quantizes with the netx preset so that it can.
     """
-    from dataclasses import asdict
-
-    from .atomic import atomic_dir
-    from .backends.lava import codegen
-    from .backends.lava.netx import NETX_FILE, netx_problems, write_netx
-    from .compiler import compile_model
-    from .ir import serialize
-    from .loaders import load_model
-    from .passes import netx_config
-    _check_target(target)
-    try:
-        compiled = compile_model(load_model(model, trust=trust), input_shape, dt,
-                                 netx_config() if netx else None)
-    except SnnccError as exc:
-        if not netx:
-            raise
-        raise SnnccError(f"--netx: {exc.cause}", "netx carries a layer's constant drive only as a "
-                         "neuron bias on v (drop the Linear bias before CUBA layers), or compile "
-                         "without --netx for snncc's own Lava network") from exc
-    if calibrate is not None:
-        compiled, cal = _calibrate(load_model(model, trust=trust), compiled, calibrate,
-                                   input_shape, dt, netx_config() if netx else None)
-    problems = netx_problems(compiled.fixed)
-    if netx and problems:
-        raise SnnccError("--netx: lava-dl netx cannot express this network: " + "; ".join(problems),
-                         "netx needs one decay and threshold per layer (train them shared), "
-                         "zero reset and a chain of Linear layers; compile without --netx for "
-                         "snncc's own Lava network")
-    with atomic_dir(out) as tmp:
-        serialize.save(compiled.fixed, tmp)
-        codegen.write(compiled.fixed, tmp, lava_neuron)
-        (tmp / "quantization.json").write_text(json.dumps(
-            {"layers": [asdict(l) for l in compiled.quant.layers],
-             "mapping": [asdict(m) for m in compiled.mapping],
-             **({"calibration": cal.to_dict()} if calibrate is not None else {})}, indent=1))
-        if not problems:
-            write_netx(compiled.fixed, tmp / NETX_FILE)
-    console.print(compiled.fixed.summary())
-    console.print(_mapping_table(compiled))
-    console.print(f"wrote {out}/ ({serialize.GRAPH_FILE}, {serialize.PARAMS_FILE}, "
-                  f"{codegen.MODULE_NAME}, quantization.json{'' if problems else ', ' + NETX_FILE})")
-    if problems:
-        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        console.print(f"no {NETX_FILE}: lava-dl netx cannot express {problems[0]}{more}; "
-                      "try --netx", soft_wrap=True, highlight=False, markup=False)
+    from . import api
+    from .progress import live
+    with live() as progress:
+        result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
+                             dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
+                             progress=progress)
+    _print_compile(result)
+    console.print(result.compiled.fixed.summary())
+    console.print(_mapping_table(result.compiled))
+    console.print(f"wrote {out}/ ({', '.join(result.files)})")
+    for note in result.notes:
+        console.print(note, soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
@@ -181,22 +129,15 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
            dt: float = DtOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
-    from .loaders import load_data
+    from . import api
     from .progress import live
-    from .report.write import make_report, write_artifacts
-    _check_target(target)
-    model_obj, compiled = _compile(model, trust, input_shape, dt)
-    x, y = load_data(data, compiled.fixed.node(compiled.fixed.input_names[0]).shape)
-    cal = None
-    if calibrate is not None:
-        compiled, cal = _calibrate(model_obj, compiled, calibrate, input_shape, dt)
     with live() as progress:
-        report = make_report(model_obj, compiled, x, y, target=target, backend=backend,
-                             check_samples=check_samples, calibration=cal, progress=progress,
-                             inputs={"model": str(model), "data": str(data),
-                                     "calibration_data": None if calibrate is None else str(calibrate)})
-    _print_report(report)
-    for path in write_artifacts(report, json_out, html_out):
+        result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
+                            html_out=html_out, calibrate=calibrate, check_samples=check_samples,
+                            trust=trust, input_shape=input_shape, dt=dt, progress=progress)
+    _print_compile(result.compile)
+    _print_report(result.report)
+    for path in result.written:
         console.print(f"wrote {path}")
 
 
@@ -258,27 +199,13 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
         backend: str = typer.Option("sim", "--backend"),
         out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz")) -> None:
     """Run a compiled network on spike input; print output spike counts."""
-    import numpy as np
-
-    from .atomic import atomic_file
-    from .backends import get_runner
-    from .ir import serialize
-    from .loaders import load_data
-    graph = serialize.load(build)
-    x, _ = load_data(input, graph.node(graph.input_names[0]).shape)
-    if backend == "lava":      # run the generated module in the build directory itself
-        from .backends.lava import run_build_dir
-        raw = run_build_dir(build, x)
-        spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
-    else:
-        spikes = get_runner(backend)(graph, x).spikes
-    counts = spikes[graph.inputs_of(graph.output_names[0])[0]].sum(axis=0)
+    from . import api
+    result = api.run(build, input, backend=backend, out=out)
+    counts = result.counts
     console.print(f"output spike counts per sample (first 10 of {counts.shape[0]}):")
     console.print(str(counts[:10]))
-    if out:
-        with atomic_file(out, suffix=".npz") as tmp:
-            np.savez(tmp, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
-        console.print(f"wrote {out}")
+    if result.out:
+        console.print(f"wrote {result.out}")
 
 
 @app.command("export-nir")
@@ -291,14 +218,8 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
     compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.
     """
-    from .backends.nir import write_nir
-    from .frontend import trace
-    from .loaders import load_model
-    from .passes import lower_neurons, validate_float
-    graph = trace(load_model(model, trust=trust), input_shape, dt)
-    validate_float(graph)
-    write_nir(lower_neurons(graph)[0], out)
-    console.print(f"wrote {out}")
+    from . import api
+    console.print(f"wrote {api.export_nir(model, out, trust=trust, input_shape=input_shape, dt=dt)}")
 
 
 @app.command()
@@ -307,23 +228,20 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
             dt: Optional[float] = DtOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
-    import numpy as np
-
-    from .mapping import map_loihi2
-    _, compiled = _compile(model, trust, input_shape, dt)
-    graph = compiled.float_graph
-    console.print(graph.summary())
-    params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
+    from . import api
+    info = api.inspect(model, trust=trust, input_shape=input_shape, dt=dt)
+    _print_compile(info.compile)
+    console.print(info.compile.compiled.float_graph.summary())
+    params = info.parameters
     console.print(f"parameters: {sum(params.values()):,} ("
                   + ", ".join(f"{k} {v:,}" for k, v in params.items() if v) + ")",
                   highlight=False, soft_wrap=True)
-    console.print(_mapping_table(compiled))
-    try:
-        placement = map_loihi2(compiled.fixed)
-    except SnnccError as exc:
-        console.print(f"Loihi 2 resources: does not fit: {exc.cause}", highlight=False,
+    console.print(_mapping_table(info.compile.compiled))
+    if info.placement is None:
+        console.print(f"Loihi 2 resources: does not fit: {info.placement_error}", highlight=False,
                       markup=False, soft_wrap=True)
         return
+    placement = info.placement
     table = Table(title=f"Loihi 2 resources: {placement.cores} of "
                         f"{placement.limits.cores_per_chip} cores (estimate)")
     rows = placement.rows()

@@ -1,11 +1,11 @@
-"""The compile pipeline as one function: trace -> validate -> lower -> quantize."""
+"""The compile pipeline as one function: trace -> validate -> lower -> quantize (per target)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .ir import Graph
-from .passes import LayerMapping, QuantConfig, QuantReport, lower_neurons, quantize, validate_float
+from .passes import LayerMapping, lower_neurons, validate_float
 
 
 @dataclass
@@ -14,25 +14,31 @@ class Compiled:
 
     float_graph: Graph     # as traced
     lowered: Graph         # canonical neurons, folds applied (still float)
-    fixed: Graph           # Loihi fixed point
+    fixed: Graph           # the target's fixed point
     mapping: list[LayerMapping]
-    quant: QuantReport
+    quant: Any             # the target's QuantReport
+    target: str = "loihi"
 
 
-def compile_graph(graph: Graph, config: Optional[QuantConfig] = None) -> Compiled:
-    """Compile a float IR graph (from any frontend) to fixed point."""
+def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loihi") -> Compiled:
+    """Compile a float IR graph (from any frontend) to ``target``'s fixed point.
+
+    Raises :class:`~snncc.errors.SnnccError` for graphs the target cannot express.
+    """
+    from .targets import get_target
     validate_float(graph)
     lowered, mapping = lower_neurons(graph)
-    fixed, report = quantize(lowered, config)
-    return Compiled(graph, lowered, fixed, mapping, report)
+    fixed, report = get_target(target).quantize(lowered, config)
+    return Compiled(graph, lowered, fixed, mapping, report, target)
 
 
 def compile_model(model, input_shape: Optional[Sequence[int]] = None,
-                  dt: Optional[float] = 1e-3, config: Optional[QuantConfig] = None) -> Compiled:
+                  dt: Optional[float] = 1e-3, config: Optional[Any] = None,
+                  target: str = "loihi") -> Compiled:
     """Trace a single-step torch model (or read a ``.nir`` :class:`~snncc.loaders.NirFile`,
-    whose ``dt`` comes from its metadata unless given) and compile it."""
+    whose ``dt`` comes from its metadata unless given) and compile it for ``target``."""
     from .loaders import NirFile
     if isinstance(model, NirFile):
-        return compile_graph(model.graph(dt), config)
+        return compile_graph(model.graph(dt), config, target)
     from .frontend import trace   # torch is imported only when a torch model is compiled
-    return compile_graph(trace(model, input_shape, dt), config)
+    return compile_graph(trace(model, input_shape, dt), config, target)

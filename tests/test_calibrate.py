@@ -17,9 +17,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from snncc.calibrate import calibrate, gain_on, worst_case_current  # noqa: E402
+from snncc.targets.loihi.calibrate import calibrate, gain_on, worst_case_current  # noqa: E402
 from snncc.compiler import compile_model  # noqa: E402
-from snncc.passes import netx_config  # noqa: E402
+from snncc.targets.loihi.quantize import netx_config  # noqa: E402
 from snncc.report.runs import predictions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from torch import nn
 import deep_models as dm
 import snncc.nn as snn
 from snncc import convmath
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.backends import get_runner
 from snncc.compiler import compile_model
 from snncc.errors import SnnccError

@@ -11,12 +11,12 @@ from torch import nn
 
 import snncc.nn as snn
 from helpers import fx_chain, spikes_at
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.backends import get_runner
 from snncc.backends.lava import codegen
 from snncc.compiler import compile_model
 from snncc.ir import FxNeuron
-from snncc.passes import QuantConfig
+from snncc.targets.loihi.quantize import QuantConfig
 from snncc.verify import cross_check
 
 pytestmark = pytest.mark.lava

@@ -8,8 +8,8 @@ import pytest
 
 from helpers import fx_chain
 from snncc.errors import SnnccError
-from snncc.mapping import LOIHI2, map_loihi2, register_synapse_estimator
-from snncc.mapping.loihi2 import SYNAPSE_ESTIMATORS
+from snncc.targets.loihi.mapping import LOIHI2, map_loihi2, register_synapse_estimator
+from snncc.targets.loihi.mapping import SYNAPSE_ESTIMATORS
 
 
 def _small():

@@ -20,7 +20,7 @@ from torch import nn
 
 import snncc.nn as snn
 from helpers import fx_chain
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.backends import get_runner
 from snncc.backends.lava import find_lava_python, run_netx_file
 from snncc.backends.lava.netx import (NETX_FILE, netx_loaded_weights, netx_problems, run_netx,
@@ -28,7 +28,7 @@ from snncc.backends.lava.netx import (NETX_FILE, netx_loaded_weights, netx_probl
 from snncc.compiler import compile_model
 from snncc.errors import SnnccError
 from snncc.ir import FxNeuron, serialize
-from snncc.passes import netx_config
+from snncc.targets.loihi.quantize import netx_config
 
 lava = pytest.mark.lava
 

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 import snncc.nn as snn
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.compiler import compile_model
-from snncc.passes import QuantConfig
+from snncc.targets.loihi.quantize import QuantConfig
 from snncc.ir import FxDense, FxNeuron
 
 

@@ -19,7 +19,7 @@ from torch import nn  # noqa: E402
 
 import snncc.nn as snn  # noqa: E402
 from snncc.compiler import compile_model  # noqa: E402
-from snncc.passes import QuantConfig  # noqa: E402
+from snncc.targets.loihi.quantize import QuantConfig  # noqa: E402
 from snncc.report.analysis import analyze  # noqa: E402
 from snncc.report.build import schema, validate  # noqa: E402
 from snncc.report.html import render_html  # noqa: E402

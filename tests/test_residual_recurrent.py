@@ -18,7 +18,8 @@ from snncc.frontend import trace
 from snncc.ir import (Add, Affine, Conv2d, CubaLIF, FxDelay, FxDense, FxNeuron, Graph, Input,
                       Output)
 from snncc.ir.nodes import NeuronNode
-from snncc.passes import lower_neurons, quantize
+from snncc.passes import lower_neurons
+from snncc.targets.loihi.quantize import quantize
 from snncc.passes.compose import compose_synapses
 from snncc.passes.float_sim import simulate_float
 from snncc.verify import synaptic_depth, verify

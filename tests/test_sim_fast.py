@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import fx_chain
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.backends import get_runner
 from snncc.backends.sim import simulate, simulate_fast
 from snncc.backends.sim.exact import ExactMatmul

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from helpers import fx_chain, spikes_at
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.backends.sim import simulate
 
 

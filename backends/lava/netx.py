@@ -22,11 +22,11 @@ from typing import Optional
 
 import numpy as np
 
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.atomic import atomic_file
 from snncc.errors import SnnccError
 from snncc.ir import FxDense, FxNeuron, Graph, Input, Output
-from snncc.passes.quantize import NETX_BIAS_EXP   # netx builds every LIF with bias_exp = 6
+from snncc.targets.loihi.quantize import NETX_BIAS_EXP   # netx builds every LIF with bias_exp = 6
 
 NETX_FILE = "network.net"
 NAME_ATTR = "snncc_name"    # our node name, stored as an HDF5 attribute netx ignores

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.ir import FxDense
 
 from .exact import ExactMatmul, exact_dtype, floor_shift

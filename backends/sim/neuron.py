@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.ir import FxNeuron
 
 from .xp import Array, Ops

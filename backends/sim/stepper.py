@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from snncc import fixedpoint as fx
+from snncc.targets.loihi import fixedpoint as fx
 from snncc.errors import SnnccError
 from snncc.convmath import ConvSpec, conv2d
 from snncc.ir import FxConv, FxDelay, FxDense, FxNeuron, Graph, Input, Node, Output

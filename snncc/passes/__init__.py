@@ -1,7 +1,9 @@
-"""Graph passes: pure functions from graph to graph (plus a report)."""
+"""Target-independent graph passes: pure functions from graph to graph (plus a report).
+
+Quantization is per target: :mod:`snncc.targets.loihi.quantize`, and the other targets'
+``quantize`` modules.
+"""
 from .lower import LayerMapping, lower_neurons
-from .quantize import QuantConfig, QuantReport, netx_config, quantize
 from .validate import validate_float
 
-__all__ = ["LayerMapping", "lower_neurons", "QuantConfig", "QuantReport", "netx_config", "quantize",
-           "validate_float"]
+__all__ = ["LayerMapping", "lower_neurons", "validate_float"]

@@ -13,7 +13,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .. import fixedpoint as fx
+from ..targets.loihi import fixedpoint as fx
 from ..ir import Affine, Conv2d, FxConv, FxDense
 from ..ir.nodes import Shape
 

@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import fixedpoint as fx
+from ..targets.loihi import fixedpoint as fx
 from ..compiler import Compiled
 from ..errors import SnnccError
 from ..ir import Affine, FxDense, Graph

@@ -29,7 +29,7 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
                  backend: str = "sim", inputs: Optional[dict] = None,
                  calibration: Optional[dict] = None, bit_exact: Optional[dict] = None) -> dict:
     """The report as a JSON-ready dict (see ``schema.json`` for every field's meaning)."""
-    from ..calibrate import worst_case_current
+    from ..targets.loihi.calibrate import worst_case_current
     from ..verify import synaptic_depth
     depth = synaptic_depth(compiled.fixed)
     quant = {l.name: l for l in compiled.quant.layers}

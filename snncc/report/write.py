@@ -26,7 +26,7 @@ def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optiona
     analysis = analyze(model, compiled, stimulus, labels, progress=progress)
     cal = None
     if calibration is not None:
-        from ..calibrate import gain_on
+        from ..targets.loihi.calibrate import gain_on
         cal = calibration.to_dict()
         cal["extra"]["verify_data"] = gain_on(model, compiled, calibration, stimulus, labels)
     bit_exact = None

@@ -23,13 +23,13 @@ from typing import Optional
 
 import numpy as np
 
-from .. import fixedpoint as fx
-from ..errors import SnnccError
-from ..ir import Affine, Conv2d, CubaLIF, FxDense, FxNeuron, Graph, Input, Output
-from ..ir.nodes import RESET_CUSTOM, RESET_SUBTRACT
-from .compose import compose_synapses
-from .synapse_stats import Synapse, channel_min
-from .timing import DelayLines
+from . import fixedpoint as fx
+from ...errors import SnnccError
+from ...ir import Affine, Conv2d, CubaLIF, FxDense, FxNeuron, Graph, Input, Output
+from ...ir.nodes import RESET_CUSTOM, RESET_SUBTRACT
+from ...passes.compose import compose_synapses
+from ...passes.synapse_stats import Synapse, channel_min
+from ...passes.timing import DelayLines
 
 WEIGHT_EXP_RANGE = (-8, 7)
 NETX_BIAS_EXP = 6          # lava-dl netx builds every LIF with bias_exp = 6

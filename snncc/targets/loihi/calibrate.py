@@ -28,12 +28,13 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import fixedpoint as fx
-from .compiler import Compiled
-from .errors import SnnccError
-from .ir import FxDense, FxNeuron, Graph
-from .passes import QuantConfig, lower_neurons, quantize, validate_float
-from .progress import Progress, or_quiet
-from .report.runs import agreement, output_layer, predictions, run_quantized
+from ...compiler import Compiled
+from ...errors import SnnccError
+from ...ir import FxDense, FxNeuron, Graph
+from ...passes import lower_neurons, validate_float
+from .quantize import QuantConfig, quantize
+from ...progress import Progress, or_quiet
+from ...report.runs import agreement, output_layer, predictions, run_quantized
 
 # clip ratios 2**(k/2) for k = -2 .. 12: from half the bits (more headroom) to 64x finer
 DEFAULT_RATIOS: tuple[float, ...] = tuple(2.0 ** (k / 2) for k in range(-2, 13))
@@ -128,8 +129,8 @@ def calibrate(model, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
     Returns the calibrated :class:`Compiled` and a :class:`Calibration` with the agreement
     of the default rule and of the calibrated network on the calibration data.
     """
-    from .frontend import trace
-    from .reference import run_float
+    from ...frontend import trace
+    from ...reference import run_float
     if stimulus.ndim < 3 or stimulus.shape[0] < 1 or stimulus.shape[1] < 1:
         raise SnnccError(f"calibration data has shape {stimulus.shape} (time, samples, ...)",
                          "pass at least one sample with at least one time step")
@@ -194,7 +195,7 @@ def calibrate(model, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
 def gain_on(model, compiled: Compiled, cal: Calibration, stimulus: np.ndarray,
             labels: Optional[np.ndarray] = None) -> dict:
     """Default rule vs calibrated network on other data (e.g. the verification set)."""
-    from .reference import run_float
+    from ...reference import run_float
     default_cfg = dataclasses.replace(cal.config, scale_factor={}, weight_exp={})
     default_fixed, _ = quantize(compiled.lowered, default_cfg)
     out = output_layer(compiled.fixed)

@@ -20,9 +20,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import SnnccError
-from ..ir import FxDense, FxNeuron, Graph
-from ..ir.nodes import Node
+from ...errors import SnnccError
+from ...ir import FxDense, FxNeuron, Graph
+from ...ir.nodes import Node
 
 
 @dataclass(frozen=True)
@@ -211,3 +211,6 @@ def _fan_out(graph: Graph, layers: list[LayerPlacement], limits: Loihi2Limits) -
             raise _over(layer.name, "fan-out (output axons per core)", layer.estimate.fan_out,
                         limits.fan_out_axons_per_core,
                         "spread the layer over more cores or shrink the layers it feeds")
+
+
+from . import mapping_conv  # noqa: E402,F401  (registers the conv and delay-line estimators)

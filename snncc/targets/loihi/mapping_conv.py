@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-from ..ir import Graph
-from ..ir.fixed_spatial import FxConv, FxDelay
-from .loihi2 import Loihi2Limits, SynapseDemand, register_synapse_estimator
+from ...ir import Graph
+from ...ir.fixed_spatial import FxConv, FxDelay
+from .mapping import Loihi2Limits, SynapseDemand, register_synapse_estimator
 
 
 @register_synapse_estimator(FxConv.kind)

@@ -1,0 +1,245 @@
+"""The one-call API behind every CLI verb.
+
+What a command decides and writes lives here; :mod:`snncc.cli` only parses options and
+prints the results, so the Python API and the CLI cannot drift apart::
+
+    from snncc import api
+    result = api.compile("model.pt", target="loihi", out="build/")
+    report = api.verify("model.pt", "test.npz").report
+    spikes = api.run("build/", "test.npz").spikes
+
+``model`` arguments take a path (``.pt`` saved with ``torch.save(model)``, ``.nir``) or an
+already loaded object (an ``nn.Module``, a :class:`~snncc.loaders.NirFile`).  Every user
+error is raised as :class:`~snncc.errors.SnnccError`; outputs are complete or absent.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .compiler import Compiled
+from .errors import SnnccError
+from .progress import Progress
+
+PathLike = str | os.PathLike
+
+
+def _load(model, trust: bool):
+    from .loaders import load_model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model, trust=trust)
+    return model
+
+
+def _input_shape(compiled: Compiled) -> tuple[int, ...]:
+    return compiled.fixed.node(compiled.fixed.input_names[0]).shape
+
+
+@dataclass
+class CompileResult:
+    """What :func:`compile` produced: the compiled stages, and what it wrote where.
+
+    ``files``: names written into ``out`` (empty without ``out``); ``notes``: one-line
+    remarks for the user (e.g. why no netx file); ``calibration``: the target's calibration
+    result when ``calibrate`` data was given; ``model``: the loaded model object.
+    """
+
+    compiled: Compiled
+    model: Any
+    out: Optional[Path] = None
+    files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    calibration: Any = None
+
+
+def _quant_config(target: str, netx: bool):
+    if not netx:
+        return None
+    if target != "loihi":
+        raise SnnccError(f"--netx is a Loihi format; the target is {target!r}",
+                         "drop --netx, or compile with --target loihi")
+    from .targets.loihi.quantize import netx_config
+    return netx_config()
+
+
+def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, trust: bool = False,
+            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
+            netx: bool = False, calibrate: Optional[PathLike] = None,
+            lava_neuron: str = "auto", progress: Optional[Progress] = None) -> CompileResult:
+    """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
+
+    The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
+    ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
+    own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
+    ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
+    Raises :class:`SnnccError` on any user error; then nothing is written.
+    """
+    from .compiler import compile_model
+    from .targets import get_target
+    tgt = get_target(target)
+    config = _quant_config(target, netx)
+    model = _load(model, trust)
+    try:
+        compiled = compile_model(model, input_shape, dt, config, target)
+    except SnnccError as exc:
+        if not netx:
+            raise
+        raise SnnccError(f"--netx: {exc.cause}", "netx carries a layer's constant drive only as a "
+                         "neuron bias on v (drop the Linear bias before CUBA layers), or compile "
+                         "without --netx for snncc's own Lava network") from exc
+    cal = None
+    if calibrate is not None:
+        compiled, cal = _calibrate(model, compiled, calibrate, input_shape, dt, config, progress)
+    result = CompileResult(compiled, model, calibration=cal)
+    if out is None:
+        return result
+    from .atomic import atomic_dir
+    from .ir import serialize
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        serialize.save(compiled.fixed, tmp)
+        files, notes = tgt.emit(compiled, tmp, lava_neuron=lava_neuron, netx=netx)
+        (tmp / "quantization.json").write_text(json.dumps(
+            {"target": target,
+             "layers": [asdict(l) for l in compiled.quant.layers],
+             "mapping": [asdict(m) for m in compiled.mapping],
+             **({"calibration": cal.to_dict()} if cal is not None else {})}, indent=1))
+    result.out = out
+    result.files = [serialize.GRAPH_FILE, serialize.PARAMS_FILE, "quantization.json", *files]
+    result.notes = notes
+    return result
+
+
+def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base, progress):
+    """Calibrate on ``data``; returns (calibrated Compiled, the target's calibration result)."""
+    from .loaders import load_data
+    if compiled.target != "loihi":
+        raise SnnccError(f"--calibrate is not available for target {compiled.target!r}",
+                         "compile without --calibrate")
+    from .targets.loihi.calibrate import calibrate
+    x, y = load_data(data, _input_shape(compiled))
+    return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
+
+
+@dataclass
+class VerifyResult:
+    """``report``: report.json's content (schema ``snncc/report/schema.json``);
+    ``written``: the report files written; ``compile``: the compile it verified."""
+
+    report: dict
+    written: list[Path]
+    compile: CompileResult
+
+
+def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim",
+           json_out: Optional[PathLike] = None, html_out: Optional[PathLike] = None,
+           calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
+           input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
+           progress: Optional[Progress] = None) -> VerifyResult:
+    """Compile ``model`` and compare the float model with the quantized network on ``data``.
+
+    ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
+    on the first ``check_samples`` samples.  The JSON and HTML reports are both rendered
+    before either is written (both or neither).
+    """
+    from .loaders import load_data
+    from .report.write import make_report, write_artifacts
+    compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    compiled = compiled_result.compiled
+    x, y = load_data(data, _input_shape(compiled))
+    if calibrate is not None:
+        compiled, compiled_result.calibration = _calibrate(
+            compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
+        compiled_result.compiled = compiled
+    report = make_report(compiled_result.model, compiled, x, y, target=target, backend=backend,
+                         check_samples=check_samples, calibration=compiled_result.calibration,
+                         progress=progress,
+                         inputs={"model": str(model) if isinstance(model, (str, os.PathLike))
+                                 else type(model).__name__, "data": str(data),
+                                 "calibration_data": None if calibrate is None else str(calibrate)})
+    written = write_artifacts(report, json_out, html_out)
+    return VerifyResult(report, written, compiled_result)
+
+
+@dataclass
+class RunResult:
+    """``spikes``: layer name -> bool (T, B, n); ``output``: the output layer's name;
+    ``out``: the .npz written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
+
+    spikes: dict[str, np.ndarray]
+    output: str
+    out: Optional[Path] = None
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Output spike counts per sample and neuron, (B, n)."""
+        return self.spikes[self.output].sum(axis=0)
+
+
+def run(build: PathLike, data: PathLike, *, backend: str = "sim",
+        out: Optional[PathLike] = None) -> RunResult:
+    """Run a build folder written by :func:`compile` on the spikes in ``data``."""
+    from .atomic import atomic_file
+    from .backends import get_runner
+    from .ir import serialize
+    from .loaders import load_data
+    graph = serialize.load(build)
+    x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
+    if backend == "lava":      # run the generated module in the build directory itself
+        from .backends.lava import run_build_dir
+        raw = run_build_dir(Path(build), x)
+        spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
+    else:
+        spikes = get_runner(backend)(graph, x).spikes
+    result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
+    if out is not None:
+        with atomic_file(out, suffix=".npz") as tmp:
+            np.savez(tmp, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
+        result.out = Path(out)
+    return result
+
+
+def export_nir(model, out: PathLike, *, trust: bool = False,
+               input_shape: Optional[Sequence[int]] = None,
+               dt: Optional[float] = None) -> Path:
+    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path."""
+    from .backends.nir import write_nir
+    from .frontend import trace
+    from .passes import lower_neurons, validate_float
+    graph = trace(_load(model, trust), input_shape, dt)
+    validate_float(graph)
+    write_nir(lower_neurons(graph)[0], out)
+    return Path(out)
+
+
+@dataclass
+class InspectResult:
+    """``parameters``: node name -> parameter count; ``placement``: the Loihi 2 placement,
+    or None with ``placement_error`` saying why the network does not fit."""
+
+    compile: CompileResult
+    parameters: dict[str, int]
+    placement: Any = None
+    placement_error: Optional[str] = None
+
+
+def inspect(model, *, target: str = "loihi", trust: bool = False,
+            input_shape: Optional[Sequence[int]] = None,
+            dt: Optional[float] = None) -> InspectResult:
+    """Compile ``model`` without writing anything and estimate its chip resources."""
+    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    graph = result.compiled.float_graph
+    params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
+    info = InspectResult(result, params)
+    if target == "loihi":
+        from .targets.loihi.mapping import map_loihi2
+        try:
+            info.placement = map_loihi2(result.compiled.fixed)
+        except SnnccError as exc:
+            info.placement_error = exc.cause
+    return info

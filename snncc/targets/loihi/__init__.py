@@ -1,0 +1,30 @@
+"""Intel Loihi (2) target: Lava's fixed-point LIF, 8-bit weights with exponents, 24-bit state.
+
+The arithmetic is lava-nc 0.10.0's bit-accurate ``fixed_pt`` models (``fixedpoint.py``);
+``quantize.py`` maps the canonical CUBA-LIF onto it; ``emit.py`` writes the Lava module and,
+where netx can express the network, lava-dl's netx HDF5 file.
+"""
+from __future__ import annotations
+
+from .. import Target, register_target
+
+
+def _quantize(lowered, config=None):
+    from .quantize import quantize
+    return quantize(lowered, config)
+
+
+def _default_config():
+    from .quantize import QuantConfig
+    return QuantConfig()
+
+
+def _emit(compiled, directory, **options):
+    from .emit import emit
+    return emit(compiled, directory, **options)
+
+
+LOIHI = register_target(Target(
+    name="loihi", description="Intel Loihi 2 (Lava fixed_pt)", quantize=_quantize,
+    default_config=_default_config, emit=_emit, runners=("sim", "fast", "torch"),
+    reference="lava"))
