@@ -36,7 +36,7 @@ class Net:
 
 def _digits_model():
     """The trained 64-128-10 digits MLP (trained here once if `make demo` has not run)."""
-    from snncc.loaders import load_model
+    from snncc.modelfile import load_model
 
     for path in (ROOT / "examples" / "out" / "model.pt", CACHE / "digits" / "model.pt"):
         if path.exists():

@@ -9,7 +9,7 @@ prints the results, so the Python API and the CLI cannot drift apart::
     spikes = api.run("build/", "test.npz").spikes
 
 ``model`` arguments take a path (``.pt`` saved with ``torch.save(model)``, ``.nir``) or an
-already loaded object (an ``nn.Module``, a :class:`~snncc.loaders.NirFile`).  Every user
+already loaded object (an ``nn.Module``, a :class:`~snncc.modelfile.NirFile`).  Every user
 error is raised as :class:`~snncc.errors.SnnccError`; outputs are complete or absent.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ PathLike = str | os.PathLike
 
 
 def _load(model, trust: bool):
-    from .loaders import load_model
+    from .modelfile import load_model
     if isinstance(model, (str, os.PathLike)):
         return load_model(model, trust=trust)
     return model

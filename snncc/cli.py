@@ -41,7 +41,7 @@ def _print_nir_import(graph) -> None:
 
 
 def _print_compile(result) -> None:
-    from .loaders import NirFile
+    from .modelfile import NirFile
     if isinstance(result.model, NirFile):
         _print_nir_import(result.compiled.float_graph)
     if result.calibration is not None:

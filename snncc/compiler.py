@@ -35,9 +35,9 @@ def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loi
 def compile_model(model, input_shape: Optional[Sequence[int]] = None,
                   dt: Optional[float] = 1e-3, config: Optional[Any] = None,
                   target: str = "loihi") -> Compiled:
-    """Trace a single-step torch model (or read a ``.nir`` :class:`~snncc.loaders.NirFile`,
+    """Trace a single-step torch model (or read a ``.nir`` :class:`~snncc.modelfile.NirFile`,
     whose ``dt`` comes from its metadata unless given) and compile it for ``target``."""
-    from .loaders import NirFile
+    from .modelfile import NirFile
     if isinstance(model, NirFile):
         return compile_graph(model.graph(dt), config, target)
     from .frontend import trace   # torch is imported only when a torch model is compiled

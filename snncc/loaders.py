@@ -1,13 +1,10 @@
-"""Loading user files (models, data) with one clear error for every way they can be wrong.
+"""Loading data files with one clear error for every way they can be wrong.
 
-Models are read with ``torch.load(weights_only=True)``: only tensors, containers and the
-module classes snncc knows (torch.nn layers, snncc.nn neurons, registered converters) may be
-unpickled.  ``trust=True`` (CLI ``--trust``) allows arbitrary pickles for files you trust.
+Model files are read by :mod:`snncc.modelfile`; both use :func:`check_file`.
 """
 from __future__ import annotations
 
 import os
-import pickle
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -18,11 +15,10 @@ import numpy as np
 
 from .errors import SnnccError
 
-MAX_MODEL_BYTES = 2 * 2 ** 30
 MAX_DATA_BYTES = 4 * 2 ** 30
 
 
-def _check_file(path: Path, what: str, limit: int) -> None:
+def check_file(path: Path, what: str, limit: int) -> None:
     if not path.exists():
         raise SnnccError(f"{what} file {path} does not exist", "check the path")
     if not path.is_file():
@@ -33,83 +29,6 @@ def _check_file(path: Path, what: str, limit: int) -> None:
     if size > limit:
         raise SnnccError(f"{what} file {path} is {size / 2**30:.1f} GiB, over the "
                          f"{limit / 2**30:.0f} GiB limit", "check that it is the right file")
-
-
-def _safe_globals() -> list:
-    import torch
-    from torch import nn
-
-    from . import nn as snn
-    from .frontend import CONVERTERS
-    classes = {c for c in vars(nn).values() if isinstance(c, type) and issubclass(c, nn.Module)}
-    classes |= {c for c in vars(snn).values() if isinstance(c, type) and issubclass(c, nn.Module)}
-    classes |= set(CONVERTERS)
-    import collections
-    return sorted(classes, key=str) + [collections.OrderedDict, set, torch.Size,
-                                       torch.nn.parameter.Parameter]
-
-
-class NirFile:
-    """A ``.nir`` model: read when compiled, once ``dt`` is known (the file's, or ``--dt``).
-
-    NIR stores no time step; :meth:`graph` reads it with ``dt`` (None: the file's metadata)
-    and keeps the float graph, which is also the float reference ``verify`` compares with.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._graph = None
-
-    def graph(self, dt: Optional[float] = None):
-        if self._graph is None or (dt is not None and self._graph.meta.get("dt") != dt):
-            import warnings
-
-            from .backends.nir import read_nir
-            self._graph = read_nir(self.path, dt)
-            for repair in self._graph.meta.get("nir_repairs", []):
-                warnings.warn(f"{self.path.name}: repaired: {repair}", stacklevel=2)
-        return self._graph
-
-    @property
-    def repairs(self) -> list[str]:
-        return [] if self._graph is None else list(self._graph.meta.get("nir_repairs", []))
-
-
-def load_model(path: str | Path, trust: bool = False):
-    """Load a full ``nn.Module`` saved with ``torch.save(model)``, or a ``.nir`` graph."""
-    path = Path(path)
-    _check_file(path, "model", MAX_MODEL_BYTES)
-    if path.suffix.lower() == ".nir":
-        return NirFile(path)
-    import torch
-    try:
-        if trust:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        else:
-            with torch.serialization.safe_globals(_safe_globals()):
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        msg = str(exc)
-        if "Unsupported global" in msg or "weights_only" in msg:
-            name = msg.split("GLOBAL ")[1].split(" ")[0] if "GLOBAL " in msg else "a class"
-            raise SnnccError(f"model file {path} needs {name}, which snncc does not unpickle "
-                             "by default (unpickling runs code)",
-                             "if you trust the file, pass --trust (API: trust=True)") from None
-        raise SnnccError(f"model file {path} is corrupt or not a torch file ({exc})",
-                         "re-save it with torch.save(model)") from None
-    except (KeyboardInterrupt, MemoryError):
-        raise
-    except Exception as exc:   # a corrupt pickle can make torch's unpickler raise anything
-        raise SnnccError(f"model file {path} is corrupt or not a torch file "
-                         f"({type(exc).__name__}: {str(exc)[:120]})",
-                         "re-save it with torch.save(model)") from None
-    if isinstance(obj, dict):
-        raise SnnccError(f"model file {path} holds a state_dict (a dict of tensors), not a model",
-                         "save the module itself: torch.save(model, path), not model.state_dict()")
-    if not isinstance(obj, torch.nn.Module):
-        raise SnnccError(f"model file {path} holds a {type(obj).__name__}, not a torch.nn.Module",
-                         "save the module itself with torch.save(model, path)")
-    return obj
 
 
 @dataclass(frozen=True)
@@ -185,7 +104,7 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
     """
     path = Path(path)
     limits = limits or DataLimits.from_env()
-    _check_file(path, "data", MAX_DATA_BYTES)
+    check_file(path, "data", MAX_DATA_BYTES)
     try:
         headers = _npz_headers(path)
         if "x" not in headers:

@@ -15,7 +15,7 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
 
     ``layers`` are module qualified names, which the fx frontend uses as IR node names.
     """
-    from .loaders import NirFile
+    from .modelfile import NirFile
     if isinstance(model, NirFile):      # a .nir model: its float graph is the reference
         from .passes import lower_neurons
         from .passes.float_sim import simulate_float

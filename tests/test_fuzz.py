@@ -28,7 +28,8 @@ from torch import nn  # noqa: E402
 
 import snncc.nn as snn  # noqa: E402
 from snncc.errors import SnnccError  # noqa: E402
-from snncc.loaders import DataLimits, load_data, load_model  # noqa: E402
+from snncc.loaders import DataLimits, load_data  # noqa: E402
+from snncc.modelfile import load_model  # noqa: E402
 
 N_IN = 8
 

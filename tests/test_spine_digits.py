@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from snncc.compiler import compile_model  # noqa: E402
-from snncc.loaders import load_data, load_model  # noqa: E402
+from snncc.loaders import load_data  # noqa: E402
+from snncc.modelfile import load_model  # noqa: E402
 from snncc.verify import verify  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
