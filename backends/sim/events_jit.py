@@ -58,41 +58,59 @@ def spike_matmul(x, w, out):
         out[m, :] = acc
 
 
-@kernel
-def spike_conv(x, w, out, c_in, h, wd, ho, wo, sh, sw, ph, pw, groups):
-    """Channel-last conv sums of spikes: out (M * Ho * Wo, C_out) for x (M, C_in * H * W).
+def taps(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
+         padding: tuple[int, int], out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray,
+                                                                      np.ndarray]:
+    """Where a spike at input position ``(y, x)`` lands, for every kernel tap that reaches
+    an output, as a CSR table over the H * W positions: ``(starts (H*W + 1), out_pos,
+    tap)``, with ``out_pos = oy * Wo + ox`` and ``tap = dy * kw + dx`` for
+    ``oy = (y + ph - dy) / sh`` (exact division, in range), and the same for x."""
+    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = kernel, stride, padding, out_hw
+    starts, pos, tap = [0], [], []
+    for y in range(h):
+        for x in range(w):
+            for dy in range(kh):
+                for dx in range(kw):
+                    oy, ox = y + ph - dy, x + pw - dx
+                    if oy >= 0 and ox >= 0 and oy % sh == 0 and ox % sw == 0 and \
+                            oy // sh < ho and ox // sw < wo:
+                        pos.append(oy // sh * wo + ox // sw)
+                        tap.append(dy * kw + dx)
+            starts.append(len(pos))
+    return (np.asarray(starts, np.int64), np.asarray(pos, np.int64),
+            np.asarray(tap, np.int64))
 
-    x: uint8 0/1 in (C, H, W) order; w: (kh, kw, C_in, C_out / groups), the weight of input
-    channel ``ci`` to output ``g * C_out/groups + j`` where ``g`` is ``ci``'s group.  Every
-    spike at ``(ci, y, x)`` adds its weights to the outputs whose window covers it:
-    ``oy = (y + ph - dy) / sh`` for each kernel row ``dy`` where that divides exactly.
+
+@kernel
+def spike_conv(x, w, out, c_in, hw, n_pos, starts, pos, tap, groups):
+    """Conv sums of spikes: out (M, C_out * Ho * Wo) for x (M, C_in * H * W), both in
+    (C, H, W) order (``n_pos = Ho * Wo``).
+
+    x: uint8 0/1 in (C, H, W) order; w: (kh * kw, C_in, C_out / groups), the weight of
+    input channel ``ci`` to output ``g * C_out/groups + j`` where ``g`` is ``ci``'s group;
+    ``starts, pos, tap``: :func:`taps`.  Every spike at ``(ci, y, x)`` adds its weight
+    rows to the outputs whose window covers it.
     """
     m_rows = x.shape[0]
-    kh, kw, _, cog = w.shape
-    c_out = cog * groups
+    _, _, cog = w.shape
     cig = c_in // groups
+    out[:, :] = 0
+    spike_c = np.empty(c_in * hw, np.int64)
+    spike_p = np.empty(c_in * hw, np.int64)
     for m in range(m_rows):
-        base_m = m * ho * wo
-        for p in range(ho * wo):
-            for j in range(c_out):
-                out[base_m + p, j] = 0
+        om = out[m]
+        xm = x[m]
+        count = 0                            # gather the spikes branch-free
         for ci in range(c_in):
-            co0 = (ci // cig) * cog
-            for y in range(h):
-                for xx in range(wd):
-                    if x[m, (ci * h + y) * wd + xx] == 0:
-                        continue
-                    for dy in range(kh):
-                        oy = y + ph - dy
-                        if oy < 0 or oy % sh != 0 or oy // sh >= ho:
-                            continue
-                        oy //= sh
-                        for dx in range(kw):
-                            ox = xx + pw - dx
-                            if ox < 0 or ox % sw != 0 or ox // sw >= wo:
-                                continue
-                            ox //= sw
-                            row = out[base_m + oy * wo + ox]
-                            wr = w[dy, dx, ci]
-                            for j in range(cog):
-                                row[co0 + j] += wr[j]
+            for p in range(hw):
+                spike_c[count] = ci
+                spike_p[count] = p
+                count += xm[ci * hw + p]
+        for i in range(count):
+            ci, p = spike_c[i], spike_p[i]
+            co0 = (ci // cig) * cog * n_pos
+            for e in range(starts[p], starts[p + 1]):
+                r = co0 + pos[e]
+                wr = w[tap[e], ci]
+                for j in range(cog):
+                    om[r + j * n_pos] += wr[j]

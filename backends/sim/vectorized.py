@@ -211,15 +211,17 @@ def simulate_windows(graph: Graph, stimulus, record_states: bool = False,
 
 
 def _stimulus_kind(flat, win: int) -> tuple[bool, int]:
-    """(binary, bound) of the stimulus, read window by window (bool input: no pass)."""
+    """(binary, bound) of the stimulus, read window by window (bool input: no pass).
+    Values are taken as the stepper takes them: cast to int64 (fractions truncated)."""
     if flat.dtype == np.bool_:
         return True, 1
-    bound, binary = 0, True
+    lo = hi = 0
     for t0 in range(0, int(flat.shape[0]), win):
         part = np.asarray(flat[t0:t0 + win])
-        binary = binary and bool(np.all((part == 0) | (part == 1)))
-        bound = max(bound, int(np.abs(part.astype(np.int64)).max(initial=0)))
-    return binary, (1 if binary else bound)
+        if part.size:
+            lo, hi = min(lo, int(part.min())), max(hi, int(part.max()))
+    binary = lo >= 0 and hi <= 1
+    return binary, (1 if binary else max(-lo, hi))
 
 
 def _window(plan: "Plan", run: ChunkRun, t0: int, b0: int) -> Window:
