@@ -168,22 +168,31 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
 
 @dataclass
 class RunResult:
-    """``spikes``: layer name -> bool (T, B, n); ``output``: the output layer's name;
-    ``out``: the .npz written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
+    """``spikes``: layer name -> bool (T, B, n) (empty when the run was too long to hold:
+    it streamed, see ``out``); ``output``: the output layer's name; ``out``: the .npz
+    written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
 
     spikes: dict[str, np.ndarray]
     output: str
     out: Optional[Path] = None
+    output_counts: Optional[np.ndarray] = None
 
     @property
     def counts(self) -> np.ndarray:
         """Output spike counts per sample and neuron, (B, n)."""
+        if self.output_counts is not None:
+            return self.output_counts
         return self.spikes[self.output].sum(axis=0)
 
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         out: Optional[PathLike] = None) -> RunResult:
-    """Run a build folder written by :func:`compile` on the spikes in ``data``."""
+    """Run a build folder written by :func:`compile` on the spikes in ``data``.
+
+    The simulators (``sim``, ``fast``, ``torch``) stream over time: memory is bounded by a
+    window of steps, not by T (``snncc.backends.sim.stream``); the spikes of every layer are
+    kept in :attr:`RunResult.spikes` only while they fit 256 MiB, and ``out`` is written as
+    the windows come."""
     from .atomic import atomic_file
     from .backends import get_runner
     from .ir import serialize
@@ -195,6 +204,21 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         raw = run_build_dir(Path(build), x)
         spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
     else:
+        from .backends.sim.stream import STREAMING, StreamedRun
+        get_runner(backend)                         # unknown backends: one clear error
+        if backend in STREAMING:
+            output = graph.inputs_of(graph.output_names[0])[0]
+            scratch = None if out is None else Path(out).absolute().parent
+            if scratch is not None:
+                scratch.mkdir(parents=True, exist_ok=True)
+            with StreamedRun(graph, x, backend, output, scratch) as streamed:
+                result = RunResult(streamed.spikes or {}, output,
+                                   output_counts=streamed.counts)
+                if out is not None:
+                    with atomic_file(out, suffix=".npz") as tmp:
+                        streamed.save(tmp)
+                    result.out = Path(out)
+            return result
         spikes = get_runner(backend)(graph, x).spikes
     result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
     if out is not None:
