@@ -16,11 +16,18 @@ import numpy as np
 
 from .jit import kernel
 
-# below this spike density the event loops beat a float32 GEMM (incl. casting the spikes)
-# on the benchmark's layers (bench/run_all.py, AVX-512 Xeon, one thread): measured, not
-# derived; a wrong choice costs time only, never exactness.
-DENSE_EVENT_DENSITY = 0.25
-CONV_EVENT_DENSITY = 0.6
+# below this spike density the event loops beat a float32 GEMM (incl. casting the spikes),
+# measured (one thread, AVX-512 Xeon) on Dense layers of 64-256 inputs and 10-128 outputs,
+# and on 3x3 convs of 8-16 output channels; a conv with more output channels gives the
+# GEMM more to reuse: its limit shrinks as 16 / C_out (measured at 64 and 128 channels:
+# crossovers near 0.1 and 0.06).  A wrong choice costs time only, never exactness.
+DENSE_EVENT_DENSITY = 0.2
+CONV_EVENT_DENSITY = 0.5
+
+
+def conv_event_density(c_out: int) -> float:
+    """The density below which a conv with ``c_out`` output channels runs event-driven."""
+    return CONV_EVENT_DENSITY * min(1.0, 16 / max(c_out, 1))
 
 
 def density(x: np.ndarray) -> float:
@@ -83,8 +90,8 @@ def taps(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
 
 @kernel
 def spike_conv(x, w, out, c_in, hw, n_pos, starts, pos, tap, groups):
-    """Conv sums of spikes: out (M, C_out * Ho * Wo) for x (M, C_in * H * W), both in
-    (C, H, W) order (``n_pos = Ho * Wo``).
+    """Channel-last conv sums of spikes: out (M * Ho * Wo, C_out) for x (M, C_in * H * W)
+    in (C, H, W) order (``n_pos = Ho * Wo``): each spike adds contiguous weight rows.
 
     x: uint8 0/1 in (C, H, W) order; w: (kh * kw, C_in, C_out / groups), the weight of
     input channel ``ci`` to output ``g * C_out/groups + j`` where ``g`` is ``ci``'s group;
@@ -94,11 +101,12 @@ def spike_conv(x, w, out, c_in, hw, n_pos, starts, pos, tap, groups):
     m_rows = x.shape[0]
     _, _, cog = w.shape
     cig = c_in // groups
+    c_out = out.shape[1]
     out[:, :] = 0
     spike_c = np.empty(c_in * hw, np.int64)
     spike_p = np.empty(c_in * hw, np.int64)
     for m in range(m_rows):
-        om = out[m]
+        base = m * n_pos
         xm = x[m]
         count = 0                            # gather the spikes branch-free
         for ci in range(c_in):
@@ -108,9 +116,9 @@ def spike_conv(x, w, out, c_in, hw, n_pos, starts, pos, tap, groups):
                 count += xm[ci * hw + p]
         for i in range(count):
             ci, p = spike_c[i], spike_p[i]
-            co0 = (ci // cig) * cog * n_pos
+            co0 = (ci // cig) * cog
             for e in range(starts[p], starts[p + 1]):
-                r = co0 + pos[e]
+                row = out[base + pos[e]]
                 wr = w[tap[e], ci]
                 for j in range(cog):
-                    om[r + j * n_pos] += wr[j]
+                    row[co0 + j] += wr[j]

@@ -66,23 +66,21 @@ class ConvKernel(SynapseKernel):
                                                         dtype=dtype)
         return self._event_w[dtype]
 
-    def _sums(self, x: Array, x_bound: int, out: Optional[Array]) -> tuple[Array, bool, bool]:
-        """``(y, scaled, channel_last)``: the sums, event-driven into (M, C_out * Ho * Wo)
-        (into ``out`` where its dtype fits), or im2col and one matmul, (M * Ho * Wo, C_out)."""
+    def _sums(self, x: Array, x_bound: int) -> tuple[Array, bool]:
+        """``(y, scaled)``: channel-last sums (M * Ho * Wo, C_out), event-driven or im2col
+        and one matmul."""
         path = self.matmul.path(x_bound)
         if self.events and path != "limbs" and \
-                events_jit.prefer_events(x, events_jit.CONV_EVENT_DENSITY):
+                events_jit.prefer_events(x, events_jit.conv_event_density(self.c_out)):
             w = self._events_weight(np.float32 if path == "float32" else np.float64)
             m = int(x.shape[0])
-            y = out if out is not None and out.dtype == w.dtype and out.flags.c_contiguous \
-                else np.empty((m, self.n_out), w.dtype)
+            y = np.empty((m * self.ho * self.wo, self.c_out), w.dtype)
             events_jit.spike_conv(np.ascontiguousarray(x).view(np.uint8), w, y, self.c_in,
                                   self.h * self.w, self.ho * self.wo, *self._taps, self.groups)
-            return y, True, False
+            return y, True
         ops = self.ops
         dtype = {"float32": ops.float32, "float64": ops.float64}.get(path, ops.int64)
-        y, scaled = self.matmul(self._im2col(x, dtype), x_bound)
-        return y, scaled, True
+        return self.matmul(self._im2col(x, dtype), x_bound)
 
     def _sum_bound(self, x_bound: int) -> int:
         return (x_bound * self.matmul.col_abs_sum) << self.exp
@@ -108,7 +106,7 @@ class ConvKernel(SynapseKernel):
         """The wrapped conv sums of inputs x (M, C_in * H * W), as (M, C_out * Ho * Wo);
         written into ``out`` (same shape) when given."""
         ops, m = self.ops, int(x.shape[0])
-        y, scaled, channel_last = self._sums(x, x_bound, out)
+        y, scaled = self._sums(x, x_bound)
         if not scaled:
             y = y << self.exp                                 # limb path: int64, unscaled
         if self._sum_bound(x_bound) >= HALF:                # two's-complement wrap to 24 bits
@@ -117,13 +115,10 @@ class ConvKernel(SynapseKernel):
             else:
                 y = ops.astype(y, ops.float64)
                 y = y - float(2 * HALF) * ops.floor(y * (1.0 / (2 * HALF)) + 0.5)
-        if channel_last:
-            y = ops.permute(y.reshape(m, self.ho, self.wo, self.c_out), (0, 3, 1, 2))
+        y = ops.permute(y.reshape(m, self.ho, self.wo, self.c_out), (0, 3, 1, 2))
         if out is None:
             return y.reshape(m, self.n_out)
-        if y is not out:
-            out.reshape(m, self.c_out, self.ho, self.wo)[...] = y.reshape(
-                m, self.c_out, self.ho, self.wo)
+        out.reshape(m, self.c_out, self.ho, self.wo)[...] = y
         return out
 
     def _fill(self, flat: Array, x_bound: int, target: Array) -> None:
