@@ -57,7 +57,9 @@ def markdown(data: dict) -> str:
              f"{_load(m['load_average_end'])} at the end (other jobs on the machine), "
              f"numpy {m.get('numpy')}, torch {m.get('torch')}, GPU: {m.get('cuda') or 'none'}. "
              "Throughputs are medians of interleaved rounds; *time / float* is the median of "
-             "the per-round ratios (paired).", ""]
+             "the per-round ratios (paired), in wall time and in CPU time of the one-thread "
+             "process (on a machine oversubscribed by other jobs, wall time also measures the "
+             "scheduler; CPU time measures the work).", ""]
     nets = data["results"]
     labels = [lab for lab in nets[0]["rows"]]
     lines.append("| samples x steps / s | " + " | ".join(r["network"] for r in nets) + " |")
@@ -65,9 +67,10 @@ def markdown(data: dict) -> str:
     for lab in labels:
         cells = [_fmt(r["rows"][lab]["throughput"]) if lab in r["rows"] else "" for r in nets]
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
-    ratio = [r["rows"][FAST].get("paired_vs_float") for r in nets]
-    lines.append("| **`fast` time / float time** | " + " | ".join(
-        f"**{x:.2f}**" if x is not None else "" for x in ratio) + " |")
+    for key, what in (("paired_vs_float", "wall"), ("cpu_vs_float", "CPU")):
+        ratio = [r["rows"][FAST].get(key) for r in nets]
+        lines.append(f"| **`fast` time / float time ({what})** | " + " | ".join(
+            f"**{x:.2f}**" if x is not None else "" for x in ratio) + " |")
     vs_lava = [r["rows"][FAST]["throughput"] / r["rows"][LAVA]["throughput"]
                if LAVA in r["rows"] else None for r in nets]
     lines.append("| **`fast` vs Lava (steady)** | " + " | ".join(
