@@ -152,7 +152,7 @@ def test_unsupported_node_is_named():
                             "li": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
                             "output": nir.Output(output_type={"output": np.array([2])})},
                      edges=[("input", "li"), ("li", "output")])
-    with pytest.raises(SnnccError, match="'li' is a LI"):
+    with pytest.raises(SnnccError, match="'li' is a LI .a leaky integrator.: snncc compiles spiking"):
         from_nir(n, dt=DT)
 
 

@@ -153,13 +153,29 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     for name, gain in gains.items():
         _fold_gain(graph, name, gain)
     _check_shapes(graph, nir_graph, limits)
+    if producer is not None and producer.subtract_delayed and reset in (None, "zero"):
+        _warn_snntorch_zero_reset(graph, ctx)
     graph.meta["nir_conventions"] = dict(ctx.chosen)
     graph.meta["nir_import"] = {
         "producer": None if producer is None else producer.name, "evidence": evidence,
         "dt": dt, "dt_source": dt_source, "conventions": dict(ctx.chosen),
-        "resets": dict(ctx.resets), "caveat": "" if producer is None else producer.caveat,
+        "resets": dict(ctx.resets),
+        "caveat": "" if producer is None or reset is not None else producer.caveat,
         "notes": list(ctx.notes), "warnings": list(ctx.warnings)}
     return graph
+
+
+def _warn_snntorch_zero_reset(graph: Graph, ctx: ImportContext) -> None:
+    """snnTorch's zero reset of Synaptic/RLeaky/RSynaptic clears the whole next step, input
+    included (``snntorch/_neurons``; see snncc.frontend.snntorch): no canonical neuron does."""
+    hit = [n.name for n in graph.of_type(NeuronNode)
+           if (np.any(np.asarray(n.alpha) != 0) or graph.recurrent_inputs_of(n.name))
+           and n.reset == "zero"]
+    if hit:
+        ctx.warnings.append(f"if {', '.join(hit[:4])} used snnTorch's reset_mechanism='zero', "
+                            "snnTorch also drops the input of the step after each spike, which "
+                            "snncc cannot express: spikes will differ (its default subtract "
+                            "reset is exact: --reset subtract)")
 
 
 def _undo_tau_times_dt(nir_graph, dt: float) -> None:

@@ -195,4 +195,36 @@ def import_cuba(name, n, ctx):
                     w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
 
 
-NEURON_IMPORTERS = {"LIF": import_lif, "IF": import_if, "CubaLIF": import_cuba}
+def import_threshold(name, n, ctx):
+    """``z = H(x - threshold)`` (strict), memoryless: a neuron with no decay and no current
+    memory, ``v = x`` each step, the same strict spike test.  Exact."""
+    thr = arr(n, "threshold")
+    z = np.zeros(np.shape(thr))
+    meta = dict(n.metadata or {})
+    dtype = _dtype(meta)
+    ctx.chosen[name] = "memoryless"
+    ctx.resets[name] = "none needed (no memory)"
+    return CubaLIF(name, shape=tuple(int(s) for s in np.shape(thr)), alpha=z.astype(dtype),
+                   beta=z.astype(dtype), threshold=thr.astype(dtype), bias=z.astype(dtype),
+                   reset=RESET_ZERO), None
+
+
+def _non_spiking(kind: str, what: str):
+    def refuse(name, n, ctx):
+        raise SnnccError(f"NIR node {name!r} is a {kind} ({what}): snncc compiles spiking "
+                         "layers; a non-spiking readout is not in its IR yet",
+                         "end the graph at the last spiking layer and read its spike counts "
+                         "(or its membrane in the float model)")
+    return refuse
+
+
+def _delay(name, n, ctx):
+    raise SnnccError(f"NIR node {name!r} is a Delay, which snncc does not import yet",
+                     "remove the Delay (or fold it into the time alignment of the input)")
+
+
+NEURON_IMPORTERS = {"LIF": import_lif, "IF": import_if, "CubaLIF": import_cuba,
+                    "Threshold": import_threshold,
+                    "LI": _non_spiking("LI", "a leaky integrator"),
+                    "CubaLI": _non_spiking("CubaLI", "a current-based leaky integrator"),
+                    "I": _non_spiking("I", "an integrator"), "Delay": _delay}
