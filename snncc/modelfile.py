@@ -57,6 +57,14 @@ class NirFile:
             self._key = key
         return self._graph
 
+    def quantized(self, target: str, dt: Optional[float] = None):
+        """The integer program for ``target`` the file carries (``snncc export-nir
+        --quantized``), or None; compile uses it instead of quantizing again."""
+        if self.convention is not None or self.reset is not None:
+            return None        # the caller reads the float graph another way: quantize that
+        from .backends.nir.reader import read_nir_quantized
+        return read_nir_quantized(self.path, target, dt)
+
     @property
     def repairs(self) -> list[str]:
         return [] if self._graph is None else list(self._graph.meta.get("nir_repairs", []))

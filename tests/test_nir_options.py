@@ -144,3 +144,66 @@ def test_threshold_node_is_a_memoryless_spike(tmp_path):
     x = np.array([[[1, 0]], [[0, 1]], [[1, 1]], [[0, 0]]], np.float32)
     out = simulate_float(lower_neurons(graph)[0], x)["thr"][:, 0]
     np.testing.assert_array_equal(out, [[1, 0], [0, 0], [1, 1], [0, 0]])
+
+
+def test_quantized_export_reads_back_bit_exactly(tmp_path, monkeypatch, capsys):
+    """export-nir --quantized carries the integer program; compile of the file uses it: the
+    same fixed-point arrays and the same simulator spikes as compiling the model itself."""
+    import h5py
+    import torch
+
+    import snncc.nn as snn
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 10), snn.LIF(10, beta=0.8, reset="subtract"),
+                                torch.nn.Linear(10, 3), snn.CubaLIF(3, alpha=0.5, beta=0.9))
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, torch.nn.Linear):
+                m.weight.mul_(3.0)
+    torch.save(model, tmp_path / "m.pt")
+    x = (np.random.default_rng(0).random((4, 30, 6)) < 0.4).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+
+    def cli(*args):
+        code, out, err = run_cli(capsys, monkeypatch, *args)
+        assert code == 0, err
+        return out
+
+    cli("export-nir", tmp_path / "m.pt", "--quantized", "-o", tmp_path / "q.nir")
+    with h5py.File(tmp_path / "q.nir") as f:
+        meta = f["node"]["metadata"]["snncc.quantized"]
+        assert meta["format"][()] == b"snncc.fx" and "spike" in meta["rules"][()].decode()
+    nir.read(tmp_path / "q.nir")                        # still plain NIR for other tools
+    cli("compile", tmp_path / "m.pt", "-o", tmp_path / "b0")
+    cli("compile", tmp_path / "q.nir", "-o", tmp_path / "b1")
+    for b in ("b0", "b1"):
+        cli("run", tmp_path / b, "--input", tmp_path / "x.npz", "-o", tmp_path / f"{b}.npz")
+    p0, p1 = np.load(tmp_path / "b0" / "params.npz"), np.load(tmp_path / "b1" / "params.npz")
+    assert sorted(p0.files) == sorted(p1.files)
+    for k in p0.files:
+        np.testing.assert_array_equal(p0[k], p1[k], err_msg=k)
+    s0, s1 = np.load(tmp_path / "b0.npz"), np.load(tmp_path / "b1.npz")
+    assert s0["spikes/3"].sum() > 0
+    for k in s0.files:
+        np.testing.assert_array_equal(s0[k], s1[k], err_msg=k)
+
+
+def test_quantized_program_is_checked_on_read(tmp_path):
+    import h5py
+    import torch
+
+    import snncc.nn as snn
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), snn.LIF(3))
+    torch.save(model, tmp_path / "m.pt")
+    api.export_nir(tmp_path / "m.pt", tmp_path / "q.nir", quantized=True)
+    with h5py.File(tmp_path / "q.nir", "r+") as f:
+        arrays = f["node"]["metadata"]["snncc.quantized"]["arrays"]
+        key = next(k for k in arrays if k.endswith(".weight"))
+        data = arrays[key][()]
+        del arrays[key]
+        arrays[key] = data[:, :2]                      # no longer fits its input
+    with pytest.raises(SnnccError, match="integer program"):
+        api.compile(tmp_path / "q.nir")
+    api.export_nir(tmp_path / "m.pt", tmp_path / "q2.nir", quantized=True)
+    with pytest.raises(SnnccError, match="would change the float model"):
+        api.compile(tmp_path / "q2.nir", dt=5e-4)

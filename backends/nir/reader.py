@@ -161,3 +161,19 @@ def read_nir(path: str | Path, dt: Optional[float] = None, convention: Optional[
     if repairs:
         graph.meta["nir_repairs"] = repairs
     return graph
+
+
+def read_nir_quantized(path: str | Path, target: str, dt: Optional[float] = None,
+                       limits: Optional[NirLimits] = None) -> Optional[Graph]:
+    """The integer program a NIR file written by ``snncc export-nir --quantized`` carries
+    for ``target`` (None if it carries none); see :mod:`.quantized`."""
+    from .quantized import KEY, read_quantized
+    nir_graph, _ = load_nir_graph(path, limits)
+    meta = dict(nir_graph.metadata or {})
+    fixed = read_quantized(meta, f"NIR file {str(path)!r}", target)
+    if fixed is not None and dt is not None and abs(float(fixed.meta.get("dt", dt)) - dt) > 1e-12 * dt:
+        raise SnnccError(f"NIR file {str(path)!r} carries its integer program for dt = "
+                         f"{fixed.meta.get('dt')} s; --dt {dt:g} would change the float model "
+                         f"but not the program ('{KEY}')", "drop --dt, or export the float "
+                         "graph without --quantized")
+    return fixed
