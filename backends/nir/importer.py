@@ -94,6 +94,10 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
         return implied, "the gains r = tau/dt"
     if producer is not None and producer.dt is not None:
         return producer.dt, f"{producer.name}'s default"
+    if not prod.euler_dts(nir_graph) and not any(
+            getattr(n, f, None) is not None for n in nir_graph.nodes.values()
+            for f in ("tau", "tau_mem", "tau_syn")):
+        return 1e-3, "unused: no node of this graph depends on dt"
     raise SnnccError("the NIR graph records no time step, and its neurons (r = 1: the physical "
                      "ODE) do not imply one (NIR stores no dt)",
                      "give the step the model was trained with, e.g. --dt 1e-4 (snnTorch and "
