@@ -29,6 +29,8 @@ def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loi
     validate_float(graph)
     lowered, mapping = lower_neurons(graph)
     fixed, report = get_target(target).quantize(lowered, config)
+    if hasattr(report, "remap"):        # a target with its own mapping classes (Xylo)
+        mapping = report.remap(mapping)
     return Compiled(graph, lowered, fixed, mapping, report, target)
 
 
