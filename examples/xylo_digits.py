@@ -71,7 +71,7 @@ def snap_decays(model: nn.Module) -> None:
 
 
 def fit(model: nn.Sequential, x: np.ndarray, y: np.ndarray, epochs: int, lr: float,
-        penalty: float = 4.0, seed: int = 0, log=print) -> None:
+        penalty: float = 1.0, seed: int = 0, log=print) -> None:
     """BPTT with cross-entropy on output counts (as :func:`digits.train`) plus ``penalty`` x
     the mean membrane left at or above the threshold after a hidden neuron's reset: Xylo's
     hidden neurons fire again in that same step (up to 31 spikes), the float neuron does not."""
