@@ -12,6 +12,7 @@ from snncc.backends.nir import read_nir
 from snncc.errors import SnnccError
 from snncc.passes import lower_neurons
 from snncc.passes.float_sim import simulate_float
+from test_nir_import_kinds import _if_file
 
 
 def _lif_file(path, r=None, tau=1e-3, dt=1e-4, n=3, weight=0.6, v_leak=0.0):
@@ -23,17 +24,6 @@ def _lif_file(path, r=None, tau=1e-3, dt=1e-4, n=3, weight=0.6, v_leak=0.0):
                        v_reset=np.zeros(n)),
         "output": nir.Output(output_type={"output": np.array([n])})},
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
-    nir.write(path, g)
-    return path
-
-
-def _if_file(path):
-    g = nir.NIRGraph(nodes={
-        "input": nir.Input(input_type={"input": np.array([1])}),
-        "fc": nir.Linear(weight=np.array([[0.0625]])),
-        "if": nir.IF(r=np.array([1.0]), v_threshold=np.array([1.0]), v_reset=np.array([0.0])),
-        "output": nir.Output(output_type={"output": np.array([1])})},
-        edges=[("input", "fc"), ("fc", "if"), ("if", "output")])
     nir.write(path, g)
     return path
 
@@ -99,8 +89,7 @@ def test_reset_flavours(tmp_path):
 
 def test_silent_layer_and_zero_activity_are_warned(tmp_path, monkeypatch, capsys):
     """The IF with r = 1 forced to Euler at dt = 1e-3 integrates 0.0625e-3 per step: silent."""
-    path = _if_file(tmp_path / "if.nir")
-    np.savez(tmp_path / "x.npz", x=np.ones((1, 40, 1), np.float32))
+    path = _if_file(tmp_path)              # + x.npz: one input spike per step
     result = api.compile(path, dt=1e-3, convention="euler")
     assert any("never fire on a random probe" in w and "--convention" in w
                for w in result.warnings)
