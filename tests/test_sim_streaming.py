@@ -81,3 +81,35 @@ def test_spike_file_is_a_numpy_npz(tmp_path):
         f.save()
     with np.load(tmp_path / "o.npz") as data:
         assert np.array_equal(data["spikes/a"], np.swapaxes(spikes, 0, 1))
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_verify_analysis_in_time_windows_equals_one_window(recurrent, monkeypatch):
+    """verify's analysis cut into windows of a few steps (float model, float graph and the
+    quantized run carry their state) gives the same numbers as one window."""
+    import torch
+
+    import snncc.nn as snn
+    from snncc.compiler import compile_model
+    from snncc.report import analysis
+
+    torch.manual_seed(1)
+    last = snn.RLIF(5, threshold=0.4) if recurrent else snn.CubaLIF(5, threshold=0.3)
+    model = torch.nn.Sequential(torch.nn.Linear(12, 16), snn.LIF(16, beta=0.8, threshold=0.4),
+                                torch.nn.Linear(16, 5), last)
+    compiled = compile_model(model, (12,))
+    x = (np.random.default_rng(2).random((30, 7, 12)) < 0.4).astype(np.uint8)
+    y = np.arange(7) % 5
+    whole = analysis.analyze(model, compiled, x, y, batch_size=4)
+    monkeypatch.setattr(analysis, "WINDOW_BYTES", 1)           # one step per window
+    windowed = analysis.analyze(model, compiled, x, y, batch_size=4)
+    for name, layer in whole.layers.items():      # sums in another order: float rounding
+        other = dict(windowed.layers[name])
+        mem = other.pop("membrane_error")
+        assert {k: v for k, v in layer.items() if k != "membrane_error"} == other
+        assert (mem is None) == (layer["membrane_error"] is None)
+        if mem is not None:
+            assert mem == pytest.approx(layer["membrane_error"], rel=1e-9)
+    for key in ("output_agreement", "prediction_agreement", "accuracy_float", "accuracy_quant"):
+        assert getattr(whole, key) == getattr(windowed, key), key
+    assert any(layer["spikes_per_sample"]["quant"] for layer in whole.layers.values())
