@@ -225,11 +225,17 @@ def _stimulus_kind(flat, win: int) -> tuple[bool, int]:
 
 
 def _window(plan: "Plan", run: ChunkRun, t0: int, b0: int) -> Window:
+    """The window's values as numpy: spikes bool, graded spikes (kernels with ``graded``)
+    int32 as the stepper records them."""
     to_np = plan.ops.to_numpy
-    out = Window(t0, b0, {n: to_np(run.values[n]).astype(np.bool_, copy=False)
-                          for n in plan.spiking})
+
+    def spikes(name: str) -> np.ndarray:
+        graded = getattr(plan.kernels.get(name), "graded", False)
+        return to_np(run.values[name]).astype(np.int32 if graded else np.bool_, copy=False)
+    out = Window(t0, b0, {n: spikes(n) for n in plan.spiking})
     for name in plan.graph.output_names:
-        out.outputs[name] = to_np(run.values[name]).astype(np.bool_, copy=False)
+        out.outputs[name] = spikes(plan.feeds[name][0]) if plan.feeds[name] else \
+            to_np(run.values[name]).astype(np.bool_, copy=False)
     for name in (plan.neurons if run.record else ()):
         out.u[name], out.v[name] = to_np(run.u[name]), to_np(run.v[name])
     return out
