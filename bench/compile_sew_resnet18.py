@@ -156,13 +156,16 @@ def compile_once(size: int) -> dict:
 
 
 def map_once(fixed) -> dict:
-    """Time the Loihi 2 placement; a network larger than a chip gets snncc's own message."""
+    """Time the Loihi 2 placement (as many chips as it needs); a layer that fits no core
+    gets snncc's own message."""
     from snncc.errors import SnnccError
     from snncc.targets.loihi.mapping import map_loihi2
     t0 = time.perf_counter()
     try:
         placement = map_loihi2(fixed)
-        result = {"fits": True, "cores": placement.cores}
+        split = [l.name for l in placement.layers if l.tiling.spec.fan_in_groups]
+        result = {"fits": True, "cores": placement.cores, "chips": placement.chips,
+                  "fan_in_split": split}
     except SnnccError as exc:
         result = {"fits": False, "error": exc.cause}
     result["seconds"] = time.perf_counter() - t0
@@ -185,7 +188,8 @@ def main(argv=None) -> int:
               f"peak RSS {r['peak_rss_mib']:.0f} MiB (model alone {r['rss_before_compile_mib']:.0f})")
         m = r["loihi2"]
         print(f"  Loihi 2 mapping {m['seconds']:.2f} s: " +
-              (f"{m['cores']} cores" if m["fits"] else f"does not fit one chip: {m['error']}"))
+              (f"{m['cores']:,} cores on {m['chips']} chip(s)" if m["fits"]
+               else f"does not fit: {m['error']}"))
     if len(results) > 1:
         a, b = results[0], results[-1]
         print(f"  x{b['neurons'] / a['neurons']:.2f} neurons -> x"

@@ -241,14 +241,17 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
         console.print(f"Loihi 2 resources: does not fit: {info.placement_error}", highlight=False,
                       markup=False, soft_wrap=True)
         return
+    from .targets.loihi.mapping import layer_rows
     placement = info.placement
-    table = Table(title=f"Loihi 2 resources: {placement.cores} of "
-                        f"{placement.limits.cores_per_chip} cores (estimate)")
-    rows = placement.rows()
-    for col in rows[0] if rows else ():
+    table = Table(title=f"Loihi 2 resources: {placement.cores} cores on {placement.chips} "
+                        "chip(s) (estimate)")
+    cols = ("layer", "neurons", "cores", "chips", "tile", "encoding", "slots_util",
+            "words_util", "axons_in_util", "axons_out_util")
+    for col in cols:
         table.add_column(col)
-    for row in rows:
-        table.add_row(*(f"{v:.2%}" if isinstance(v, float) else str(v) for v in row.values()))
+    for row in layer_rows(placement):
+        table.add_row(*(f"{row[c]:.2%}" if isinstance(row[c], float) else str(row[c])
+                        for c in cols))
     console.print(table)
 
 
