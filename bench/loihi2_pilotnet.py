@@ -139,9 +139,55 @@ def compare_table(placement) -> list[dict]:
     return rows
 
 
+def rates_from_gts(directory: Path) -> dict:
+    """Per-layer spikes per neuron per step from lava-dl's recorded ground truth
+    (``gts/pilotnet_lif``: ``input.npy``, ``conv-0..4.npy``, ``fc-0..2.npy``, bool (..., T))."""
+    files = {"input": "input", "conv1": "conv-0", "conv2": "conv-1", "conv3": "conv-2",
+             "conv4": "conv-3", "conv5": "conv-4", "fc1": "fc-0", "fc2": "fc-1", "fc3": "fc-2"}
+    out = {}
+    for layer, stem in files.items():
+        s = np.load(directory / f"{stem}.npy")
+        out[layer] = float(s.sum() / s.size)
+    out["fc4"] = 0.0
+    return out
+
+
+def predict(placement, rates: Optional[dict] = None, costs=None):
+    """The time/energy estimate of one PilotNet LIF inference (16 steps) at ``rates``."""
+    from snncc.targets.loihi.energy import LOIHI2_COSTS, Activity, estimate
+    activity = Activity(dict(rates or RATES), source="lava-dl's recorded PilotNet LIF spikes")
+    return estimate(placement, activity, ANCHOR["steps_per_frame"], costs or LOIHI2_COSTS)
+
+
+def fit_speed(placement, rates: Optional[dict] = None) -> float:
+    """The ``speed`` coefficient that makes the predicted frames/s equal the anchor's."""
+    from dataclasses import replace
+    from snncc.targets.loihi.energy import LOIHI2_COSTS
+    e = predict(placement, rates, replace(LOIHI2_COSTS, speed=1.0))
+    target = 1.0 / (ANCHOR["fps"] * ANCHOR["steps_per_frame"])
+    fixed = e.barrier_s + e.host_io_s
+    return (target - fixed) / (e.step_time_s - fixed)
+
+
+def agreement(placement, rates: Optional[dict] = None) -> dict:
+    """Predicted vs published frames/s and energy per inference (relative errors)."""
+    e = predict(placement, rates)
+    fps, mj = e.inferences_per_s, e.energy_per_inference_j * 1e3
+    dyn = e.dynamic_energy_j * e.steps * 1e3
+    return {"fps": fps, "fps_error": fps / ANCHOR["fps"] - 1,
+            "energy_mj": mj, "energy_error": mj / ANCHOR["energy_per_inference_mj"] - 1,
+            "dynamic_energy_mj": dyn,
+            "dynamic_error": dyn / ANCHOR["dynamic_energy_per_inference_mj"] - 1,
+            "bound": e.bound, "busiest_core_layer": placement.core_list[
+                int(e.core_time_s.argmax())].tile.layer, "estimate": e.to_dict()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--netx", type=Path, help="lava-dl's pilotnet_lif network.net")
+    parser.add_argument("--gts", type=Path, help="lava-dl's gts/pilotnet_lif folder: measure "
+                        "the rates from its recorded spikes instead of the stored ones")
+    parser.add_argument("--fit", action="store_true", help="print the fitted speed coefficient")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     from snncc.targets.loihi.mapping import map_loihi2
@@ -158,7 +204,18 @@ def main(argv=None) -> int:
               f"{r['axons_out']:5d} /{r['published_axon_map']:4d}")
     print(f"total    {placement.cores:5d} /{PUBLISHED_CORES:4d} cores "
           f"({placement.cores / PUBLISHED_CORES - 1:+.1%})")
-    result = {"layers": rows, "cores": placement.cores, "published_cores": PUBLISHED_CORES}
+    rates = rates_from_gts(args.gts) if args.gts else None
+    a = agreement(placement, rates)
+    print(f"frames/s {a['fps']:8.1f} vs {ANCHOR['fps']} ({a['fps_error']:+.1%}); "
+          f"energy/inference {a['energy_mj']:.3f} mJ vs {ANCHOR['energy_per_inference_mj']} mJ "
+          f"({a['energy_error']:+.1%}); dynamic {a['dynamic_energy_mj']:.3f} mJ vs "
+          f"{ANCHOR['dynamic_energy_per_inference_mj']} mJ ({a['dynamic_error']:+.1%}); "
+          f"bound by {a['bound']} ({a['busiest_core_layer']})")
+    result = {"layers": rows, "cores": placement.cores, "published_cores": PUBLISHED_CORES,
+              "agreement": a}
+    if args.fit:
+        result["fitted_speed"] = fit_speed(placement, rates)
+        print(f"fitted speed (Loihi 2 / Loihi 1 per-event time): {result['fitted_speed']:.4f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0

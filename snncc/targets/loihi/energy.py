@@ -55,7 +55,7 @@ class Loihi2Costs:
     e_chip_message: float = 100e-12
     static_power_w: float = 0.232078               # per chip
     host_s_per_value: float = 59.1e-3 / 39_600
-    speed: float = 0.5337                          # Loihi 2 time / Loihi 1 time (fitted)
+    speed: float = 0.3153                          # Loihi 2 time / Loihi 1 time (fitted)
     SOURCES: tuple[tuple[str, str], ...] = field(default=(
         ("t_synop, e_synop, t_neuron, e_neuron",
          "Loihi 1: Davies et al., 'Loihi: A Neuromorphic Manycore Processor with On-Chip "
