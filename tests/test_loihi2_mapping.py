@@ -223,3 +223,28 @@ def test_deep_models_map_with_delay_lines_as_relay_layers():
             assert c["words_util"] <= 1 and c["axons_in_util"] <= 1 and c["slots_util"] < 1
     kinds = {r["kind"] for r in layer_rows(map_loihi2(fixed))}
     assert kinds == {"fx_neuron", "fx_delay"}
+
+
+def _sew_resnet18_mapping(size):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from compile_sew_resnet18 import _stages, build, map_once
+    fixed, _, _ = _stages(build(size), size)
+    return map_once(fixed)
+
+
+def test_sew_resnet18_64_partitions_over_a_kapoho_point():
+    m = _sew_resnet18_mapping(64)
+    # measured: 982 cores on 8 chips; 500 of them the readout's fan-in split (its avg pool
+    # composed into the Linear: 3 sources x 2,048 positions x 2 signs = 12,289 axons)
+    assert m["fits"] and m["chips"] == 8 and m["smallest_system"] == "kapoho-point"
+    assert m["cores"] == 982 and m["fan_in_split_cores"] == {"sn_out.fan_in": 500}
+    assert m["estimate"]["inter_chip_messages_per_step"] > 0
+
+
+@pytest.mark.slow
+def test_sew_resnet18_224_partitions_over_a_hala_point():
+    m = _sew_resnet18_mapping(224)
+    assert m["fits"] and m["chips"] == 63 and m["smallest_system"] == "hala-point"
+    assert m["cores"] == 7968 and m["fan_in_split_cores"] == {"sn_out.fan_in": 4875}
