@@ -248,3 +248,37 @@ def test_sew_resnet18_224_partitions_over_a_hala_point():
     m = _sew_resnet18_mapping(224)
     assert m["fits"] and m["chips"] == 63 and m["smallest_system"] == "hala-point"
     assert m["cores"] == 7968 and m["fan_in_split_cores"] == {"sn_out.fan_in": 4875}
+
+
+def _tilings(cores_per_layer):
+    """Tiled layers of the given core counts, for the placer alone (1 neuron per core)."""
+    from snncc.targets.loihi.mapping_tiling import CoreTile, LayerSpec, LayerTiling
+    out = []
+    for i, n in enumerate(cores_per_layer):
+        spec = LayerSpec(f"l{i}", "fx_neuron", (n, 1, 1), 2, [])
+        cores = [CoreTile(spec.name, ((k, k + 1), (0, 1), (0, 1)), 1, 2, 0, 0, 0)
+                 for k in range(n)]
+        out.append(LayerTiling(spec, (1, 1, 1), ([(k, k + 1) for k in range(n)], [(0, 1)],
+                                                 [(0, 1)]), cores))
+    return out
+
+
+@pytest.mark.parametrize("system, chips", [("kapoho-point", 8), ("hala-point", 1152)])
+def test_system_chips_met_exactly_and_exceeded_by_one(system, chips):
+    from snncc.targets.loihi.mapping_place import place
+    full = chips * 128
+    p = place(_tilings([full - 5, 5]), LOIHI2, SYSTEMS[system], {})
+    assert (p.cores, p.chips) == (full, chips)
+    with pytest.raises(SnnccError, match=rf"layer 'l1' does not fit {system} \({chips} chip\(s\)\)"
+                                         rf": cores used up to this layer {full + 1:,} exceed the "
+                                         rf"limit of {full:,} by 1"):
+        place(_tilings([full - 5, 6]), LOIHI2, SYSTEMS[system], {})
+
+
+def test_sparse_receptive_field_met_exactly_and_exceeded_by_one():
+    # one output neuron reading c_in x 1 x 1: its fan-in cannot be split further
+    g = _conv_graph(4096, 1, 1, k=1, pad=0)
+    assert layer_rows(map_loihi2(g, conv_encoding="sparse"))[0]["axons_in"] == 4096
+    with pytest.raises(SnnccError, match=r"layer 'lif' does not fit Loihi 2: fan-in \(input "
+                                         r"axons per core\) 4,097 exceeds the limit of 4,096 by 1"):
+        map_loihi2(_conv_graph(4097, 1, 1, k=1, pad=0), conv_encoding="sparse")
