@@ -56,6 +56,9 @@ class CompileResult:
     notes: list[str] = field(default_factory=list)
     calibration: Any = None
 
+    def _repr_html_(self) -> str:
+        return self.compiled._repr_html_()
+
 
 def _quant_config(target: str, netx: bool):
     if not netx:
@@ -134,6 +137,10 @@ class VerifyResult:
     report: dict
     written: list[Path]
     compile: CompileResult
+
+    def _repr_html_(self) -> str:
+        from .notebook import report_html
+        return report_html(self.report)
 
 
 def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim",

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .errors import SnnccError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR.")
 # Piped output (CI logs, `make demo | tee`) would otherwise be cut to 80 columns and
 # truncate the layer tables; $COLUMNS still wins.
@@ -30,6 +30,19 @@ DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR e
                      "file's metadata)")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+        console.print(f"snncc {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print snncc's version and exit.")) -> None:
+    """snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR."""
 
 
 def _print_nir_import(graph) -> None:

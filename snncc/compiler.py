@@ -19,6 +19,10 @@ class Compiled:
     quant: Any             # the target's QuantReport
     target: str = "loihi"
 
+    def _repr_html_(self) -> str:
+        from .notebook import compiled_html
+        return compiled_html(self)
+
 
 def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loihi") -> Compiled:
     """Compile a float IR graph (from any frontend) to ``target``'s fixed point.
