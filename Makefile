@@ -22,7 +22,7 @@ export SNNCC_LAVA_PYTHON ?= $(CURDIR)/$(LAVA_VENV)/bin/python
 .PHONY: help venv lava-env browser demo test bench docs clean distclean
 
 help:
-	@echo "make venv       build .venv (Python 3.11, snncc[compiler,examples,test,docs], torch==2.13.0 CPU)"
+	@echo "make venv       build .venv (Python 3.11, snncc[compiler,examples,test,docs], torch==2.13.0 CPU, xylosim)"
 	@echo "make docs       build the documentation site into build/site (mkdocs --strict)"
 	@echo "make lava-env   build .venv-lava (Python 3.10, lava-nc==0.10.0, snncc core)"
 	@echo "make demo       train the digits example (once), compile it for Loihi, verify it"
@@ -44,6 +44,9 @@ $(VENV)/.stamp: pyproject.toml
 	# SpikingJelly for tests/test_frameworks.py: its wheel declares torchaudio/tensorboard,
 	# which its neurons do not need, so it goes in without them (loguru comes with [test]).
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps spikingjelly==2.0.0
+	# SynSense's Xylo simulator, the oracle of the Xylo target: no wheels, pip builds its sdist
+	# with g++ and pybind11 (about 1 min).  Never samna / rockpool[xylo] (see docs/xylo.md).
+	$(VENV)/bin/pip install $(PIP_FLAGS) xylosim==0.1.3
 	@touch $@
 
 lava-env: $(LAVA_VENV)/.stamp
