@@ -316,11 +316,14 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
 
 @dataclass
 class InspectResult:
-    """``parameters``: node name -> parameter count; ``placement``: the Loihi 2 placement,
-    or None with ``placement_error`` saying why the network does not fit."""
+    """``parameters``: node name -> parameter count; ``resources``: Loihi's resource and
+    time/energy estimate (report.json's ``resources`` section, see
+    :func:`snncc.targets.loihi.resources.resources`); ``placement``: a Xylo target's
+    resources; ``placement_error``: why the network does not fit Loihi 2, if it does not."""
 
     compile: CompileResult
     parameters: dict[str, int]
+    resources: Optional[dict] = None
     placement: Any = None
     placement_error: Optional[str] = None
 
@@ -328,8 +331,18 @@ class InspectResult:
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             input_shape: Optional[Sequence[int]] = None,
             dt: Optional[float] = None, convention: Optional[str] = None,
-            reset: Optional[str] = None) -> InspectResult:
-    """Compile ``model`` without writing anything and estimate its chip resources."""
+            reset: Optional[str] = None, system: Optional[str] = None,
+            steps: Optional[int] = None, rate: Optional[float] = None,
+            data: Optional[PathLike] = None) -> InspectResult:
+    """Compile ``model`` without writing anything and estimate its chip resources.
+
+    Loihi: tiles, cores and chips per layer and per core, and time and energy per step and
+    per inference of ``steps`` steps.  Firing rates are measured on ``data`` (an ``.npz``,
+    run on the fast simulator; ``steps`` defaults to its length) or assumed (``rate`` spikes
+    per neuron per step, default 0.1).  ``system``: ``oheo-gulch``, ``kapoho-point`` or
+    ``hala-point`` to check the network against that system's chips.  Xylo: the chip's
+    resources in ``placement``.
+    """
     result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
                      convention=convention, reset=reset)
     graph = result.compiled.float_graph
@@ -339,11 +352,25 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
         from .targets.xylo.mapping import resources
         info.placement = resources(result.compiled.fixed)
     if target == "loihi":
-        from .targets.loihi.mapping import map_loihi2
-        try:
-            info.placement = map_loihi2(result.compiled.fixed)
-        except SnnccError as exc:
-            info.placement_error = exc.cause
+        from .targets.loihi.energy import DEFAULT_RATE, Activity
+        from .targets.loihi.resources import measured_activity, resources
+        fixed = result.compiled.fixed
+        if steps is not None and steps < 1:
+            raise SnnccError(f"--steps {steps}: an inference needs at least one step",
+                             "give --steps 1 or more")
+        if rate is not None and not 0 <= rate <= 1:
+            raise SnnccError(f"--rate {rate} is not a firing rate",
+                             "give spikes per neuron per step, between 0 and 1")
+        if data is not None:
+            from .loaders import load_data
+            x, _ = load_data(data, _input_shape(result.compiled))
+            activity = measured_activity(fixed, x)
+            steps = steps or int(x.shape[0])
+        else:
+            r = DEFAULT_RATE if rate is None else float(rate)
+            activity = Activity(default=r, source=f"assumed: {r:g} spikes per neuron per step")
+        info.resources = resources(fixed, activity=activity, steps=steps or 1, system=system)
+        info.placement_error = info.resources["error"]
     return info
 
 
