@@ -36,6 +36,16 @@ def _load(model, trust: bool):
     return model
 
 
+def _paths(*items) -> list:
+    """The file inputs among ``items`` (paths, not loaded objects): outputs must not touch them."""
+    return [i for i in items if isinstance(i, (str, os.PathLike))]
+
+
+def _check_backend(backend: str) -> None:
+    from .backends import get_runner
+    get_runner(backend)          # raises SnnccError naming the choices
+
+
 def _input_shape(compiled: Compiled) -> tuple[int, ...]:
     return compiled.fixed.node(compiled.fixed.input_names[0]).shape
 
@@ -70,18 +80,26 @@ def _quant_config(target: str, netx: bool):
 def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, trust: bool = False,
             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
             netx: bool = False, calibrate: Optional[PathLike] = None,
-            lava_neuron: str = "auto", progress: Optional[Progress] = None) -> CompileResult:
+            lava_neuron: str = "auto", progress: Optional[Progress] = None,
+            force: bool = False) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
     ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
     own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
     ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
+    ``out`` follows the output policy of :mod:`snncc.atomic` (checked before any work): a new
+    folder, an empty one or one snncc wrote (its manifest), never an input; ``force``
+    also writes into a non-empty folder without a manifest, replacing only snncc's files.
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
+    from .atomic import check_output_dir
     from .compiler import compile_model
     from .targets import get_target
     tgt = get_target(target)
+    _check_lava_neuron(lava_neuron)
+    if out is not None:
+        check_output_dir(out, _paths(model, calibrate), force)
     config = _quant_config(target, netx)
     model = _load(model, trust)
     try:
@@ -98,10 +116,11 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     result = CompileResult(compiled, model, calibration=cal)
     if out is None:
         return result
-    from .atomic import atomic_dir
+    from .atomic import output_dir
     from .ir import serialize
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    meta = {"verb": "compile", "target": target, "lava_neuron": lava_neuron}
+    with output_dir(out, _paths(model, calibrate), force, meta) as tmp:
         serialize.save(compiled.fixed, tmp)
         files, notes = tgt.emit(compiled, tmp, lava_neuron=lava_neuron, netx=netx)
         (tmp / "quantization.json").write_text(json.dumps(
@@ -113,6 +132,13 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     result.files = [serialize.GRAPH_FILE, serialize.PARAMS_FILE, "quantization.json", *files]
     result.notes = notes
     return result
+
+
+def _check_lava_neuron(policy: str) -> None:
+    from .backends.lava.codegen import NEURON_CHOICES
+    if policy not in NEURON_CHOICES:
+        raise SnnccError(f"unknown Lava neuron policy {policy!r}",
+                         f"choose one of: {', '.join(NEURON_CHOICES)}")
 
 
 def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base, progress):
@@ -140,15 +166,22 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            json_out: Optional[PathLike] = None, html_out: Optional[PathLike] = None,
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
-           progress: Optional[Progress] = None) -> VerifyResult:
+           progress: Optional[Progress] = None, force: bool = False) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
     on the first ``check_samples`` samples.  The JSON and HTML reports are both rendered
-    before either is written (both or neither).
+    before either is written (both or neither); options and outputs are checked before any
+    work (see :mod:`snncc.atomic` for the output policy and ``force``).
     """
     from .loaders import load_data
-    from .report.write import make_report, write_artifacts
+    from .report.write import check_artifacts, make_report, write_artifacts
+    _check_backend(backend)
+    if isinstance(check_samples, bool) or not isinstance(check_samples, int) or check_samples < 1:
+        raise SnnccError(f"--check-samples {check_samples!r}: the bit-exact check needs at least "
+                         "one sample", "pass --check-samples 1 or more (default 16)")
+    inputs = _paths(model, data, calibrate)
+    check_artifacts(json_out, html_out, inputs, force)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled))
@@ -162,7 +195,7 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                          inputs={"model": str(model) if isinstance(model, (str, os.PathLike))
                                  else type(model).__name__, "data": str(data),
                                  "calibration_data": None if calibrate is None else str(calibrate)})
-    written = write_artifacts(report, json_out, html_out)
+    written = write_artifacts(report, json_out, html_out, inputs, force)
     return VerifyResult(report, written, compiled_result)
 
 
@@ -182,39 +215,60 @@ class RunResult:
 
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
-        out: Optional[PathLike] = None) -> RunResult:
-    """Run a build folder written by :func:`compile` on the spikes in ``data``."""
-    from .atomic import atomic_file
+        out: Optional[PathLike] = None, force: bool = False) -> RunResult:
+    """Run a build folder written by :func:`compile` on the spikes in ``data``.
+
+    The build is checked before it runs: its manifest (files changed since compile are
+    refused), then every field of ``network.json``/``params.npz``.  ``backend="lava"``
+    builds the Lava network from that checked graph (its ``lava_network.py`` is regenerated
+    in a private folder; the build's own copy is never imported).  ``out`` (``.npz``,
+    ``spikes/<layer>`` arrays shaped (B, T, n)) follows the output policy of
+    :mod:`snncc.atomic`.
+    """
+    from .atomic import check_file_target, output_file
     from .backends import get_runner
     from .ir import serialize
     from .loaders import load_data
+    from .manifest import check_build
+    _check_backend(backend)
+    inputs = _paths(build, data)
+    if out is not None:
+        check_file_target(out, "npz", inputs, force)
+    manifest = check_build(Path(build), (serialize.GRAPH_FILE, serialize.PARAMS_FILE)) \
+        if Path(build).is_dir() else None
     graph = serialize.load(build)
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
-    if backend == "lava":      # run the generated module in the build directory itself
-        from .backends.lava import run_build_dir
-        raw = run_build_dir(Path(build), x)
-        spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
-    else:
-        spikes = get_runner(backend)(graph, x).spikes
+    kwargs = {}
+    if backend == "lava":      # from the checked graph, never the build's own module
+        kwargs["neuron"] = (manifest.meta.get("lava_neuron", "auto") if manifest else "auto")
+        _check_lava_neuron(kwargs["neuron"])
+    spikes = get_runner(backend)(graph, x, **kwargs).spikes
+    spikes = {k: v for k, v in spikes.items() if k not in graph.input_names}
     result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
     if out is not None:
-        with atomic_file(out, suffix=".npz") as tmp:
-            np.savez(tmp, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
+        with output_file(out, "npz", inputs, force) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
         result.out = Path(out)
     return result
 
 
 def export_nir(model, out: PathLike, *, trust: bool = False,
                input_shape: Optional[Sequence[int]] = None,
-               dt: Optional[float] = None) -> Path:
-    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path."""
-    from .backends.nir import write_nir
+               dt: Optional[float] = None, force: bool = False) -> Path:
+    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
+
+    The HDF5 file is built in memory and written through the output policy of
+    :mod:`snncc.atomic` (checked before any work; ``force`` replaces a file of another kind).
+    """
+    from .atomic import check_file_target, write_bytes
+    from .backends.nir.export import nir_bytes
     from .frontend import trace
     from .passes import lower_neurons, validate_float
+    inputs = _paths(model)
+    check_file_target(out, "hdf5", inputs, force)
     graph = trace(_load(model, trust), input_shape, dt)
     validate_float(graph)
-    write_nir(lower_neurons(graph)[0], out)
-    return Path(out)
+    return write_bytes(out, nir_bytes(lower_neurons(graph)[0]), "hdf5", inputs, force)
 
 
 @dataclass

@@ -28,6 +28,9 @@ ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, 
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
                      "file's metadata)")
+ForceOpt = typer.Option(False, "--force", help="write into an output snncc does not own: a "
+                        "non-empty folder without a manifest (only snncc's files are replaced, "
+                        "nothing is deleted), or replace a file of another kind")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
@@ -94,7 +97,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                 netx: bool = typer.Option(False, "--netx",
                                           help="quantize within lava-dl netx's format and also "
                                                "write network.net (fails if netx cannot express it)"),
-                calibrate: Optional[Path] = CalibrateOpt) -> None:
+                calibrate: Optional[Path] = CalibrateOpt, force: bool = ForceOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -105,7 +108,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
     with live() as progress:
         result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress)
+                             progress=progress, force=force)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -127,14 +130,15 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-           dt: float = DtOpt) -> None:
+           dt: float = DtOpt, force: bool = ForceOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
     from .progress import live
     with live() as progress:
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
-                            trust=trust, input_shape=input_shape, dt=dt, progress=progress)
+                            trust=trust, input_shape=input_shape, dt=dt, progress=progress,
+                            force=force)
     _print_compile(result.compile)
     _print_report(result.report)
     for path in result.written:
@@ -197,10 +201,11 @@ def _print_bit_exact(bit_exact: dict) -> None:
 def run(build: Path = typer.Argument(..., help="directory written by snncc compile"),
         input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
         backend: str = typer.Option("sim", "--backend"),
-        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz")) -> None:
+        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz"),
+        force: bool = ForceOpt) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
-    result = api.run(build, input, backend=backend, out=out)
+    result = api.run(build, input, backend=backend, out=out, force=force)
     counts = result.counts
     console.print(f"output spike counts per sample (first 10 of {counts.shape[0]}):")
     console.print(str(counts[:10]))
@@ -212,14 +217,14 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
                out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-               dt: float = DtOpt) -> None:
+               dt: float = DtOpt, force: bool = ForceOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
     compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.
     """
     from . import api
-    console.print(f"wrote {api.export_nir(model, out, trust=trust, input_shape=input_shape, dt=dt)}")
+    console.print(f"wrote {api.export_nir(model, out, trust=trust, input_shape=input_shape, dt=dt, force=force)}")
 
 
 @app.command()
@@ -252,18 +257,55 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
     console.print(table)
 
 
+def _print_error(exc: SnnccError) -> None:
+    from rich.markup import escape
+    err_console.print(f"[bold red]error:[/] {escape(exc.cause)}", highlight=False, markup=True,
+                      soft_wrap=True)
+    if exc.fix:
+        err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Console entry point: one clear line per user error, exit code 2."""
-    try:
-        app()
-    except SnnccError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.cause}", highlight=False, markup=True,
-                          soft_wrap=True)
-        if exc.fix:
-            err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """Console entry point: one clear line per user error, exit code 2.
+
+    Every failure a user can cause ends the same way: :class:`SnnccError`, any OSError
+    (full disk, read-only file system, permissions, ...) and MemoryError each print one
+    ``error:`` line and its ``fix:``.  Warnings raised while a command runs are shown after
+    it succeeds, never before an error.  SIGTERM/SIGHUP unwind like Ctrl-C, so no temporary
+    file is left behind.
+    """
+    import warnings
+
+    from .atomic import terminate_as_exception
+    from .errors import memory_error, os_error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            with terminate_as_exception():
+                app()
+        except SnnccError as exc:
+            _print_error(exc)
+            sys.exit(2)
+        except OSError as exc:
+            _print_error(os_error(exc, "finish"))
+            sys.exit(2)
+        except MemoryError:
+            _print_error(memory_error())
+            sys.exit(2)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise
+            _show(caught)
+            raise
+        _show(caught)
+
+
+def _show(caught) -> None:
+    import warnings
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 if __name__ == "__main__":
