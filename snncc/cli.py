@@ -49,6 +49,11 @@ def _print_compile(result) -> None:
         _print_nir_import(result.compiled.float_graph)
     if result.calibration is not None:
         _print_calibration(result.calibration)
+    for layer in result.compiled.quant.layers:
+        for w in layer.warnings:
+            if "overflow" in w:
+                console.print(f"warning: layer {layer.name!r}: {w}", highlight=False,
+                              markup=False, soft_wrap=True)
 
 
 def _print_calibration(cal) -> None:
@@ -150,7 +155,7 @@ def _print_report(report: dict) -> None:
     table = Table(title=f"float vs {report['backend']} ({report['samples']} samples x "
                         f"{report['steps']} steps)")
     for col in ("layer", "depth", "neurons", "spike agreement", "rate float", "rate quant",
-                "membrane err (thr)", "v rail / w clip", "SynOps/sample f / q", "first divergence"):
+                "membrane err (thr)", "v rail / u wrap / w clip", "SynOps/sample f / q", "first divergence"):
         table.add_column(col)
     for l in report["layers"]:
         fd, mem, sat, syn = (l["first_divergence"], l["membrane_error"], l["saturation"],
@@ -158,10 +163,16 @@ def _print_report(report: dict) -> None:
         table.add_row(l["name"], str(l["depth"]), str(l["neurons"]), f"{l['spike_agreement']:.4%}",
                       f"{l['rate_float']:.4f}", f"{l['rate_quant']:.4f}",
                       "-" if mem is None else f"{mem['mean']:.4f}",
-                      f"{sat['v_rail_hits']} / {sat['weights_clipped']}",
+                      f"{sat['v_rail_hits']} / {sat.get('u_wraps', 0)} / {sat['weights_clipped']}",
                       "-" if syn is None else f"{syn['float']:.0f} / {syn['quant']:.0f}",
                       "-" if fd is None else f"t={fd['step']} sample={fd['sample']} n={fd['neuron']}")
     console.print(table)
+    for l in report["layers"]:
+        if l["saturation"].get("u_wraps"):
+            console.print(f"warning: layer {l['name']!r}: the 24-bit current u wrapped "
+                          f"{l['saturation']['u_wraps']} times (overflow: the quantized neuron "
+                          "flips sign; see the compile warning)", highlight=False, markup=False,
+                          soft_wrap=True)
     if report["bit_exact"]:
         _print_bit_exact(report["bit_exact"])
     console.print(f"output spike agreement: {s['output_agreement']:.4%}   "

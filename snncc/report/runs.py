@@ -22,6 +22,7 @@ class QuantRun:
     depth: dict[str, int]
     u: dict[str, np.ndarray] = field(default_factory=dict)
     v: dict[str, np.ndarray] = field(default_factory=dict)
+    u_before: dict[str, np.ndarray] = field(default_factory=dict)   # u one step before, (B, n)
 
 
 def neuron_names(fixed: Graph) -> list[str]:
@@ -45,7 +46,9 @@ def run_quantized(fixed: Graph, stimulus: np.ndarray, record_states: bool = Fals
 
     def cut(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {n: arrays[n][depth[n]:depth[n] + steps] for n in names if n in arrays}
-    return QuantRun(cut(res.spikes), {n: depth[n] for n in names}, cut(res.u), cut(res.v))
+    before = {n: (res.u[n][depth[n] - 1] if depth[n] >= 1 else np.zeros_like(res.u[n][0]))
+              for n in names if n in res.u}
+    return QuantRun(cut(res.spikes), {n: depth[n] for n in names}, cut(res.u), cut(res.v), before)
 
 
 def agreement(float_spikes: dict[str, np.ndarray], quant: dict[str, np.ndarray]) -> dict[str, float]:
