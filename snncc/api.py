@@ -134,6 +134,17 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     return result
 
 
+def _memory_check(graph, mode: str, data: PathLike, record_states: bool = False):
+    """The ``memory`` hook of :func:`~snncc.loaders.load_data`: refuse a run that would not
+    fit, from the data's header, before it is decoded (see :mod:`snncc.memory`)."""
+    from .memory import estimate, require
+
+    def check(x_shape, x_dtype):
+        require(estimate(graph, x_shape, x_dtype.itemsize, mode, record_states=record_states),
+                str(data))
+    return check
+
+
 def _check_lava_neuron(policy: str) -> None:
     from .backends.lava.codegen import NEURON_CHOICES
     if policy not in NEURON_CHOICES:
@@ -174,7 +185,7 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     before either is written (both or neither); options and outputs are checked before any
     work (see :mod:`snncc.atomic` for the output policy and ``force``).
     """
-    from .loaders import load_data
+    from .loaders import load_data, peek_data
     from .report.write import check_artifacts, make_report, write_artifacts
     _check_backend(backend)
     if isinstance(check_samples, bool) or not isinstance(check_samples, int) or check_samples < 1:
@@ -182,9 +193,14 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                          "one sample", "pass --check-samples 1 or more (default 16)")
     inputs = _paths(model, data, calibrate)
     check_artifacts(json_out, html_out, inputs, force)
+    peek_data(data)                       # a bad data file is refused before the compile
+    if calibrate is not None:
+        peek_data(calibrate)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
     compiled = compiled_result.compiled
-    x, y = load_data(data, _input_shape(compiled))
+    x, y = load_data(data, _input_shape(compiled),
+                     memory=_memory_check(compiled.fixed, "verify", data,
+                                          record_states=backend != "sim"))
     if calibrate is not None:
         compiled, compiled_result.calibration = _calibrate(
             compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
@@ -237,7 +253,8 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
     manifest = check_build(Path(build), (serialize.GRAPH_FILE, serialize.PARAMS_FILE)) \
         if Path(build).is_dir() else None
     graph = serialize.load(build)
-    x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
+    x, _ = load_data(data, graph.node(graph.input_names[0]).shape,
+                     memory=_memory_check(graph, "run", data))
     kwargs = {}
     if backend == "lava":      # from the checked graph, never the build's own module
         kwargs["neuron"] = (manifest.meta.get("lava_neuron", "auto") if manifest else "auto")

@@ -31,7 +31,7 @@ DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR e
 ForceOpt = typer.Option(False, "--force", help="write into an output snncc does not own: a "
                         "non-empty folder without a manifest (only snncc's files are replaced, "
                         "nothing is deleted), or replace a file of another kind")
-CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
+CalibrateOpt = typer.Option(None, "--calibrate", readable=False, help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
 
@@ -92,9 +92,9 @@ def _mapping_table(compiled) -> Table:
 
 
 @app.command("compile")
-def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def compile_cmd(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
                 target: str = typer.Option("loihi", "--target"),
-                out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
+                out: Path = typer.Option(Path("build"), "-o", "--out", readable=False, help="output directory"),
                 trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                 dt: float = DtOpt,
                 lava_neuron: str = typer.Option("auto", "--lava-neuron",
@@ -123,13 +123,13 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
 
 
 @app.command()
-def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
-           data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
+def verify(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
+           data: Path = typer.Option(..., "--data", readable=False, help=".npz with x (samples, time, ...) and optional y"),
            target: str = typer.Option("loihi", "--target"),
            backend: str = typer.Option("sim", "--backend", help="sim (bit-accurate) or lava"),
-           json_out: Optional[Path] = typer.Option(None, "--json", help="write report.json (schema: "
+           json_out: Optional[Path] = typer.Option(None, "--json", readable=False, help="write report.json (schema: "
                                                    "snncc/report/schema.json)"),
-           html_out: Optional[Path] = typer.Option(None, "--html", help="write a self-contained report.html "
+           html_out: Optional[Path] = typer.Option(None, "--html", readable=False, help="write a self-contained report.html "
                                                    "with plots"),
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
@@ -209,10 +209,10 @@ def _print_bit_exact(bit_exact: dict) -> None:
 
 
 @app.command()
-def run(build: Path = typer.Argument(..., help="directory written by snncc compile"),
-        input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
+def run(build: Path = typer.Argument(..., readable=False, help="directory written by snncc compile"),
+        input: Path = typer.Option(..., "--input", readable=False, help=".npz with x (samples, time, ...)"),
         backend: str = typer.Option("sim", "--backend"),
-        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz"),
+        out: Optional[Path] = typer.Option(None, "-o", "--out", readable=False, help="write spikes to this .npz"),
         force: bool = ForceOpt) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
@@ -225,8 +225,8 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 
 
 @app.command("export-nir")
-def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
-               out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
+def export_nir(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
+               out: Path = typer.Option(Path("model.nir"), "-o", "--out", readable=False),
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                dt: float = DtOpt, force: bool = ForceOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
@@ -239,7 +239,7 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
 
 
 @app.command()
-def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
+def inspect(model: Path = typer.Argument(..., readable=False, help="model.pt, or a .nir graph"),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
             dt: Optional[float] = DtOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per

@@ -244,13 +244,14 @@ def _check_members(f: NpzFile, path: Path, limits: DataLimits):
 
 def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
               limits: Optional[DataLimits] = None,
-              memory: Optional[Callable[[tuple[int, ...]], object]] = None):
+              memory: Optional[Callable[[tuple[int, ...], np.dtype], object]] = None):
     """Read ``x`` (samples, time, *input_shape) binary spikes and optional ``y`` labels.
 
     Returns ``(stimulus (T, B, ...) uint8, labels or None)``: time-major, as the simulators use.
     Every member's header is checked against ``limits`` (default
-    :meth:`DataLimits.from_env`) before anything is decoded; ``memory(x_shape)``, when given,
-    is called next (e.g. :func:`snncc.memory.require` with the run's estimate) and may refuse.
+    :meth:`DataLimits.from_env`) before anything is decoded; ``memory(x_shape, x_dtype)``,
+    when given, is called next (e.g. :func:`snncc.memory.require` on the run's estimate) and
+    may refuse.
     Peak memory: the decoded ``x`` plus its uint8 time-major copy (converted in blocks).
     """
     path = Path(path)
@@ -263,7 +264,7 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
                 raise SnnccError(f"data 'x' has input shape {tuple(shape[2:])}, the model expects "
                                  f"{tuple(input_shape)}", "encode the data for this model's input size")
             if memory is not None:
-                memory(tuple(shape))
+                memory(tuple(shape), headers["x"][1])
             x = f.read("x", limits)
             y = f.read("y", limits) if "y" in headers else None
     except SnnccError:
