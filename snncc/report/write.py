@@ -61,7 +61,8 @@ def check_artifacts(json_path: Optional[Path], html_path: Optional[Path], inputs
     from ..atomic import check_file_target
     from ..errors import SnnccError
     kinds, options = _targets(json_path, html_path)
-    if len(kinds) == 2 and Path(json_path).resolve() == Path(html_path).resolve():
+    if json_path is not None and html_path is not None \
+            and Path(json_path).resolve() == Path(html_path).resolve():
         raise SnnccError(f"--json and --html name the same file {json_path}",
                          "give each report its own path")
     for path, kind in kinds.items():
