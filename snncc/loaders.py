@@ -31,16 +31,21 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(path: Path, what: str, limit: int) -> BinaryIO:
+def open_regular(path: Path, what: str, limit: int, follow: bool = True) -> BinaryIO:
     """Open an input for reading only if it is a regular file within ``limit`` bytes.
 
     Opened non-blocking and checked on the open descriptor (``fstat``), so a FIFO, device or
     socket is refused without ever blocking on it, and a file swapped after the check is
-    not read.  Raises :class:`SnnccError` naming the file and a fix.
+    not read.  ``follow=False`` also refuses a symbolic link (files inside a build folder:
+    nothing outside it is read).  Raises :class:`SnnccError` naming the file and a fix.
     """
     path = Path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    if not follow and os.path.islink(path):
+        raise SnnccError(f"{what} file {path} is a symbolic link: snncc reads a build "
+                         "folder's own files only", "recompile with `snncc compile`")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        fd = os.open(path, flags | (0 if follow else getattr(os, "O_NOFOLLOW", 0)))
     except FileNotFoundError:
         raise SnnccError(f"{what} file {path} does not exist", "check the path") from None
     except IsADirectoryError:
@@ -78,9 +83,10 @@ class NpzFile:
     member that is not a ``.npy`` array is refused instead of returned as bytes.
     """
 
-    def __init__(self, path: Path, what: str = "data", limit: int = MAX_DATA_BYTES) -> None:
+    def __init__(self, path: Path, what: str = "data", limit: int = MAX_DATA_BYTES,
+                 follow: bool = True) -> None:
         self.path, self.what = Path(path), what
-        self._fh = open_regular(self.path, what, limit)
+        self._fh = open_regular(self.path, what, limit, follow)
         try:
             self._zf = zipfile.ZipFile(self._fh)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:

@@ -132,10 +132,11 @@ def load(directory: str | Path) -> Graph:
             raise SnnccError(f"{directory} holds no compiled network ({name} is missing)",
                              "run `snncc compile` first and pass its output folder")
     try:
-        with open_regular(directory / GRAPH_FILE, "compiled network", MAX_GRAPH_BYTES) as f:
+        with open_regular(directory / GRAPH_FILE, "compiled network", MAX_GRAPH_BYTES,
+                          follow=False) as f:
             desc = json.loads(f.read())
         check_structure(desc, str(directory))
-        with NpzFile(directory / PARAMS_FILE, "parameter", MAX_PARAMS_BYTES) as npz:
+        with NpzFile(directory / PARAMS_FILE, "parameter", MAX_PARAMS_BYTES, follow=False) as npz:
             check_params(npz, directory / PARAMS_FILE)
             graph = from_dicts(desc, _Arrays(npz, DataLimits(max_bytes=MAX_PARAMS_BYTES)))
         check_loaded(graph, f"{directory}")
