@@ -29,16 +29,34 @@ from .progress import Progress
 PathLike = str | os.PathLike
 
 
-def _load(model, trust: bool):
-    from .modelfile import load_model
+def _check_dt(dt: Optional[float]) -> None:
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise SnnccError(f"--dt {dt:g} is not a positive time step",
+                         "give the time step in seconds, a positive number (e.g. --dt 1e-4)")
+
+
+def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
+          dt: Optional[float] = None):
+    """The model object; ``convention``/``reset`` say how a ``.nir`` model is read."""
+    from .modelfile import NirFile, load_model
+    _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model, trust=trust)
+        model = load_model(model, trust=trust)
+    if isinstance(model, NirFile):
+        if convention is not None:
+            model.convention = convention
+        if reset is not None:
+            model.reset = reset
+    elif convention is not None or reset is not None:
+        raise SnnccError("--convention and --reset say how a NIR file is read; the model is "
+                         "not a .nir file", "drop --convention/--reset for torch models")
     return model
 
 
 def _paths(*items) -> list:
     """The file inputs among ``items`` (paths, not loaded objects): outputs must not touch them."""
-    return [i for i in items if isinstance(i, (str, os.PathLike))]
+    return [i if isinstance(i, (str, os.PathLike)) else i.path for i in items
+            if isinstance(i, (str, os.PathLike)) or isinstance(getattr(i, "path", None), Path)]
 
 
 def _check_backend(backend: str) -> None:
@@ -56,7 +74,9 @@ class CompileResult:
 
     ``files``: names written into ``out`` (empty without ``out``); ``notes``: one-line
     remarks for the user (e.g. why no netx file); ``calibration``: the target's calibration
-    result when ``calibrate`` data was given; ``model``: the loaded model object.
+    result when ``calibrate`` data was given; ``model``: the loaded model object;
+    ``warnings``: what looks like silent nonsense (:mod:`snncc.sanity`), with its likely
+    cause and fix.
     """
 
     compiled: Compiled
@@ -65,6 +85,10 @@ class CompileResult:
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     calibration: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        return self.compiled._repr_html_()
 
 
 def _quant_config(target: str, netx: bool):
@@ -81,6 +105,7 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
             netx: bool = False, calibrate: Optional[PathLike] = None,
             lava_neuron: str = "auto", progress: Optional[Progress] = None,
+            convention: Optional[str] = None, reset: Optional[str] = None,
             force: bool = False) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
@@ -91,17 +116,20 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     ``out`` follows the output policy of :mod:`snncc.atomic` (checked before any work): a new
     folder, an empty one or one snncc wrote (its manifest), never an input; ``force``
     also writes into a non-empty folder without a manifest, replacing only snncc's files.
+    ``convention``/``reset``: how a ``.nir`` model is read (see
+    :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
     from .atomic import check_output_dir
     from .compiler import compile_model
+    from .sanity import compile_warnings
     from .targets import get_target
     tgt = get_target(target)
     _check_lava_neuron(lava_neuron)
     if out is not None:
         check_output_dir(out, _paths(model, calibrate), force)
     config = _quant_config(target, netx)
-    model = _load(model, trust)
+    model = _load(model, trust, convention, reset, dt)
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -113,7 +141,7 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     cal = None
     if calibrate is not None:
         compiled, cal = _calibrate(model, compiled, calibrate, input_shape, dt, config, progress)
-    result = CompileResult(compiled, model, calibration=cal)
+    result = CompileResult(compiled, model, calibration=cal, warnings=compile_warnings(compiled))
     if out is None:
         return result
     from .atomic import output_dir
@@ -163,21 +191,43 @@ def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base,
     return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
 
 
+def _backend_for(target: str, backend: Optional[str]) -> str:
+    """``backend`` checked against ``target``: ``sim`` (or None) is the target's own simulator
+    (Loihi: ``sim``, Xylo: ``xylo``); the others must run that target's fixed point."""
+    from .targets import get_target
+    tgt = get_target(target)
+    if backend in (None, "sim"):
+        return tgt.runners[0]
+    allowed = (*tgt.runners, *(("lava",) if tgt.reference == "lava" else ()),
+               *((tgt.reference,) if tgt.reference else ()))
+    if backend not in allowed:
+        raise SnnccError(f"backend {backend!r} does not run target {target!r}",
+                         f"choose one of: {', '.join(dict.fromkeys(allowed))}")
+    return backend
+
+
 @dataclass
 class VerifyResult:
     """``report``: report.json's content (schema ``snncc/report/schema.json``);
-    ``written``: the report files written; ``compile``: the compile it verified."""
+    ``written``: the report files written; ``compile``: the compile it verified;
+    ``warnings``: silent or saturated layers on the data, zero activity compared."""
 
     report: dict
     written: list[Path]
     compile: CompileResult
+    warnings: list[str] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        from .notebook import report_html
+        return report_html(self.report)
 
 
 def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim",
            json_out: Optional[PathLike] = None, html_out: Optional[PathLike] = None,
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
-           progress: Optional[Progress] = None, force: bool = False) -> VerifyResult:
+           progress: Optional[Progress] = None, convention: Optional[str] = None,
+           reset: Optional[str] = None, force: bool = False) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
@@ -187,7 +237,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     """
     from .loaders import load_data, peek_data
     from .report.write import check_artifacts, make_report, write_artifacts
-    _check_backend(backend)
+    from .sanity import verify_warnings
+    backend = _backend_for(target, backend)
     if isinstance(check_samples, bool) or not isinstance(check_samples, int) or check_samples < 1:
         raise SnnccError(f"--check-samples {check_samples!r}: the bit-exact check needs at least "
                          "one sample", "pass --check-samples 1 or more (default 16)")
@@ -196,7 +247,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     peek_data(data)                       # a bad data file is refused before the compile
     if calibrate is not None:
         peek_data(calibrate)
-    compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+                              convention=convention, reset=reset)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled),
                      memory=_memory_check(compiled.fixed, "verify", data,
@@ -212,7 +264,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                                  else type(model).__name__, "data": str(data),
                                  "calibration_data": None if calibrate is None else str(calibrate)})
     written = write_artifacts(report, json_out, html_out, inputs, force)
-    return VerifyResult(report, written, compiled_result)
+    return VerifyResult(report, written, compiled_result,
+                        verify_warnings(report, compiled.float_graph))
 
 
 @dataclass
@@ -234,6 +287,7 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         out: Optional[PathLike] = None, force: bool = False) -> RunResult:
     """Run a build folder written by :func:`compile` on the spikes in ``data``.
 
+    ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``).
     The build is checked before it runs: its manifest (files changed since compile are
     refused), then every field of ``network.json``/``params.npz``.  ``backend="lava"``
     builds the Lava network from that checked graph (its ``lava_network.py`` is regenerated
@@ -253,6 +307,7 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
     manifest = check_build(Path(build), (serialize.GRAPH_FILE, serialize.PARAMS_FILE)) \
         if Path(build).is_dir() else None
     graph = serialize.load(build)
+    backend = _backend_for(graph.meta.get("target", "loihi"), backend)
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape,
                      memory=_memory_check(graph, "run", data))
     kwargs = {}
@@ -260,7 +315,6 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         kwargs["neuron"] = (manifest.meta.get("lava_neuron", "auto") if manifest else "auto")
         _check_lava_neuron(kwargs["neuron"])
     spikes = get_runner(backend)(graph, x, **kwargs).spikes
-    spikes = {k: v for k, v in spikes.items() if k not in graph.input_names}
     result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
     if out is not None:
         with output_file(out, "npz", inputs, force) as tmp, open(tmp, "wb") as f:
@@ -271,21 +325,38 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
 
 def export_nir(model, out: PathLike, *, trust: bool = False,
                input_shape: Optional[Sequence[int]] = None,
-               dt: Optional[float] = None, force: bool = False) -> Path:
+               dt: Optional[float] = None, convention: Optional[str] = None,
+               reset: Optional[str] = None, quantized: bool = False,
+               target: str = "loihi", force: bool = False) -> Path:
     """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
 
+    A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
+    ``reset`` override), written with snncc's conventions in the metadata, so it reads back
+    to the same graph.  ``quantized`` also writes ``target``'s integer program into
+    namespaced metadata (:mod:`snncc.backends.nir.quantized`), read back bit-exactly.
     The HDF5 file is built in memory and written through the output policy of
     :mod:`snncc.atomic` (checked before any work; ``force`` replaces a file of another kind).
     """
     from .atomic import check_file_target, write_bytes
     from .backends.nir.export import nir_bytes
-    from .frontend import trace
+    from .modelfile import NirFile
     from .passes import lower_neurons, validate_float
     inputs = _paths(model)
     check_file_target(out, "hdf5", inputs, force)
-    graph = trace(_load(model, trust), input_shape, dt)
+    model = _load(model, trust, convention, reset, dt)
+    if isinstance(model, NirFile):
+        graph = model.graph(dt)
+    else:
+        from .frontend import trace
+        graph = trace(model, input_shape, dt)
     validate_float(graph)
-    return write_bytes(out, nir_bytes(lower_neurons(graph)[0]), "hdf5", inputs, force)
+    if quantized:
+        from .backends.nir.quantized import quantized_nir_bytes
+        from .compiler import compile_graph
+        blob = quantized_nir_bytes(compile_graph(graph, target=target))
+    else:
+        blob = nir_bytes(lower_neurons(graph)[0])
+    return write_bytes(out, blob, "hdf5", inputs, force)
 
 
 @dataclass
@@ -301,12 +372,17 @@ class InspectResult:
 
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             input_shape: Optional[Sequence[int]] = None,
-            dt: Optional[float] = None) -> InspectResult:
+            dt: Optional[float] = None, convention: Optional[str] = None,
+            reset: Optional[str] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources."""
-    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+                     convention=convention, reset=reset)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)
+    if target in _xylo_targets():
+        from .targets.xylo.mapping import resources
+        info.placement = resources(result.compiled.fixed)
     if target == "loihi":
         from .targets.loihi.mapping import map_loihi2
         try:
@@ -314,3 +390,8 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
         except SnnccError as exc:
             info.placement_error = exc.cause
     return info
+
+
+def _xylo_targets() -> tuple[str, ...]:
+    from .targets import TARGET_MODULES
+    return tuple(k for k, v in TARGET_MODULES.items() if v == "snncc.targets.xylo")

@@ -315,3 +315,12 @@ def _time_major_spikes(x: np.ndarray, block_bytes: int = 2 ** 26) -> np.ndarray:
                              "rate- or latency-encode analog inputs into 0/1 spikes first")
         out[:, b:b + step] = np.swapaxes(block, 0, 1)
     return out
+
+
+def __getattr__(name: str):
+    """``NirFile`` moved to :mod:`snncc.modelfile`; kept importable from here (lazily: that
+    module imports this one) for scripts written against the earlier layout."""
+    if name == "NirFile":
+        from .modelfile import NirFile
+        return NirFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
