@@ -210,12 +210,12 @@ def test_hostile_input_is_refused_cleanly(ws, monkeypatch, capsys, kind):
 
 
 OPTION_CASES = {
-    "verify --backend bogus": (["verify", "model.pt", "--data", "data.npz", "--backend", "bogus"], "unknown backend"),
+    "verify --backend bogus": (["verify", "model.pt", "--data", "data.npz", "--backend", "bogus"], "bogus"),
     "verify --check-samples 0": (["verify", "model.pt", "--data", "data.npz", "--backend", "fast",
                                   "--check-samples", "0"], "check-samples"),
     "verify bad data before compile": (["verify", "model.pt", "--data", "nope.npz"], "does not exist"),
     "compile --lava-neuron bogus": (["compile", "model.pt", "-o", "b2", "--lava-neuron", "bogus"], "policy"),
-    "run --backend bogus": (["run", "build", "--input", "data.npz", "--backend", "bogus"], "unknown backend"),
+    "run --backend bogus": (["run", "build", "--input", "data.npz", "--backend", "bogus"], "bogus"),
     "compile -o the model file": (["compile", "model.pt", "-o", "model.pt"], "is the input"),
     "compile -o .": (["compile", "model.pt", "-o", "."], "current folder"),
     "compile -o ..": (["compile", "model.pt", "-o", ".."], "current folder"),
