@@ -10,8 +10,11 @@ from .. import Target, register_target
 
 
 def _quantize(lowered, config=None):
+    from .overflow import annotate
     from .quantize import quantize
-    return quantize(lowered, config)
+    fixed, report = quantize(lowered, config)
+    annotate(fixed, report)          # warn where the 24-bit current can wrap
+    return fixed, report
 
 
 def _default_config():
