@@ -9,7 +9,7 @@ snncc's simulator ``xylo`` and SynSense's ``xylosim`` (the reference).
 from __future__ import annotations
 
 from .. import Target, register_target
-from .fixedpoint import CHIPS, STATE_MAX
+from .fixedpoint import CHIPS, MAX_HIDDEN_SPIKES, STATE_MAX
 
 
 def _quantizer(chip: str):
@@ -41,4 +41,4 @@ for _name, _chip in CHIPS.items():
         name=_name, description=f"SynSense {_chip.title} ({_chip.part}, xylosim v2 core)",
         quantize=_quantizer(_chip.name), default_config=_default_config, emit=_emit,
         runners=("xylo",), reference="xylosim", threshold_units=_threshold_units,
-        v_max=STATE_MAX))
+        v_max=STATE_MAX, spikes_per_step=MAX_HIDDEN_SPIKES))

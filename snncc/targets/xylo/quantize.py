@@ -63,6 +63,9 @@ class QuantReport(_QuantReport):
     """Loihi's report layout, plus the Xylo mapping class of every layer."""
 
     classes: dict = field(default_factory=dict)     # layer -> (mapping class, note)
+    scales: dict = field(default_factory=dict)      # layer -> per-neuron scale S (float64)
+    # synapse -> (out,) float weight of one integer weight unit: W ~ w_q * step (row-wise)
+    weight_steps: dict = field(default_factory=dict)
 
     def remap(self, mapping: list) -> list:
         """The lowering's mapping table with Xylo's classes (exact / approximate)."""
@@ -225,16 +228,19 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
     out.add(graph.node(input_name))
     deferred = []
     for l in layers:
-        syns, neuron, lq = _quantize_layer(l, prep[l.neuron.name], shifts, input_name, t_cap, cfg)
+        syns, neuron, lq, scale = _quantize_layer(l, prep[l.neuron.name], shifts, input_name,
+                                                  t_cap, cfg)
+        report.scales[l.neuron.name] = scale
+        for (syn, src), xs in zip(l.ff + l.rec, syns):
+            report.weight_steps[syn.name] = 2.0 ** xs.shift / (scale * prep[l.neuron.name].gain)
         for (syn, src), xs in zip(l.ff, syns):
             out.add(xs, [src])
         out.add(neuron, [xs.name for xs in syns[:len(l.ff)]])
         deferred += [(xs, src, l.neuron.name) for (_, src), xs in zip(l.rec, syns[len(l.ff):])]
         report.layers.append(lq)
-    report.classes = {lq.name: ("approximate" if any(w for w in lq.warnings
-                                                     if not w.startswith("hidden neurons"))
-                                else "exact", "; ".join(lq.warnings[:1]))
-                      for lq in report.layers}
+    # the class names what the neuron model loses (quantization precision notes do not count)
+    report.classes = {name: ("approximate" if p.warnings else "exact", "; ".join(p.warnings[:1]))
+                      for name, p in prep.items()}
     for xs, src, name in deferred:
         out.add(xs, [src])
         out.add_recurrent(xs.name, name)
@@ -276,9 +282,13 @@ def _prepare(l: _Layer) -> _Prepared:
                         "(dash_mem = 15)")
     if n.reset == RESET_ZERO:
         warnings.append("reset to zero: Xylo resets by subtracting the threshold")
-    if not l.output:
-        warnings.append("hidden neurons emit up to 31 spikes in a step where v reaches 2+ "
-                        "thresholds (the float neuron emits 1)")
+    m = int(n.max_spikes)
+    if not l.output and m != xf.MAX_HIDDEN_SPIKES:
+        warnings.append(f"hidden neurons emit up to {xf.MAX_HIDDEN_SPIKES} spikes in a step "
+                        f"where v reaches 2+ thresholds (the float neuron emits at most {m}; "
+                        f"train it with max_spikes={xf.MAX_HIDDEN_SPIKES} for Xylo's rule)")
+    if l.output and m > xf.MAX_OUTPUT_SPIKES:
+        warnings.append(f"readout neurons emit one spike per step (the float neuron up to {m})")
     gain = np.where(alpha < 1.0, (1.0 - a_x) / (a_x * np.maximum(1.0 - alpha, 1e-12)), 1.0 / a_x)
     weights = {syn.name: np.asarray(syn.weight, np.float64) * gain[:, None]
                for syn, _ in l.ff + l.rec}
@@ -338,4 +348,4 @@ def _quantize_layer(l: _Layer, p: _Prepared, shifts: dict[str, int], input_name:
     sh = sorted({s.shift for s in syns})
     lq = LayerQuant(n.name, float(np.min(scale)), float(np.max(scale)), sh[0] if sh else 0,
                     "int8", errors, list(dict.fromkeys(warnings)), clipped)
-    return syns, neuron, lq
+    return syns, neuron, lq, scale
