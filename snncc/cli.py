@@ -32,7 +32,8 @@ DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR e
 TARGET_HELP = ("chip: loihi (Intel Loihi 2), xylo-audio2 | xylo-imu | xylo-audio3 (SynSense "
                "Xylo; xylo = xylo-audio2), see docs/xylo.md")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
-                            "search per-layer weight scales and exponents on it instead of max-abs")
+                            "search per-layer weight scales and exponents on it instead of max-abs "
+                            "(Xylo: also headroom, weight shifts, bias corrections)")
 
 
 def _version(value: bool) -> None:
@@ -77,6 +78,13 @@ def _print_calibration(cal) -> None:
     for name, ratio, exp, a, b in rows:
         table.add_row(name, ratio, exp, f"{a:.4%}", f"{b:.4%}", f"{b - a:+.4%}")
     console.print(table)
+    x = cal.extra
+    if "headroom" in x:     # Xylo's own knobs
+        fixes = ", ".join(f"{n}: {c['neurons']} neurons {c['min']}..{c['max']}"
+                          for n, c in x["bias_correction"].items()) or "none"
+        console.print(f"Xylo: headroom {x['headroom_default']:g} -> {x['headroom']:g}; weight "
+                      f"shifts {x['weight_shift_default']} -> {x['weight_shift']}; "
+                      f"bias corrections: {fixes}", highlight=False)
 
 
 def _mapping_table(compiled) -> Table:

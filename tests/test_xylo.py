@@ -195,11 +195,3 @@ def test_non_count_input_is_refused():
     fixed = api.compile(_model(), target="xylo").compiled.fixed
     with pytest.raises(SnnccError, match="spike counts"):
         get_runner("xylo")(fixed, np.full((3, 1, 16), 0.5))
-
-
-def test_choose_headroom_scores_every_candidate():
-    from snncc.targets.xylo.calibrate import choose_headroom
-    x = (np.random.default_rng(0).random((15, 6, 16)) < 0.3).astype(np.uint8)
-    cfg, scores = choose_headroom(_model(), x, "xylo-imu", candidates=(4.0, 2.0))
-    assert set(scores) == {4.0, 2.0} and cfg.chip == "xylo-imu"
-    assert scores[cfg.headroom] == max(scores.values())

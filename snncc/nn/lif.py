@@ -31,6 +31,7 @@ class LIF(StatefulNeuron):
     """
 
     state_names = ("v",)
+    max_spikes: int = 1          # class default: models saved before the option still load
 
     def __init__(self, shape: int | Sequence[int], beta: float | torch.Tensor = 0.9,
                  threshold: float | torch.Tensor = 1.0, reset: str = "zero",

@@ -41,6 +41,10 @@ class Target:
     default) and ``reference`` the vendor's own model as a runner name, if installed.
     ``spikes_per_step``: the most spikes one neuron can emit in a time step (Loihi: 1;
     Xylo's hidden neurons: 31); neurons with a larger ``max_spikes`` are refused.
+    ``calibrate(model, stimulus, labels, input_shape, dt, base=, progress=)`` (None: the
+    target has none) searches the quantizer's knobs on data and returns ``(Compiled,
+    calibration)``; the calibration has ``to_dict()`` (report.json's section) and
+    ``gain_on(model, compiled, stimulus, labels)`` (default vs calibrated on other data).
     """
 
     name: str
@@ -55,6 +59,7 @@ class Target:
     threshold_units: Optional[Callable[[Any], Any]] = None
     v_max: Optional[int] = None
     spikes_per_step: int = 1
+    calibrate: Optional[Callable[..., tuple[Any, Any]]] = None
 
 
 def check_spikes_per_step(lowered, target: Target) -> None:

@@ -50,12 +50,17 @@ class QuantConfig:
 
     ``chip``: sub-target (``xylo-audio2``, ``xylo-imu``, ``xylo-audio3``); ``headroom``: how
     far v may exceed the threshold before it saturates (thresholds <= 32767 / headroom);
-    ``scale_factor``: per layer multiplier of the scale (calibration).
+    ``scale_factor``: per layer multiplier of the scale (weights above 127 clip);
+    ``weight_shift``: per matrix (``input``, ``hidden``, ``output``) bit shift in place of
+    the rule's; ``bias_correction``: per layer, integers added to the neurons' biases
+    (calibration's correction of the decays' rounding drift).
     """
 
     chip: str = "xylo-audio2"
     headroom: float = 4.0
     scale_factor: dict[str, float] = field(default_factory=dict)
+    weight_shift: dict[str, int] = field(default_factory=dict)
+    bias_correction: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -222,7 +227,7 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
                 if np.any(live):
                     need.append(np.min(cap[live] * rmax[live]) / xf.WEIGHT_MAX)
         shift = int(np.floor(np.log2(min(need)))) if need else 0
-        shifts[matrix] = int(np.clip(shift, *SHIFT_RANGE))
+        shifts[matrix] = int(np.clip(cfg.weight_shift.get(matrix, shift), *SHIFT_RANGE))
     out = Graph(dict(graph.meta, quantized=True, target=cfg.chip))
     report = QuantReport([])
     out.add(graph.node(input_name))
@@ -332,8 +337,10 @@ def _quantize_layer(l: _Layer, p: _Prepared, shifts: dict[str, int], input_name:
     exact_t = p.threshold * scale
     thr_q = np.clip(np.floor(exact_t) + 1, 1, xf.STATE_MAX).astype(np.int64)
     clipped["threshold"] = int(np.count_nonzero(exact_t >= xf.STATE_MAX))
-    bias_q = np.clip(np.round(p.bias * scale), xf.STATE_MIN, xf.STATE_MAX).astype(np.int64)
-    clipped["bias"] = int(np.count_nonzero(np.abs(p.bias * scale) > xf.STATE_MAX + 0.5))
+    exact_b = p.bias * scale
+    bias_q = np.round(exact_b) + np.asarray(cfg.bias_correction.get(n.name, 0), np.float64)
+    clipped["bias"] = int(np.count_nonzero(np.abs(bias_q) > xf.STATE_MAX))
+    bias_q = np.clip(bias_q, xf.STATE_MIN, xf.STATE_MAX).astype(np.int64)
     if np.any(thr_q < 16):
         warnings.append("thresholds below 16 units: coarse (weights are large against them)")
     flat = lambda a: np.broadcast_to(np.asarray(a, np.float64).reshape(-1), p.threshold.shape)
