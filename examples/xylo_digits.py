@@ -58,11 +58,12 @@ def load_pooled_digits(T: int = 16, seed: int = 0):
     return digits.encode(p_tr, T, rng_tr), y_tr, digits.encode(p_te, T, rng_te), y_te
 
 
-def build_model(hidden: int = 64, seed: int = 0) -> nn.Sequential:
+def build_model(hidden: int = 64, seed: int = 0,
+                hidden_spikes: int = MAX_HIDDEN_SPIKES) -> nn.Sequential:
     torch.manual_seed(seed)
     kw = dict(alpha=0.75, beta=0.875, reset="subtract")
     return nn.Sequential(nn.Linear(N_IN, hidden, bias=False),
-                         snn.CubaLIF(hidden, max_spikes=MAX_HIDDEN_SPIKES, **kw),
+                         snn.CubaLIF(hidden, max_spikes=hidden_spikes, **kw),
                          nn.Linear(hidden, 10, bias=False), snn.CubaLIF(10, **kw))
 
 
@@ -95,15 +96,19 @@ def fit(model: nn.Sequential, x: np.ndarray, y: np.ndarray, epochs: int, lr: flo
 
 
 def train(hidden: int = 64, epochs: int = 15, finetune: int = 5, T: int = 16, seed: int = 0,
-          chip: str = "xylo-audio3", log=print):
+          chip: str = "xylo-audio3", hidden_spikes: int = MAX_HIDDEN_SPIKES, grid: bool = True,
+          log=print):
     """The recipe: train, snap decays to dash values, fine-tune on ``chip``'s weight grid,
-    project; returns (model, data, float test accuracy)."""
+    project; returns (model, data, float test accuracy).  ``hidden_spikes=1`` (single-spike
+    hidden neurons) and ``grid=False`` (plain float fine-tuning) leave out those steps, to
+    measure what each brings (``examples/xylo_recipe.py``)."""
     x_tr, y_tr, x_te, y_te = load_pooled_digits(T, seed)
-    model = build_model(hidden, seed)
+    model = build_model(hidden, seed, hidden_spikes)
     fit(model, x_tr, y_tr, epochs, 2e-3, seed=seed, log=log)
     xylo_train.snap_decays(model)
-    fit(model, x_tr, y_tr, finetune, 5e-4, seed=seed + 1, chip=chip, log=log)
-    xylo_train.project(model, xylo_train.weight_grid(model, chip))
+    fit(model, x_tr, y_tr, finetune, 5e-4, seed=seed + 1, chip=chip if grid else None, log=log)
+    if grid:
+        xylo_train.project(model, xylo_train.weight_grid(model, chip))
     model.eval()
     return model, (x_tr, y_tr, x_te, y_te), digits.evaluate(model, x_te, y_te)
 
@@ -116,13 +121,21 @@ def main(argv=None) -> None:
     ap.add_argument("--finetune", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chip", default="xylo-audio3")
+    ap.add_argument("--hidden-spikes", type=int, default=MAX_HIDDEN_SPIKES,
+                    help="max_spikes of the hidden neurons (1: single-spike, runs on Loihi too)")
+    ap.add_argument("--no-grid", action="store_true", help="fine-tune in plain float")
     args = ap.parse_args(argv)
-    model, (_, _, x_te, y_te), acc = train(args.hidden, args.epochs, args.finetune,
-                                           seed=args.seed, chip=args.chip)
+    torch.set_num_threads(1)         # small batches: one thread is fastest on shared cores
+    model, (x_tr, y_tr, x_te, y_te), acc = train(args.hidden, args.epochs, args.finetune,
+                                                 seed=args.seed, chip=args.chip,
+                                                 hidden_spikes=args.hidden_spikes,
+                                                 grid=not args.no_grid)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save(model, args.out / "model.pt")
     np.savez(args.out / "inputs.npz", x=x_te, y=y_te)
-    print(f"float test accuracy {acc:.4f}; wrote {args.out}/model.pt and inputs.npz")
+    np.savez(args.out / "train.npz", x=x_tr, y=y_tr)
+    print(f"float test accuracy {acc:.4f}; wrote {args.out}/model.pt, inputs.npz (test set) "
+          "and train.npz (for --calibrate)")
 
 
 if __name__ == "__main__":
