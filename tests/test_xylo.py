@@ -195,3 +195,46 @@ def test_non_count_input_is_refused():
     fixed = api.compile(_model(), target="xylo").compiled.fixed
     with pytest.raises(SnnccError, match="spike counts"):
         get_runner("xylo")(fixed, np.full((3, 1, 16), 0.5))
+
+
+def _conv_model(channels=4, seed=0):
+    """(1, 4, 4) input -> 3x3 conv -> multi-spike CUBA -> 2x2 sum pool -> Linear -> readout."""
+    torch.manual_seed(seed)
+    kw = dict(alpha=0.75, beta=0.875, reset="subtract")
+    return nn.Sequential(nn.Conv2d(1, channels, 3, padding=1, bias=False),
+                         snn.CubaLIF((channels, 4, 4), max_spikes=31, **kw), snn.SumPool2d(2),
+                         nn.Flatten(), nn.Linear(channels * 4, 8, bias=False), snn.CubaLIF(8, **kw))
+
+
+def test_conv_layers_become_dense_blocks_bit_exact(tmp_path, capsys, monkeypatch):
+    """A small conv (and the pool after it) compiles to dense blocks of Xylo's matrices: the
+    float graph with the dense blocks equals the convolutional one, the compiled network
+    matches xylosim value for value, every layer maps exactly."""
+    from snncc.passes.float_sim import simulate_float
+    from snncc.targets.xylo.quantize import xylo_synapses
+    model = _conv_model()
+    rng = np.random.default_rng(1)
+    x = (rng.random((16, 20, 1, 4, 4)) < 0.3).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=rng.integers(0, 8, 16))
+    lowered = api.compile(model, target="xylo-imu", input_shape=(1, 4, 4)).compiled.lowered
+    dense = xylo_synapses(lowered, xf.CHIPS["xylo-imu"])
+    assert [n.kind for n in dense.nodes() if n.kind in ("affine", "conv2d")] == ["affine"] * 2
+    stim = x.transpose(1, 0, 2, 3, 4).astype(np.float64)
+    a, b = simulate_float(lowered, stim), simulate_float(dense, stim.reshape(20, 16, 16))
+    assert all(np.array_equal(a[k], b[k]) for k in ("1", "5"))
+    torch.save(model, tmp_path / "m.pt")
+    code, out, err = run_cli(capsys, monkeypatch, "verify", tmp_path / "m.pt", "--target",
+                             "xylo-imu", "--input-shape", "1", "--input-shape", "4",
+                             "--input-shape", "4", "--data", tmp_path / "d.npz",
+                             "--backend", "xylosim", "--json", tmp_path / "r.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert sum(l["spike_mismatches"] + l["u_mismatches"] + l["v_mismatches"]
+               for l in report["bit_exact"]["layers"]) == 0
+    assert all(l["mapping"] == "exact" for l in report["layers"])
+    assert report["summary"]["output_agreement"] > 0.95
+
+
+def test_conv_too_large_is_refused_before_its_dense_block():
+    with pytest.raises(SnnccError, match=r"hidden neurons: 1280 > 1000 \(by 280\) .*'1' \[80, 4, 4\]"):
+        api.compile(_conv_model(channels=80), target="xylo", input_shape=(1, 4, 4))

@@ -126,3 +126,14 @@ def test_calibrate_refuses_data_without_samples(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(capsys, monkeypatch, "compile", tmp_path / "m.pt", "--target", "xylo",
                            "--calibrate", tmp_path / "e.npz", "-o", tmp_path / "b")
     assert code == 2 and "error:" in err and not (tmp_path / "b").exists()
+
+
+def test_emulator_and_calibration_on_conv_blocks():
+    from test_xylo import _conv_model
+    model = _conv_model()
+    x = (np.random.default_rng(2).random((20, 10, 1, 4, 4)) < 0.3).astype(np.float64)
+    compiled = api.compile(model, target="xylo-imu", input_shape=(1, 4, 4)).compiled
+    xylo = run_quantized(compiled.fixed, x).spikes
+    assert all(np.array_equal(emulate(compiled, x)[k], xylo[k]) for k in xylo)
+    _, cal = calibrate(model, x, input_shape=(1, 4, 4), chip="xylo-imu")
+    assert cal.output_agreement_calibrated >= cal.output_agreement_default

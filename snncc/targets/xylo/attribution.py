@@ -35,8 +35,7 @@ import numpy as np
 from . import fixedpoint as xf
 from ...ir.nodes import RESET_ZERO
 from ...ir.xylo import POP_INPUT, XyNeuron
-from ...passes.compose import compose_synapses
-from .quantize import _layers, _prepare, dash_decay
+from .quantize import _layers, _prepare, dash_decay, xylo_synapses
 
 CAUSES = ("decay values", "decay rounding", "weights", "thresholds", "biases", "spike rule",
           "bias timing", "saturation")
@@ -63,7 +62,7 @@ class _Layer:
 
 
 def _layers_of(compiled) -> list[_Layer]:
-    lowered = compose_synapses(compiled.lowered)
+    lowered = xylo_synapses(compiled.lowered, xf.CHIPS[compiled.fixed.meta["target"]])
     fixed, scales = compiled.fixed, compiled.quant.scales
     out = []
     for l in _layers(lowered):

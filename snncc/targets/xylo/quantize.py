@@ -136,8 +136,8 @@ def _layers(graph: Graph) -> list[_Layer]:
             continue
         if not isinstance(node, CubaLIF):
             raise SnnccError(f"node {node.name!r} ({node.kind}) has no Xylo counterpart",
-                             "Xylo runs Linear layers into LIF neurons: flatten convolutions "
-                             "and pools into Linear layers, or compile for Loihi")
+                             "Xylo runs dense synapses (Linear, or small convolutions and "
+                             "pools, composed) into LIF neurons: compile this for Loihi")
         _refuse_neuron(node)
         syns = []
         for rec, feeders in ((False, graph.inputs_of(node.name)),
@@ -190,6 +190,17 @@ def _layers(graph: Graph) -> list[_Layer]:
     return list(layers.values())
 
 
+def xylo_synapses(graph: Graph, chip: xf.Chip) -> Graph:
+    """The lowered ``graph`` with one dense synapse per (source, neuron) path: composed
+    (:func:`~snncc.passes.compose.compose_synapses`), sizes checked against ``chip``, every
+    convolution as its dense block (:func:`.mapping.dense_synapses`)."""
+    from .mapping import check_sizes, dense_synapses
+    graph = compose_synapses(graph)
+    if graph.output_names and graph.inputs_of(graph.output_names[0]):
+        check_sizes(graph, chip)
+    return dense_synapses(graph)
+
+
 def _matrix(layer: _Layer, src: str, input_name: str) -> str:
     if src == input_name:
         return POP_INPUT
@@ -207,7 +218,7 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
     if cfg.chip not in xf.CHIPS:
         raise SnnccError(f"unknown Xylo sub-target {cfg.chip!r}",
                          f"choose one of: {', '.join(xf.CHIPS)}")
-    graph = compose_synapses(graph)
+    graph = xylo_synapses(graph, xf.CHIPS[cfg.chip])
     layers = _layers(graph)
     input_name = graph.input_names[0]
     t_cap = xf.STATE_MAX / max(cfg.headroom, 1.0)

@@ -68,10 +68,11 @@ def weight_grid(model: nn.Module, chip: str = "xylo-audio2",
     from dataclasses import replace
 
     from ...compiler import compile_model
-    from ...passes.compose import compose_synapses
+    from .fixedpoint import CHIPS
+    from .quantize import xylo_synapses
     cfg = replace(config or QuantConfig(), chip=chip)
     compiled = compile_model(model, input_shape, config=cfg, target=chip)
-    composed = compose_synapses(compiled.lowered)
+    composed = xylo_synapses(compiled.lowered, CHIPS[chip])
     modules = dict(model.named_modules())
     grid = {}
     for name, step in compiled.quant.weight_steps.items():
