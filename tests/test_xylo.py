@@ -70,8 +70,8 @@ def _model(n_in=16, hidden=(24, 20), n_out=8, seed=0, scale=1.0, hidden_spikes=1
     torch.manual_seed(seed)
     kw = dict(alpha=0.75, beta=0.875, reset="subtract") | neuron
     layers, prev = [], n_in
-    for h in (*hidden, n_out):
-        spikes = {"max_spikes": hidden_spikes} if h is not n_out and hidden_spikes > 1 else {}
+    for k, h in enumerate((*hidden, n_out)):
+        spikes = {"max_spikes": hidden_spikes} if k < len(hidden) and hidden_spikes > 1 else {}
         layers += [nn.Linear(prev, h, bias=False), snn.CubaLIF(h, **kw, **spikes)]
         prev = h
     model = nn.Sequential(*layers)

@@ -19,22 +19,11 @@ from snncc.targets.xylo import train as xt
 from snncc.targets.xylo.quantize import dash_decay
 
 from helpers import run_cli
+from test_xylo import _model as xylo_model
 
 
-def _model(hidden=(24,), n_out=8, seed=0, spikes=31, scale=2.0):
-    torch.manual_seed(seed)
-    kw = dict(alpha=0.75, beta=0.875, reset="subtract")
-    layers, prev = [], 16
-    for h in hidden:
-        layers += [nn.Linear(prev, h, bias=False), snn.CubaLIF(h, max_spikes=spikes, **kw)]
-        prev = h
-    layers += [nn.Linear(prev, n_out, bias=False), snn.CubaLIF(n_out, **kw)]
-    model = nn.Sequential(*layers)
-    with torch.no_grad():
-        for m in model:
-            if isinstance(m, nn.Linear):
-                m.weight.mul_(scale)
-    return model
+def _model(hidden=(24,), spikes=31, scale=2.0):
+    return xylo_model(hidden=hidden, hidden_spikes=spikes, scale=scale)
 
 
 def _stimulus(steps=20, batch=6, seed=0):

@@ -24,7 +24,7 @@ calibration (``report.json``'s ``calibration`` section); Xylo's own knobs are in
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -32,6 +32,8 @@ import numpy as np
 from ...errors import SnnccError
 from ...ir.xylo import XyDense
 from ...progress import Progress, or_quiet
+from ..loihi.calibrate import Calibration as _LoihiCalibration
+from ..loihi.calibrate import LayerCalibration
 from .quantize import QuantConfig
 
 HEADROOMS: tuple[float, ...] = (4.0, 2.0, 8.0, 1.5, 16.0)
@@ -40,40 +42,15 @@ MAX_CALIBRATION_SAMPLES = 1024
 
 
 @dataclass
-class LayerCalibration:
-    """One layer's choice and its spike agreement on the calibration data (the Loihi
-    calibration's fields: ``clip_ratio`` = ``scale_factor``; ``weight_exp`` = the bit shift
-    of the matrix that feeds the layer)."""
-
-    name: str
-    clip_ratio: float
-    scale_factor: float
-    weight_exp_default: int
-    weight_exp: int
-    agreement_default: float
-    agreement_calibrated: float
-    candidates: int
-
-
-@dataclass
-class Calibration:
-    """Calibrated Xylo quantizer settings and the gain over the default rule."""
-
-    config: QuantConfig
-    layers: list[LayerCalibration]
-    samples: int
-    steps: int
-    output_agreement_default: float
-    output_agreement_calibrated: float
-    prediction_agreement_default: float
-    prediction_agreement_calibrated: float
-    accuracy_default: Optional[float] = None
-    accuracy_calibrated: Optional[float] = None
-    extra: dict = field(default_factory=dict)
+class Calibration(_LoihiCalibration):
+    """Calibrated Xylo quantizer settings and the gain over the default rule: the Loihi
+    calibration's layout (:class:`snncc.targets.loihi.calibrate.Calibration`; per layer
+    ``clip_ratio`` = ``scale_factor`` and ``weight_exp`` = the bit shift of the matrix that
+    feeds the layer), Xylo's own knobs in ``extra``."""
 
     def to_dict(self) -> dict:
-        """``report.json``'s calibration section (the Loihi layout; ``extra``: headroom,
-        weight shifts per matrix, bias corrections, every accepted step of the search)."""
+        """``report.json``'s calibration section (``extra``: headroom, weight shifts per
+        matrix, bias corrections, every accepted step of the search)."""
         d = dataclasses.asdict(self)
         d.pop("config")
         d["scale_factor"] = dict(self.config.scale_factor)
@@ -84,21 +61,10 @@ class Calibration:
                 labels: Optional[np.ndarray] = None) -> dict:
         """Default rule vs calibrated network on other data (e.g. the verification set)."""
         from ...compiler import compile_graph
-        from ...reference import run_float
-        from ...report.runs import output_layer, predictions, run_quantized
+        from ..loihi.calibrate import compare_default
         default = compile_graph(compiled.float_graph, QuantConfig(chip=self.config.chip),
                                 compiled.target).fixed
-        out = output_layer(compiled.fixed)
-        flt = run_float(model, stimulus, [out])[out]
-        res = {}
-        for key, fixed in (("default", default), ("calibrated", compiled.fixed)):
-            q = run_quantized(fixed, stimulus).spikes[out]
-            res[f"output_agreement_{key}"] = float(np.mean(q == flt))
-            res[f"prediction_agreement_{key}"] = float(np.mean(predictions(q) == predictions(flt)))
-            res[f"accuracy_{key}"] = (None if labels is None
-                                      else float(np.mean(predictions(q) == np.asarray(labels))))
-        return res
-
+        return compare_default(model, default, compiled.fixed, stimulus, labels)
 
 def _shifts(fixed) -> dict[str, int]:
     return {d.matrix: d.shift for d in fixed.of_type(XyDense)}
