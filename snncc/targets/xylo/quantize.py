@@ -50,7 +50,8 @@ class QuantConfig:
 
     ``chip``: sub-target (``xylo-audio2``, ``xylo-imu``, ``xylo-audio3``); ``headroom``: how
     far v may exceed the threshold before it saturates (thresholds <= 32767 / headroom);
-    ``scale_factor``: per layer multiplier of the scale (weights above 127 clip);
+    ``scale_factor``: per layer multiplier of the scale, one number or one per neuron
+    (weights above 127 clip);
     ``weight_shift``: per matrix (``input``, ``hidden``, ``output``) bit shift in place of
     the rule's; ``bias_correction``: per layer, integers added to the neurons' biases
     (calibration's correction of the decays' rounding drift).
@@ -58,7 +59,7 @@ class QuantConfig:
 
     chip: str = "xylo-audio2"
     headroom: float = 4.0
-    scale_factor: dict[str, float] = field(default_factory=dict)
+    scale_factor: dict[str, float | list[float]] = field(default_factory=dict)
     weight_shift: dict[str, int] = field(default_factory=dict)
     bias_correction: dict[str, list[int]] = field(default_factory=dict)
 
@@ -77,6 +78,11 @@ class QuantReport(_QuantReport):
         from dataclasses import replace
         return [replace(m, mapping=self.classes[m.name][0], note="") if m.name in self.classes
                 else m for m in mapping]
+
+
+def _factor(cfg: QuantConfig, layer: str) -> np.ndarray:
+    """The layer's scale factor (a scalar or per-neuron float64 array)."""
+    return np.asarray(cfg.scale_factor.get(layer, 1.0), np.float64)
 
 
 def _dash(decay: np.ndarray, minimum: int = 0) -> np.ndarray:
@@ -233,7 +239,7 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
                 if _matrix(l, src, input_name) != matrix:
                     continue
                 rmax = np.max(np.abs(p.weights[syn.name]), axis=1)
-                cap = t_cap / p.threshold * cfg.scale_factor.get(l.neuron.name, 1.0)
+                cap = t_cap / p.threshold * _factor(cfg, l.neuron.name)
                 live = rmax > 0
                 if np.any(live):
                     need.append(np.min(cap[live] * rmax[live]) / xf.WEIGHT_MAX)
@@ -333,7 +339,7 @@ def _quantize_layer(l: _Layer, p: _Prepared, shifts: dict[str, int], input_name:
         unit[syn.name] = 2.0 ** sh
         scale = np.minimum(scale, np.where(rmax > 0, xf.WEIGHT_MAX * 2.0 ** sh
                                            / np.maximum(rmax, 1e-300), np.inf))
-    scale = scale * cfg.scale_factor.get(n.name, 1.0)
+    scale = scale * _factor(cfg, n.name)
     warnings = list(p.warnings)
     syns, errors, clipped = [], [], {"weight": 0}
     for syn, src in l.ff + l.rec:
