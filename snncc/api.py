@@ -189,10 +189,11 @@ def _check_lava_neuron(policy: str) -> None:
 def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base, progress):
     """Calibrate on ``data``; returns (calibrated Compiled, the target's calibration result)."""
     from .loaders import load_data
-    if compiled.target != "loihi":
+    from .targets import get_target
+    calibrate = get_target(compiled.target).calibrate
+    if calibrate is None:
         raise SnnccError(f"--calibrate is not available for target {compiled.target!r}",
                          "compile without --calibrate")
-    from .targets.loihi.calibrate import calibrate
     x, y = load_data(data, _input_shape(compiled))
     return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
 

@@ -42,7 +42,8 @@ ForceOpt = typer.Option(False, "--force", help="write into an output snncc does 
                         "non-empty folder without a manifest (only snncc's files are replaced, "
                         "nothing is deleted), or replace a file of another kind")
 CalibrateOpt = typer.Option(None, "--calibrate", readable=False, help=".npz of calibration data (x, optional y): "
-                            "search per-layer weight scales and exponents on it instead of max-abs")
+                            "search per-layer weight scales and exponents on it instead of max-abs "
+                            "(Xylo: also headroom, weight shifts, bias corrections)")
 
 
 def _version(value: bool) -> None:
@@ -103,6 +104,13 @@ def _print_calibration(cal) -> None:
     for name, ratio, exp, a, b in rows:
         table.add_row(name, ratio, exp, f"{a:.4%}", f"{b:.4%}", f"{b - a:+.4%}")
     console.print(table)
+    x = cal.extra
+    if "headroom" in x:     # Xylo's own knobs
+        fixes = ", ".join(f"{n}: {c['neurons']} neurons {c['min']}..{c['max']}"
+                          for n, c in x["bias_correction"].items()) or "none"
+        console.print(f"Xylo: headroom {x['headroom_default']:g} -> {x['headroom']:g}; weight "
+                      f"shifts {x['weight_shift_default']} -> {x['weight_shift']}; "
+                      f"bias corrections: {fixes}", highlight=False)
 
 
 def _mapping_table(compiled) -> Table:

@@ -27,7 +27,12 @@ def _emit(compiled, directory, **options):
     return emit(compiled, directory, **options)
 
 
+def _calibrate(model, stimulus, labels=None, input_shape=None, dt=1e-3, **options):
+    from .calibrate import calibrate
+    return calibrate(model, stimulus, labels, input_shape, dt, **options)
+
+
 LOIHI = register_target(Target(
     name="loihi", description="Intel Loihi 2 (Lava fixed_pt)", quantize=_quantize,
     default_config=_default_config, emit=_emit, runners=("sim", "fast", "torch"),
-    reference="lava"))
+    reference="lava", calibrate=_calibrate))
