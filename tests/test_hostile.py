@@ -17,6 +17,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -252,12 +254,25 @@ def _limited(limit_bytes):
 
 def _run_limited(ws: Path, args, limit=3 * GIB, env=None):
     """(exit code, stderr, peak RSS in MiB) of ``snncc args`` under RLIMIT_AS = ``limit``."""
-    proc = subprocess.Popen([sys.executable, "-m", "snncc", *args], cwd=ws, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_limited(limit),
-                            env=dict(os.environ, **(env or {})))
-    out, err = proc.communicate(timeout=300)
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return proc.returncode, out, err, ru.ru_maxrss / 1024
+    # os.wait4 gives this child's own peak RSS; RUSAGE_CHILDREN would be the largest of every
+    # child this pytest process ever reaped (another test's subprocess, not this one)
+    with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+        proc = subprocess.Popen([sys.executable, "-m", "snncc", *args], cwd=ws, stdout=fo, stderr=fe,
+                                text=True, preexec_fn=_limited(limit),
+                                env=dict(os.environ, **(env or {})))
+        deadline = time.monotonic() + 300
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise TimeoutError(f"snncc {' '.join(args)} ran past 300 s")
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        return proc.returncode, fo.read(), fe.read(), ru.ru_maxrss / 1024
 
 
 def _long_run(ws: Path) -> None:

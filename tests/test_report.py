@@ -223,7 +223,7 @@ def test_html_renders_in_headless_chromium(report, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     probe_json = dom.stdout.split('data-probe="', 1)[1].split('"', 1)[0].replace("&quot;", '"')
     images = json.loads(probe_json)
-    assert len(images) == 4
+    assert len(images) == render_html(report).count("<img ") == 5   # 4 plots + per-core utilisation
     assert all(done and w > 200 and h > 150 for done, w, h in images), images
     shot = tmp_path / "shot.png"
     res = subprocess.run(base + ["--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
