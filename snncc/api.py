@@ -8,8 +8,10 @@ prints the results, so the Python API and the CLI cannot drift apart::
     report = api.verify("model.pt", "test.npz").report
     spikes = api.run("build/", "test.npz").spikes
 
-``model`` arguments take a path (``.pt`` saved with ``torch.save(model)``, ``.nir``) or an
-already loaded object (an ``nn.Module``, a :class:`~snncc.modelfile.NirFile`).  Every user
+``model`` arguments take a path (``.pt`` saved with ``torch.save(model)``, ``.nir``), a class
+spec (``"train.py:Net"`` or ``"package.module:factory"``, with ``weights=`` a state_dict
+file and ``model_args=`` its constructor arguments as JSON), or an already loaded object
+(an ``nn.Module``, a :class:`~snncc.modelfile.NirFile`).  Every user
 error is raised as :class:`~snncc.errors.SnnccError`; outputs are complete or absent.
 """
 from __future__ import annotations
@@ -29,10 +31,17 @@ from .progress import Progress
 PathLike = str | os.PathLike
 
 
-def _load(model, trust: bool):
+def _load(model, trust: bool, weights: Optional[PathLike] = None,
+          model_args: Optional[str] = None):
+    """The model object behind a model argument (see :func:`snncc.modelfile.load_model`):
+    a path, a class spec (``train.py:Net`` with ``weights`` and JSON ``model_args``), or an
+    object passed through (an ``nn.Module`` gets ``weights`` loaded into it)."""
     from .modelfile import load_model
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model, trust=trust)
+        return load_model(model, trust=trust, weights=weights, model_args=model_args)
+    if weights is not None:
+        from .modelspec import load_weights
+        load_weights(model, weights, trust)
     return model
 
 
@@ -68,6 +77,7 @@ def _quant_config(target: str, netx: bool):
 
 
 def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, trust: bool = False,
+            weights: Optional[PathLike] = None, model_args: Optional[str] = None,
             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
             netx: bool = False, calibrate: Optional[PathLike] = None,
             lava_neuron: str = "auto", progress: Optional[Progress] = None) -> CompileResult:
@@ -83,7 +93,7 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     from .targets import get_target
     tgt = get_target(target)
     config = _quant_config(target, netx)
-    model = _load(model, trust)
+    model = _load(model, trust, weights, model_args)
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -94,7 +104,9 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
                          "without --netx for snncc's own Lava network") from exc
     cal = None
     if calibrate is not None:
-        compiled, cal = _calibrate(model, compiled, calibrate, input_shape, dt, config, progress)
+        compiled, cal, x = _calibrate(model, compiled, calibrate, input_shape, dt, config,
+                                      progress)
+        compiled.self_check = _check_on(model, compiled, x)
     result = CompileResult(compiled, model, calibration=cal)
     if out is None:
         return result
@@ -123,7 +135,16 @@ def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base,
                          "compile without --calibrate")
     from .targets.loihi.calibrate import calibrate
     x, y = load_data(data, _input_shape(compiled))
-    return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
+    return (*calibrate(model, x, y, input_shape, dt, base=base, progress=progress), x)
+
+
+def _check_on(model, compiled: Compiled, x: np.ndarray):
+    """The differential self-check again, on the probe plus the first samples of ``x``."""
+    from .modelfile import NirFile
+    if isinstance(model, NirFile):
+        return None
+    from .frontend.selfcheck import self_check
+    return self_check(model, compiled.lowered, data=x)
 
 
 @dataclass
@@ -139,6 +160,7 @@ class VerifyResult:
 def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim",
            json_out: Optional[PathLike] = None, html_out: Optional[PathLike] = None,
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
+           weights: Optional[PathLike] = None, model_args: Optional[str] = None,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
            progress: Optional[Progress] = None) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
@@ -149,12 +171,14 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     """
     from .loaders import load_data
     from .report.write import make_report, write_artifacts
-    compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    compiled_result = compile(model, target=target, trust=trust, weights=weights,
+                              model_args=model_args, input_shape=input_shape, dt=dt)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled))
     if calibrate is not None:
-        compiled, compiled_result.calibration = _calibrate(
+        compiled, compiled_result.calibration, xc = _calibrate(
             compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
+        compiled.self_check = _check_on(compiled_result.model, compiled, xc)
         compiled_result.compiled = compiled
     report = make_report(compiled_result.model, compiled, x, y, target=target, backend=backend,
                          check_samples=check_samples, calibration=compiled_result.calibration,
@@ -205,15 +229,20 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
 
 
 def export_nir(model, out: PathLike, *, trust: bool = False,
+               weights: Optional[PathLike] = None, model_args: Optional[str] = None,
                input_shape: Optional[Sequence[int]] = None,
                dt: Optional[float] = None) -> Path:
     """Write the lowered float network (folds applied) as NIR to ``out``; returns the path."""
     from .backends.nir import write_nir
     from .frontend import trace
+    from .frontend.selfcheck import self_check
     from .passes import lower_neurons, validate_float
-    graph = trace(_load(model, trust), input_shape, dt)
+    module = _load(model, trust, weights, model_args)
+    graph = trace(module, input_shape, dt)
     validate_float(graph)
-    write_nir(lower_neurons(graph)[0], out)
+    lowered = lower_neurons(graph)[0]
+    self_check(module, lowered)
+    write_nir(lowered, out)
     return Path(out)
 
 
@@ -229,10 +258,12 @@ class InspectResult:
 
 
 def inspect(model, *, target: str = "loihi", trust: bool = False,
+            weights: Optional[PathLike] = None, model_args: Optional[str] = None,
             input_shape: Optional[Sequence[int]] = None,
             dt: Optional[float] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources."""
-    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    result = compile(model, target=target, trust=trust, weights=weights, model_args=model_args,
+                     input_shape=input_shape, dt=dt)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)
@@ -243,3 +274,29 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
         except SnnccError as exc:
             info.placement_error = exc.cause
     return info
+
+
+def layer_rows(compiled: Compiled) -> list[dict]:
+    """One row per neuron layer for the mapping table (``compile`` and ``inspect`` print it).
+
+    ``weight_err``: the worst relative weight error over the layer's synapses (a layer fed by
+    several synapses -- recurrent, residual -- reports them as ``weight:<synapse>``);
+    ``decay_err``: the worse of beta and alpha; ``other_err``: (name, error) of the worst
+    remaining parameter (biases, generalised resets, input gains) or None.
+    """
+    quant = {l.name: l for l in compiled.quant.layers}
+    rows = []
+    for m in compiled.mapping:
+        q = quant[m.name]
+        err = {e.name: e.max_rel for e in q.errors}
+        weights = [v for k, v in err.items() if k == "weight" or k.startswith("weight:")]
+        other = max(((k, v) for k, v in err.items()
+                     if k not in ("threshold", "beta", "alpha") and k != "weight"
+                     and not k.startswith("weight:")), key=lambda kv: kv[1], default=None)
+        rows.append({"layer": m.name, "neuron": m.source_kind, "mapping": m.mapping,
+                     "weight_exp": q.weight_exp, "sign": q.sign_mode,
+                     "weight_err": max(weights, default=0.0),
+                     "threshold_err": err.get("threshold", 0.0),
+                     "decay_err": max(err.get("beta", 0.0), err.get("alpha", 0.0)),
+                     "other_err": other, "notes": "; ".join(q.warnings + [m.note]).strip("; ")})
+    return rows

@@ -24,6 +24,13 @@ console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ e
 err_console = Console(stderr=True)
 
 TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only for files you trust)")
+WeightsOpt = typer.Option(None, "--weights", help="state_dict file (torch.save(model."
+                          "state_dict())) for a model given as train.py:Net or "
+                          "package.module:factory")
+ArgsOpt = typer.Option(None, "--model-args", help="constructor arguments of train.py:Net as "
+                       "JSON: an object (keywords) or an array (positional)")
+ModelArg = typer.Argument(..., help="model.pt (torch.save(model)), model.nir, or train.py:Net / "
+                          "package.module:factory with --weights state.pt")
 ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
@@ -44,6 +51,8 @@ def _print_compile(result) -> None:
     from .modelfile import NirFile
     if isinstance(result.model, NirFile):
         _print_nir_import(result.compiled.float_graph)
+    if result.compiled.self_check is not None:
+        console.print(result.compiled.self_check.summary(), highlight=False, soft_wrap=True)
     if result.calibration is not None:
         _print_calibration(result.calibration)
 
@@ -64,30 +73,26 @@ def _print_calibration(cal) -> None:
 
 
 def _mapping_table(compiled) -> Table:
-    quant = {l.name: l for l in compiled.quant.layers}
+    from .api import layer_rows
     table = Table(title="layers")
     for col in ("layer", "neuron", "mapping", "w exp", "sign", "weight err", "thr err",
                 "decay err", "other err", "notes"):
         table.add_column(col)
-    for m in compiled.mapping:
-        q = quant[m.name]
-        err = {e.name: e.max_rel for e in q.errors}
-        # biases, generalised-neuron resets and input gains: the worst one, named
-        other = max(((v, k) for k, v in err.items()
-                     if k not in ("weight", "threshold", "beta", "alpha")), default=None)
-        table.add_row(m.name, m.source_kind, m.mapping, str(q.weight_exp), q.sign_mode,
-                      f"{err['weight']:.2%}", f"{err['threshold']:.2%}",
-                      f"{max(err['beta'], err['alpha']):.2%}",
-                      "-" if other is None else f"{other[0]:.2%} {other[1]}",
-                      "; ".join(q.warnings + [m.note]).strip("; "))
+    for r in layer_rows(compiled):
+        other = r["other_err"]
+        table.add_row(r["layer"], r["neuron"], r["mapping"], str(r["weight_exp"]), r["sign"],
+                      f"{r['weight_err']:.2%}", f"{r['threshold_err']:.2%}",
+                      f"{r['decay_err']:.2%}",
+                      "-" if other is None else f"{other[1]:.2%} {other[0]}", r["notes"])
     return table
 
 
 @app.command("compile")
-def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def compile_cmd(model: str = ModelArg,
                 target: str = typer.Option("loihi", "--target"),
                 out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
-                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+                trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+                model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[int]] = ShapeOpt,
                 dt: float = DtOpt,
                 lava_neuron: str = typer.Option("auto", "--lava-neuron",
                                                 help="auto | fx | lif-arrays (see docs)"),
@@ -103,8 +108,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
     from . import api
     from .progress import live
     with live() as progress:
-        result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
-                             dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
+        result = api.compile(model, target=target, out=out, trust=trust, weights=weights,
+                             model_args=model_args, input_shape=input_shape, dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
                              progress=progress)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
@@ -115,7 +120,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
 
 
 @app.command()
-def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def verify(model: str = ModelArg,
            data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
            target: str = typer.Option("loihi", "--target"),
            backend: str = typer.Option("sim", "--backend", help="sim (bit-accurate) or lava"),
@@ -126,7 +131,8 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
-           trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+           trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+           model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[int]] = ShapeOpt,
            dt: float = DtOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
@@ -134,7 +140,8 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
     with live() as progress:
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
-                            trust=trust, input_shape=input_shape, dt=dt, progress=progress)
+                            trust=trust, weights=weights, model_args=model_args,
+                            input_shape=input_shape, dt=dt, progress=progress)
     _print_compile(result.compile)
     _print_report(result.report)
     for path in result.written:
@@ -209,9 +216,10 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 
 
 @app.command("export-nir")
-def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def export_nir(model: str = ModelArg,
                out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
-               trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+               trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+               model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[int]] = ShapeOpt,
                dt: float = DtOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
@@ -219,17 +227,21 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
     compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.
     """
     from . import api
-    console.print(f"wrote {api.export_nir(model, out, trust=trust, input_shape=input_shape, dt=dt)}")
+    path = api.export_nir(model, out, trust=trust, weights=weights, model_args=model_args,
+                          input_shape=input_shape, dt=dt)
+    console.print(f"wrote {path}")
 
 
 @app.command()
-def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
-            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+def inspect(model: str = ModelArg,
+            trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[int]] = ShapeOpt,
             dt: Optional[float] = DtOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
-    info = api.inspect(model, trust=trust, input_shape=input_shape, dt=dt)
+    info = api.inspect(model, trust=trust, weights=weights, model_args=model_args,
+                       input_shape=input_shape, dt=dt)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters

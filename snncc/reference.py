@@ -1,4 +1,10 @@
-"""Run the float PyTorch model over time and record every neuron layer's spikes."""
+"""Run the float PyTorch model over time and record every neuron layer's output.
+
+The model runs in its own dtype (a ``.double()`` model in float64, a ``.half()`` one in
+float16): the stimulus is cast to it, never the model to float32.  Models made of
+snnTorch / SpikingJelly / Norse neurons run through their framework's own driver
+(:func:`snncc.frontend.frameworks.run_native`).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,32 +14,54 @@ from torch import nn
 from .nn import reset
 
 
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of ``model``'s parameters and buffers (float32 when it has none)."""
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
+
+
+def _output(o) -> torch.Tensor:
+    """A module's data output: the first element of a (spikes, state...) tuple."""
+    while isinstance(o, (tuple, list)):
+        o = o[0]
+    return o
+
+
 @torch.no_grad()
 def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
-              batch_size: int = 256) -> dict[str, np.ndarray]:
+              batch_size: int = 256, values: bool = False) -> dict[str, np.ndarray]:
     """Spikes (bool, (T, B, n)) of each module named in ``layers`` for ``stimulus`` (T, B, ...).
 
     ``layers`` are module qualified names, which the fx frontend uses as IR node names.
+    ``values=True`` returns what each module emitted instead, as float64 (T, B, n): spikes
+    as 0/1, a non-spiking readout's membrane, or whatever else a module emits.
     """
     from .modelfile import NirFile
     if isinstance(model, NirFile):      # a .nir model: its float graph is the reference
         from .passes import lower_neurons
         from .passes.float_sim import simulate_float
         spikes = simulate_float(lower_neurons(model.graph())[0], np.asarray(stimulus))
-        return {name: spikes[name] for name in layers}
+        return {name: spikes[name].astype(np.float64) if values else spikes[name]
+                for name in layers}
     from .frontend.frameworks import driver_for, run_native
     if driver_for(model) is not None:    # snnTorch/SpikingJelly/Norse: their own forward pass
-        return run_native(model, stimulus, layers, batch_size)
+        return run_native(model, stimulus, layers, batch_size, values=values)
     modules = dict(model.named_modules())
     steps, total = stimulus.shape[:2]
+    dtype = model_dtype(model)
     out = {name: [] for name in layers}
     model.eval()
     for start in range(0, total, batch_size):
-        chunk = torch.as_tensor(stimulus[:, start:start + batch_size], dtype=torch.float32)
+        chunk = torch.as_tensor(np.asarray(stimulus[:, start:start + batch_size])).to(dtype)
         record = {name: [] for name in layers}
+
+        def hook(m, i, o, name):
+            o = _output(o)
+            record[name].append(o.detach().reshape(o.shape[0], -1))
         hooks = [modules[name].register_forward_hook(
-                 lambda m, i, o, name=name: record[name].append(o.detach().reshape(o.shape[0], -1)))
-                 for name in layers]
+                 lambda m, i, o, name=name: hook(m, i, o, name)) for name in layers]
         try:
             reset(model)
             for t in range(steps):
@@ -42,5 +70,6 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
             for h in hooks:
                 h.remove()
         for name in layers:
-            out[name].append(torch.stack(record[name]).numpy() > 0)
+            seq = torch.stack(record[name]).double().numpy()
+            out[name].append(seq if values else seq > 0)
     return {name: np.concatenate(chunks, axis=1) for name, chunks in out.items()}

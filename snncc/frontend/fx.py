@@ -19,6 +19,7 @@ from ..errors import SnnccError
 from ..ir import Affine, Graph, Input, Node, Output
 from ..ir.fragment import INPUT, Fragment
 from ..ir.nodes import NeuronNode, Shape
+from ..nn.base import StatefulNeuron
 
 # A converter takes (module, node name, input shapes) and returns an IR node, a Fragment
 # (several nodes, e.g. a neuron with its recurrent synapses), or None for a module that
@@ -82,18 +83,111 @@ def _flat_outputs(value) -> list:
     return [] if value is None else [value]
 
 
+# Neuron base classes of every framework (snncc.nn's StatefulNeuron, snnTorch's
+# SpikingNeuron, ...): their modules are fx leaves whether snncc converts them or not, so an
+# unsupported neuron is refused by its class name instead of being traced into.
+NEURON_FAMILIES: dict[type, str] = {}
+# Containers that apply their children one after the other per time step, whatever their own
+# forward does with the time axis (SpikingJelly's SeqToANNContainer): traced as their children.
+SEQUENCE_CONTAINERS: set[type] = set()
+# Names a subclass may define without changing what a converter bound to its parent reads:
+# construction and printing.  Any other method or descriptor counts as an override.
+_HARMLESS = {"__module__", "__qualname__", "__doc__", "__init__", "__dict__", "__weakref__",
+             "__annotations__", "__slotnames__", "__parameters__", "__orig_bases__",
+             "__abstractmethods__", "_abc_impl", "__firstlineno__", "__static_attributes__",
+             "__classcell__", "extra_repr", "__repr__", "__str__", "__init_subclass__"}
+
+
+def register_neuron_family(base: type, framework: str) -> None:
+    """Make every subclass of ``base`` an fx leaf (refused by name when it has no converter)."""
+    NEURON_FAMILIES[base] = framework
+
+
+register_neuron_family(StatefulNeuron, "snncc.nn")
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def dynamics_overrides(cls: type, owner: type) -> list[str]:
+    """Methods and descriptors that ``cls`` or a class between it and ``owner`` (in the MRO)
+    defines, apart from construction and printing: what could change the dynamics that the
+    converter bound to ``owner`` reads."""
+    names = []
+    for klass in cls.__mro__:
+        if klass is owner:
+            break
+        for name, value in vars(klass).items():
+            if name in _HARMLESS:
+                continue
+            if callable(value) or isinstance(value, (staticmethod, classmethod, property)):
+                names.append(name)
+    return list(dict.fromkeys(names))
+
+
+class Refusal(Exception):
+    """Why a module's class cannot be converted (raised by :func:`converter_lookup`)."""
+
+
+def converter_lookup(module: nn.Module) -> Optional[Converter]:
+    """The converter bound to ``type(module)``.
+
+    Converters are bound to exact classes.  A subclass of a converted class (or of a class
+    defining ``to_ir``) is converted as its parent only when it overrides nothing but
+    ``__init__`` and printing; otherwise :class:`Refusal` names the class and what it
+    overrides.  Returns None for classes no converter knows (containers, unknown layers).
+    """
+    cls = type(module)
+    if cls in CONVERTERS:
+        return CONVERTERS[cls]
+    owner = next((k for k in cls.__mro__ if k in CONVERTERS or "to_ir" in vars(k)), None)
+    if owner is None:
+        return None
+    changed = dynamics_overrides(cls, owner)
+    if changed:
+        raise Refusal(f"{cls.__name__} ({_qualname(cls)}) subclasses {owner.__name__} and "
+                      f"overrides {', '.join(changed)}: its dynamics may differ from "
+                      f"{owner.__name__}'s, and snncc has no converter for {cls.__name__}")
+    if owner in CONVERTERS:
+        return CONVERTERS[owner]
+    return lambda m, name, shapes: m.to_ir(name)
+
+
 def _converter_for(module: nn.Module) -> Optional[Converter]:
-    for cls in type(module).__mro__:
-        if cls in CONVERTERS:
-            return CONVERTERS[cls]
-    if callable(getattr(module, "to_ir", None)):
-        return lambda m, name, shapes: m.to_ir(name)
-    return None
+    try:
+        return converter_lookup(module)
+    except Refusal:
+        return None
+
+
+def neuron_family(module: nn.Module) -> Optional[str]:
+    """The framework whose neuron base class ``module`` derives from, or None."""
+    return next((fw for base, fw in NEURON_FAMILIES.items() if isinstance(module, base)), None)
 
 
 class _LeafTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return _converter_for(m) is not None or super().is_leaf_module(m, qualname)
+        if type(m) in SEQUENCE_CONTAINERS:
+            return False
+        return (neuron_family(m) is not None or _converter_for(m) is not None
+                or _refused(m) or super().is_leaf_module(m, qualname))
+
+    def call_module(self, m: nn.Module, forward, args, kwargs):
+        if type(m) in SEQUENCE_CONTAINERS and len(args) == 1 and not kwargs:
+            x = args[0]
+            for child in m.children():     # the per-step view of the container
+                x = self.call_module(child, child.forward, (x,), {})
+            return x
+        return super().call_module(m, forward, args, kwargs)
+
+
+def _refused(m: nn.Module) -> bool:
+    try:
+        converter_lookup(m)
+        return False
+    except Refusal:
+        return True
 
 
 def _infer_input_shape(model: nn.Module) -> Shape:
@@ -125,6 +219,7 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                          "write forward() as one time step without data-dependent Python "
                          "control flow; keep the time loop outside the model") from None
     modules = dict(model.named_modules())
+    _refuse_time_loop(fx_graph, type(model).__name__, modules)
     graph = Graph({"dt": float(1e-3 if dt is None else dt), "source": type(model).__name__})
     shape = tuple(input_shape) if input_shape is not None else _infer_input_shape(model)
     env: dict[str, str] = {}      # fx node name -> IR node name carrying its value
@@ -136,6 +231,12 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
         except (ValueError, IndexError, TypeError, AttributeError, OverflowError) as exc:
             raise SnnccError(f"shape mismatch at {node.name!r}: {exc}",
                              "check the layer sizes and the input shape") from None
+        if not shapes[node.name] or min(shapes[node.name]) < 1:
+            raise SnnccError(f"layer {node.name!r} has zero width (shape "
+                             f"{list(shapes[node.name])})", "every layer needs at least one "
+                             "neuron; rebuild the model (the file may be corrupt or hand-edited)")
+        if isinstance(node, NeuronNode):
+            node = _full_per_neuron(node)
         graph.add(node, inputs)
         return node.name
 
@@ -149,14 +250,9 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
             env[n.name] = add(Input("input", shape=shape), [])
         elif n.op == "call_module":
             module = modules[n.target]
-            conv = _converter_for(module)
-            if conv is None:
-                raise SnnccError(f"unsupported layer {n.target!r} of type "
-                                 f"{type(module).__module__}.{type(module).__name__}",
-                                 "use supported layers (Linear, snncc.nn neurons, Dropout, "
-                                 "Identity) or register a converter with "
-                                 "snncc.frontend.register_converter")
+            conv = _module_converter(module, n.target)
             srcs = _sources(n, env)
+            _check_declared_shape(module, n.target, shapes[srcs[0]])
             try:
                 ir_node = conv(module, n.target, [shapes[s] for s in srcs])
             except SnnccError:
@@ -205,6 +301,87 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
             raise SnnccError(f"forward reads the tensor attribute {n.target!r} directly",
                              "wrap parameters in supported modules")
     return graph
+
+
+def _refuse_time_loop(fx_graph: fx.Graph, model_name: str, modules: dict) -> None:
+    """A forward() that loops over time itself: it indexes its input along the first axis
+    (``x[t]``) or calls one neuron module several times.  snncc traces one step per call."""
+    inputs = [n for n in fx_graph.nodes if n.op == "placeholder"][:1]
+    indexed = [n for n in fx_graph.nodes if n.op == "call_function"
+               and n.target is operator.getitem and n.args[0] in inputs]
+    calls: dict[str, int] = {}
+    for n in fx_graph.nodes:
+        if n.op == "call_module" and neuron_family(modules[n.target]) is not None:
+            calls[n.target] = calls.get(n.target, 0) + 1
+    repeated = {k: v for k, v in calls.items() if v > 1}
+    if not indexed and not repeated:
+        return
+    what = []
+    if indexed:
+        what.append(f"indexes its input {len(indexed)} time(s) (x[{indexed[0].args[1]!r}], ...)")
+    if repeated:
+        name, count = max(repeated.items(), key=lambda kv: kv[1])
+        what.append(f"calls layer {name!r} {count} times")
+    raise SnnccError(f"{model_name}.forward() runs a time loop itself: it " + " and ".join(what) +
+                     "; snncc traces one time step per forward call",
+                     "write forward(x) for one time step (x: (batch, ...)) with the neuron state "
+                     "kept in the modules (snnTorch: init_hidden=True), and loop over time "
+                     "outside the model")
+
+
+def _module_converter(module: nn.Module, target: str) -> Converter:
+    """The converter of a called module, or the refusal naming its class and the fix."""
+    cls = type(module)
+    try:
+        conv = converter_lookup(module)
+    except Refusal as exc:
+        raise SnnccError(f"layer {target!r}: {exc}",
+                         f"use {cls.__mro__[1].__name__} itself, or register a converter for "
+                         f"{cls.__name__} (snncc.frontend.register_converter) that reproduces "
+                         "its forward pass") from None
+    if conv is not None:
+        return conv
+    family = neuron_family(module)
+    if family is not None:
+        raise SnnccError(f"layer {target!r}: {family} neuron {cls.__name__} ({_qualname(cls)}) "
+                         "has no snncc converter",
+                         "use a neuron snncc converts (docs/conformance.md lists them), or "
+                         "register a converter with snncc.frontend.register_converter")
+    raise SnnccError(f"unsupported layer {target!r} of type {_qualname(cls)}",
+                     "use supported layers (Linear, Conv2d, pooling, snncc.nn neurons, Dropout, "
+                     "Identity) or register a converter with snncc.frontend.register_converter")
+
+
+_PER_NEURON = ("alpha", "beta", "threshold", "bias", "reset_mult", "reset_sub", "input_scale")
+
+
+def _full_per_neuron(node: NeuronNode) -> NeuronNode:
+    """A layer-wide value (one number, e.g. a 0-d threshold) as one value per neuron."""
+    import dataclasses
+    shape = tuple(node.shape)
+    changes = {}
+    for name in _PER_NEURON:
+        value = getattr(node, name, None)
+        if isinstance(value, np.ndarray) and value.size == 1 and value.shape != shape:
+            changes[name] = np.full(shape, value.reshape(()), dtype=value.dtype)
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _check_declared_shape(module: nn.Module, target: str, in_shape) -> None:
+    """A neuron module's declared ``shape`` must be what feeds it, before it allocates."""
+    declared = getattr(module, "shape", None)
+    if not isinstance(module, StatefulNeuron) or declared is None:
+        return
+    try:
+        size = int(np.prod([int(d) for d in declared], dtype=object))
+        ok = all(int(d) >= 1 for d in declared)
+    except (TypeError, ValueError):
+        size, ok = -1, False
+    if not ok or size != int(np.prod(in_shape)):
+        raise SnnccError(f"layer {target!r} ({type(module).__name__}) declares shape "
+                         f"{str(declared)[:60]} but is fed {list(in_shape)}",
+                         "rebuild the model with matching layer sizes (the file may be corrupt "
+                         "or hand-edited)")
 
 
 def _sources(n: fx.Node, env: dict[str, str]) -> list[str]:

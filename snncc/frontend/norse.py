@@ -31,7 +31,7 @@ from ..ir.foreign import NorseLIF, NorseLIFBox
 from ..ir.nodes import EXACT_AFTER_FOLDING, GENERALISED, RESET_CUSTOM, RESET_SUBTRACT, RESET_ZERO
 from .frameworks import (Driver, check_positive_threshold, neuron_shape, per_neuron,
                          register_driver)
-from .fx import register_converter
+from .fx import register_converter, register_neuron_family
 
 FRAMEWORK = "Norse"
 _HEAVISIDE_FORWARD = {"super", "heaviside", "triangle", "tanh", "circ", "heavi_erfc"}
@@ -109,4 +109,7 @@ def _run(model: torch.nn.Module, x: torch.Tensor) -> bool:
     return False
 
 
+from norse.torch.module.snn import SNN, SNNCell  # noqa: E402  (base classes)
+for _base in (SNNCell, SNN):
+    register_neuron_family(_base, FRAMEWORK)
 register_driver(Driver(FRAMEWORK, lambda m: isinstance(m, (LIFCell, LIFBoxCell)), _run))

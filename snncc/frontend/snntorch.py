@@ -34,7 +34,7 @@ from ..ir.foreign import SnnTorchLeaky, SnnTorchRLeaky, SnnTorchSynaptic
 from ..ir.nodes import EXACT, GENERALISED, RESET_CUSTOM, RESET_SUBTRACT, RESET_ZERO
 from .frameworks import (Driver, check_positive_threshold, neuron_shape, per_neuron,
                          register_driver)
-from .fx import register_converter
+from .fx import register_converter, register_neuron_family
 
 FRAMEWORK = "snnTorch"
 _MODES = {0: "subtract", 1: "zero", 2: "none"}     # snntorch's reset_mechanism_val
@@ -137,4 +137,5 @@ def _run(model: torch.nn.Module, x: torch.Tensor) -> bool:
     return False
 
 
+register_neuron_family(snn.SpikingNeuron, FRAMEWORK)
 register_driver(Driver(FRAMEWORK, lambda m: isinstance(m, snn.SpikingNeuron), _run))

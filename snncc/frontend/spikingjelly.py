@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from spikingjelly.activation_based import functional
+from spikingjelly.activation_based import functional, surrogate
+from spikingjelly.activation_based import layer as sjl
 from spikingjelly.activation_based import neuron as sjn
+from torch import nn
 
 from ..errors import SnnccError
 from ..ir.foreign import SpikingJellyIF, SpikingJellyLIF, SpikingJellyPLIF
 from ..ir.nodes import EXACT, EXACT_AFTER_FOLDING, GENERALISED, RESET_SUBTRACT, RESET_ZERO
 from .frameworks import (Driver, check_positive_threshold, neuron_shape, per_neuron,
                          register_driver)
-from .fx import register_converter
+from .fx import (CONVERTERS, SEQUENCE_CONTAINERS, register_converter,
+                 register_neuron_family)
 
 FRAMEWORK = "SpikingJelly"
 
@@ -102,5 +105,22 @@ def _run(model: torch.nn.Module, x: torch.Tensor) -> bool:
     return False
 
 
+# SpikingJelly's stateless layer wrappers: the torch layer per step, whatever the step mode
+# (multi-step mode folds T into the batch, seq_to_ann_forward); bound to their exact classes.
+for _theirs, _torch in [(sjl.Linear, nn.Linear), (sjl.Conv2d, nn.Conv2d),
+                        (sjl.BatchNorm1d, nn.BatchNorm1d), (sjl.BatchNorm2d, nn.BatchNorm2d),
+                        (sjl.MaxPool2d, nn.MaxPool2d), (sjl.AvgPool2d, nn.AvgPool2d),
+                        (sjl.AdaptiveAvgPool2d, nn.AdaptiveAvgPool2d), (sjl.Flatten, nn.Flatten),
+                        (sjl.Dropout, nn.Dropout), (sjl.Dropout2d, nn.Dropout)]:
+    CONVERTERS[_theirs] = CONVERTERS[_torch]
+# Containers that apply stateless layers to every step (T folded into the batch, or a loop):
+# per step, their children in order.
+SEQUENCE_CONTAINERS.update({sjl.SeqToANNContainer, sjl.MultiStepContainer})
+# Classes a torch.save'd SpikingJelly model may hold besides the converted ones: the
+# surrogate-gradient modules (their forward is the Heaviside step; nn.Module's __setstate__).
+PICKLE_CLASSES = tuple(c for c in vars(surrogate).values() if isinstance(c, type)
+                       and issubclass(c, surrogate.SurrogateFunctionBase))
+for _base in (sjn.BaseNode, sjn.SimpleBaseNode):
+    register_neuron_family(_base, FRAMEWORK)
 register_driver(Driver(FRAMEWORK, lambda m: isinstance(m, (sjn.BaseNode, sjn.SimpleBaseNode)),
                        _run))

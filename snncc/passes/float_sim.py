@@ -128,11 +128,17 @@ def _scale(node: Scale, in_shapes, dtype) -> FloatOp:
 
 
 def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
-                   states: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
+                   states: Optional[dict[str, np.ndarray]] = None,
+                   drive: Optional[dict[str, np.ndarray]] = None,
+                   margins: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
     """Run ``graph`` on ``stimulus`` (T, B, *input_shape); spikes (bool, (T, B, n)) per neuron and output.
 
     A dict passed as ``states`` receives each neuron layer's membrane ``v`` (T, B, n) as the
     step leaves it (after an immediate reset), as the fixed-point simulator records it.
+    ``drive`` (layer -> (T, B, n)) replaces what the named neuron layers pass on with the
+    given values (teacher forcing: each layer is then checked on another model's input
+    spikes); their own spikes are still returned.  A dict passed as ``margins`` receives
+    ``v - threshold`` (T, B, n) at each spike decision, before any reset.
     """
     stimulus = np.asarray(stimulus)
     if stimulus.ndim < 2:
@@ -205,15 +211,22 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 if p["floor"] is not None:
                     v = np.maximum(v, p["floor"])
                 s = v > p["thr"]
+                if margins is not None:
+                    margins.setdefault(name, np.zeros((steps, batch, s.shape[1]), dtype))[t] = \
+                        v - p["thr"]
                 st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
                 st["s"] = s
                 values[name] = s
+                if drive is not None and name in drive:
+                    forced = np.asarray(drive[name][t]).reshape(batch, -1)
+                    values[name] = forced
                 if states is not None:
                     states.setdefault(name, np.zeros((steps, batch, s.shape[1]), dtype))[t] = st["v"]
             else:   # Output
                 values[name] = ins[0]
         for n in recorded:
-            traces[n].append(np.asarray(values[n], dtype=bool).reshape(batch, -1))
+            own = state[n]["s"] if n in state else values[n]
+            traces[n].append(np.asarray(own, dtype=bool).reshape(batch, -1))
         for s in previous:
             previous[s] = values[s]
     for n in recorded:
