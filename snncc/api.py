@@ -45,6 +45,23 @@ def _load(model, trust: bool, weights: Optional[PathLike] = None,
     return model
 
 
+def parse_shape(tokens: Optional[Sequence[str]]) -> Optional[tuple[int, ...]]:
+    """``--input-shape`` values as a shape: ``["64"]``, ``["2,8,8"]``, ``["2x8x8"]`` or
+    ``["2", "8", "8"]`` (the option repeated); None when not given.  SnnccError otherwise."""
+    if not tokens:
+        return None
+    parts = [p for t in tokens for p in str(t).replace("x", ",").replace(" ", ",").split(",") if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise SnnccError(f"--input-shape {' '.join(map(str, tokens))!r} is not a list of sizes",
+                         "give the input shape without the batch axis, e.g. 64 or 2,8,8") from None
+    if not shape or min(shape) < 1:
+        raise SnnccError(f"--input-shape {' '.join(map(str, tokens))!r}: sizes must be >= 1",
+                         "give the input shape without the batch axis, e.g. 64 or 2,8,8")
+    return shape
+
+
 def _input_shape(compiled: Compiled) -> tuple[int, ...]:
     return compiled.fixed.node(compiled.fixed.input_names[0]).shape
 
@@ -193,16 +210,31 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
 @dataclass
 class RunResult:
     """``spikes``: layer name -> bool (T, B, n); ``output``: the output layer's name;
-    ``out``: the .npz written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
+    ``membrane``: non-spiking readout layer -> its membrane in the float model's units,
+    float64 (T, B, n) (``v / scale``); ``out``: the .npz written, if any (``spikes/<layer>``
+    and ``membrane/<layer>`` arrays shaped (B, T, n)).  Steps are the chip's: a layer at
+    synaptic depth k answers input step t at step t + k."""
 
     spikes: dict[str, np.ndarray]
     output: str
     out: Optional[Path] = None
+    membrane: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def readout(self) -> bool:
+        """Whether the output layer is a non-spiking readout (read its membrane)."""
+        return self.output in self.membrane
 
     @property
     def counts(self) -> np.ndarray:
         """Output spike counts per sample and neuron, (B, n)."""
         return self.spikes[self.output].sum(axis=0)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Class scores per sample and output neuron, (B, n): spike counts, or for a
+        readout its mean membrane over time (the prediction is their argmax)."""
+        return self.membrane[self.output].mean(axis=0) if self.readout else self.counts
 
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
@@ -212,18 +244,24 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
     from .backends import get_runner
     from .ir import serialize
     from .loaders import load_data
+    from .report.runs import readout_scales
     graph = serialize.load(build)
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
+    scales = readout_scales(graph)
     if backend == "lava":      # run the generated module in the build directory itself
         from .backends.lava import run_build_dir
-        raw = run_build_dir(Path(build), x)
-        spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
+        raw = run_build_dir(Path(build), x, states=bool(scales))
+        spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items() if k.endswith("/s")}
+        volts = {n: raw[f"{n}/v"] for n in scales if f"{n}/v" in raw}
     else:
-        spikes = get_runner(backend)(graph, x).spikes
-    result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
+        res = get_runner(backend)(graph, x, record_states=bool(scales))
+        spikes, volts = res.spikes, (res.v if scales else {})
+    membrane = {n: np.asarray(volts[n], np.float64) / scales[n] for n in scales if n in volts}
+    result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0], membrane=membrane)
     if out is not None:
         with atomic_file(out, suffix=".npz") as tmp:
-            np.savez(tmp, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
+            np.savez(tmp, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()},
+                     **{f"membrane/{k}": np.swapaxes(v, 0, 1) for k, v in membrane.items()})
         result.out = Path(out)
     return result
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -31,7 +32,8 @@ ArgsOpt = typer.Option(None, "--model-args", help="constructor arguments of trai
                        "JSON: an object (keywords) or an array (positional)")
 ModelArg = typer.Argument(..., help="model.pt (torch.save(model)), model.nir, or train.py:Net / "
                           "package.module:factory with --weights state.pt")
-ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
+ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch: 64, or C,H,W "
+                        "as 2,8,8 (or --input-shape 2 --input-shape 8 --input-shape 8)")
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
                      "file's metadata)")
@@ -92,7 +94,7 @@ def compile_cmd(model: str = ModelArg,
                 target: str = typer.Option("loihi", "--target"),
                 out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
                 trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
-                model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[int]] = ShapeOpt,
+                model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
                 dt: float = DtOpt,
                 lava_neuron: str = typer.Option("auto", "--lava-neuron",
                                                 help="auto | fx | lif-arrays (see docs)"),
@@ -109,7 +111,8 @@ def compile_cmd(model: str = ModelArg,
     from .progress import live
     with live() as progress:
         result = api.compile(model, target=target, out=out, trust=trust, weights=weights,
-                             model_args=model_args, input_shape=input_shape, dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
+                             model_args=model_args, input_shape=api.parse_shape(input_shape),
+                             dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
                              progress=progress)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
@@ -132,7 +135,7 @@ def verify(model: str = ModelArg,
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
            trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
-           model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[int]] = ShapeOpt,
+           model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
            dt: float = DtOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
@@ -141,7 +144,8 @@ def verify(model: str = ModelArg,
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, weights=weights, model_args=model_args,
-                            input_shape=input_shape, dt=dt, progress=progress)
+                            input_shape=api.parse_shape(input_shape), dt=dt,
+                            progress=progress)
     _print_compile(result.compile)
     _print_report(result.report)
     for path in result.written:
@@ -208,9 +212,11 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
     result = api.run(build, input, backend=backend, out=out)
-    counts = result.counts
-    console.print(f"output spike counts per sample (first 10 of {counts.shape[0]}):")
-    console.print(str(counts[:10]))
+    scores = result.scores
+    what = ("output membrane, mean over time (non-spiking readout)" if result.readout
+            else "output spike counts")
+    console.print(f"{what} per sample (first 10 of {scores.shape[0]}):")
+    console.print(str(np.round(scores[:10], 4) if result.readout else scores[:10]))
     if result.out:
         console.print(f"wrote {result.out}")
 
@@ -219,7 +225,7 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 def export_nir(model: str = ModelArg,
                out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
                trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
-               model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[int]] = ShapeOpt,
+               model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
                dt: float = DtOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
@@ -228,20 +234,20 @@ def export_nir(model: str = ModelArg,
     """
     from . import api
     path = api.export_nir(model, out, trust=trust, weights=weights, model_args=model_args,
-                          input_shape=input_shape, dt=dt)
+                          input_shape=api.parse_shape(input_shape), dt=dt)
     console.print(f"wrote {path}")
 
 
 @app.command()
 def inspect(model: str = ModelArg,
             trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
-            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[int]] = ShapeOpt,
+            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
             dt: Optional[float] = DtOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
     info = api.inspect(model, trust=trust, weights=weights, model_args=model_args,
-                       input_shape=input_shape, dt=dt)
+                       input_shape=api.parse_shape(input_shape), dt=dt)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters

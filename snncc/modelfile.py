@@ -122,9 +122,10 @@ def _refuse_classes(path: Path, unknown: list[str]) -> SnnccError:
         cls = main[0].split(".", 1)[1]
         return SnnccError(f"model file {path} was saved with class {cls} defined in the "
                           f"training script itself (__main__.{cls}), which snncc cannot "
-                          "import", f"save the weights (torch.save(model.state_dict(), "
-                          f"'state.pt')) and run `snncc compile train.py:{cls} --weights "
-                          "state.pt`, or move the class into a module on PYTHONPATH")
+                          "import by itself", f"name the script: snncc compile train.py:{cls} "
+                          f"--weights {path} (a state_dict saved with torch.save(model."
+                          "state_dict()) works the same), or move the class into a module on "
+                          "PYTHONPATH")
     return SnnccError(f"model file {path} needs {names}, which snncc does not unpickle without "
                       "--trust (unpickling a class can run its code)",
                       "if you trust the file, pass --trust (API: trust=True); or save "
@@ -132,7 +133,20 @@ def _refuse_classes(path: Path, unknown: list[str]) -> SnnccError:
                       "package.module:Net --weights state.pt")
 
 
-def _load_torch(path: Path, trust: bool):
+def _main_classes(names: list[str], script) -> dict[str, object]:
+    """``__main__.X`` names of a file pickled by a training script, resolved in that script
+    (imported by the user's own ``train.py:Net`` spec): its nn.Module classes only."""
+    import torch
+    out = {}
+    for name in names:
+        if script is not None and name.startswith("__main__."):
+            cls = getattr(script, name.split(".", 1)[1], None)
+            if isinstance(cls, type) and issubclass(cls, torch.nn.Module):
+                out[name] = cls
+    return out
+
+
+def _load_torch(path: Path, trust: bool, script=None):
     kind = _sniff(path)
     if kind == "legacy":
         raise SnnccError(f"model file {path} is in PyTorch's legacy format (torch.save before "
@@ -160,6 +174,7 @@ def _load_torch(path: Path, trust: bool):
         names = sorted({_normal(g) for g in found.globals})
         packages = tuple(sorted({n.split(".")[0] for n in names} & set(FRONTENDS)))
         allowed = allowed_classes(packages)
+        allowed.update(_main_classes(names, script))
         from torch._weights_only_unpickler import _get_allowed_globals
         builtin = set(_get_allowed_globals())
         unknown = [n for n in names if n not in allowed and n not in builtin]
@@ -228,11 +243,14 @@ class NirFile:
         return [] if self._graph is None else list(self._graph.meta.get("nir_repairs", []))
 
 
-def read_torch_file(path: str | Path, trust: bool = False):
-    """Whatever a torch.save file holds (module, state_dict, checkpoint dict), read safely."""
+def read_torch_file(path: str | Path, trust: bool = False, script=None):
+    """Whatever a torch.save file holds (module, state_dict, checkpoint dict), read safely.
+
+    ``script``: the module imported from the user's ``train.py:Net`` spec; classes the file
+    names as ``__main__.X`` (a model pickled by that script) resolve to its ``X``."""
     path = Path(path)
     check_file(path, "model", MAX_MODEL_BYTES)
-    return _load_torch(path, trust)
+    return _load_torch(path, trust, script)
 
 
 def load_model(path: str | Path, trust: bool = False, weights: Optional[str | Path] = None,

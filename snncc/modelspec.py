@@ -13,7 +13,9 @@ weights without the code.  snncc rebuilds the model the way the training script 
 * ``weights`` (a file written by ``torch.save(model.state_dict())``, or a checkpoint dict
   holding one under ``state_dict`` / ``model_state_dict`` / ``model``) is loaded into it
   with ``load_state_dict(strict=True)``.  The weights file is read without running code
-  (weights-only), so it needs no ``--trust``; naming the script is what runs its code.
+  (weights-only), so it needs no ``--trust``; naming the script is what runs its code.  A
+  file that pickled the whole model from the training script (``torch.save(model)``, its
+  classes recorded as ``__main__.Net``) works too: those names resolve in the named script.
 
 This is also the path for models whose modules cannot be pickled (Norse cells, snnTorch
 neurons with their default surrogate functions) and for classes defined in ``__main__``.
@@ -127,7 +129,8 @@ def _parse_args(model_args: Optional[str]) -> tuple[list, dict]:
 
 
 def build(spec: str, model_args: Optional[str] = None):
-    """Import ``spec``'s module and call the named class or factory with ``model_args``."""
+    """Import ``spec``'s module and call the named class or factory with ``model_args``;
+    returns (the model, the imported module)."""
     import inspect
 
     from torch import nn
@@ -167,7 +170,7 @@ def build(spec: str, model_args: Optional[str] = None):
     if not isinstance(obj, nn.Module):
         raise SnnccError(f"{spec} returned a {type(obj).__name__}, not a torch.nn.Module",
                          "name the model class or a function that returns the model")
-    return obj
+    return obj, module
 
 
 def _state_dict_of(obj, path) -> dict:
@@ -185,10 +188,11 @@ def _state_dict_of(obj, path) -> dict:
                      "save it with torch.save(model.state_dict(), path)")
 
 
-def load_weights(model, path, trust: bool = False) -> None:
-    """Fill ``model`` from a state_dict file (strict: every key, every shape)."""
+def load_weights(model, path, trust: bool = False, script=None) -> None:
+    """Fill ``model`` from a state_dict file (strict: every key, every shape), or from a file
+    that pickled the whole model (its ``__main__`` classes resolved in ``script``)."""
     from .modelfile import read_torch_file
-    state = _state_dict_of(read_torch_file(path, trust), path)
+    state = _state_dict_of(read_torch_file(path, trust, script), path)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -214,8 +218,8 @@ def load_weights(model, path, trust: bool = False) -> None:
 
 def load_spec(spec: str, weights=None, model_args: Optional[str] = None, trust: bool = False):
     """Build the model named by ``spec`` and load ``weights`` into it (see module docstring)."""
-    model = build(spec, model_args)
+    model, script = build(spec, model_args)
     if weights is not None:
-        load_weights(model, weights, trust)
+        load_weights(model, weights, trust, script)
     model.eval()
     return model

@@ -15,10 +15,14 @@ from .nn import reset
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
-    """The floating dtype of ``model``'s parameters and buffers (float32 when it has none)."""
-    for t in list(model.parameters()) + list(model.buffers()):
-        if t.is_floating_point():
-            return t.dtype
+    """The floating dtype of ``model``'s parameters and buffers (float32 when it has none).
+
+    Reads each module's own tables, so a hand-edited file holding a non-tensor where a
+    parameter belongs does not make this fail (the converters refuse it with its name)."""
+    for m in model.modules():
+        for t in list(m._parameters.values()) + list(m._buffers.values()):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                return t.dtype
     return torch.float32
 
 

@@ -106,6 +106,13 @@ def test_load_path_failures_are_one_clear_line(project, capsys, monkeypatch, arg
         assert "train.py:Net --weights" in err
 
 
+def test_model_pickled_by_the_script_loads_through_the_script(project):
+    """torch.save(model) in train.py records __main__.Net: naming train.py resolves it."""
+    model = load_model("train.py:Net", weights="pickled_main.pt", model_args='{"hidden": 5}')
+    saved = torch.load(project / "state.pt")
+    assert torch.equal(model.fc2.weight, saved["fc2.weight"])
+
+
 def test_main_class_message_never_calls_the_file_corrupt(project, capsys, monkeypatch):
     _, err = _err(capsys, monkeypatch, "inspect", "pickled_main.pt", "--trust")
     assert "corrupt" not in err and "re-save" not in err

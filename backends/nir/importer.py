@@ -87,7 +87,8 @@ def _lif_like(name, nir_node, ctx: _Context, *, tau_mem, r, v_leak, tau_syn=None
     meta = dict(nir_node.metadata or {})
     dtype = _dtype(meta)
     dt = ctx.dt
-    thr = _arr(nir_node, "v_threshold")
+    readout = not hasattr(nir_node, "v_threshold")       # LI / CubaLI: no spikes
+    thr = np.ones_like(_arr(nir_node, "r")) if readout else _arr(nir_node, "v_threshold")
     if tau_mem is None:                          # IF: no leak
         ctx.chosen[name] = "euler"
         beta, gain_v, bias = np.ones_like(thr), dt * r, np.zeros_like(thr)
@@ -109,7 +110,7 @@ def _lif_like(name, nir_node, ctx: _Context, *, tau_mem, r, v_leak, tau_syn=None
     neuron = CubaLIF(name, shape=tuple(int(s) for s in thr.shape),
                      alpha=alpha.astype(dtype), beta=beta.astype(dtype),
                      threshold=thr.astype(dtype), bias=bias.astype(dtype),
-                     **_reset(name, nir_node, meta))
+                     **({} if readout else _reset(name, nir_node, meta)), spiking=not readout)
     return neuron, gain_i * gain_v
 
 
@@ -152,7 +153,8 @@ def _check_outputs(graph: Graph, nir_graph) -> None:
 
 
 IMPORTERS: dict[str, Callable] = {"Input": _input, "Output": _output, "Affine": _affine,
-                                  "Linear": _affine, "LIF": _lif, "IF": _if, "CubaLIF": _cuba}
+                                  "Linear": _affine, "LIF": _lif, "IF": _if, "CubaLIF": _cuba,
+                                  "LI": _lif, "CubaLI": _cuba}
 
 
 def _graph_meta(nir_graph) -> dict:

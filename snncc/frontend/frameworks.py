@@ -115,8 +115,11 @@ def run_native(model, stimulus: np.ndarray, layers: list[str],
 # -- helpers shared by the framework frontends ------------------------------------------
 
 def per_neuron(value, shape: tuple[int, ...], what: str, layer: str,
-               dtype=np.float32) -> np.ndarray:
-    """Broadcast a scalar or per-neuron parameter (tensor, array or float) to ``shape``."""
+               dtype=None) -> np.ndarray:
+    """Broadcast a scalar or per-neuron parameter (tensor, array or float) to ``shape``, in
+    ``dtype`` (default: the traced model's float dtype, :func:`snncc.frontend.fx.float_dtype`)."""
+    from .registry import float_dtype
+    dtype = dtype or float_dtype()
     try:
         import torch
         if isinstance(value, torch.Tensor):
@@ -127,7 +130,7 @@ def per_neuron(value, shape: tuple[int, ...], what: str, layer: str,
     if arr.size not in (1, int(np.prod(shape))):
         raise SnnccError(f"layer {layer!r}: {what} has {arr.size} values for {int(np.prod(shape))} "
                          "neurons", f"give {what} one value or one per neuron")
-    arr = arr.astype(dtype) if arr.dtype.kind == "f" else arr.astype(np.float32)
+    arr = arr.astype(dtype)
     return np.broadcast_to(arr.reshape(()) if arr.size == 1 else arr.reshape(shape),
                            shape).astype(arr.dtype).copy()
 

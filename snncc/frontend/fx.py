@@ -1,15 +1,15 @@
 """torch.fx frontend: trace a single-step ``nn.Module`` into the float graph IR.
 
-Neuron modules (anything with a ``to_ir`` method, i.e. :class:`snncc.nn.StatefulNeuron`, and
-every type in :data:`CONVERTERS`) are fx leaves, so their internal state handling is never
-traced.  Each leaf becomes IR nodes through its converter; modules that only pass data
+Neuron modules (anything with a ``to_ir`` method, i.e. :class:`snncc.nn.StatefulNeuron`, every
+type in :data:`~snncc.frontend.registry.CONVERTERS` and every framework neuron) are fx leaves,
+so their internal state handling is never traced.  Each leaf becomes IR nodes through its converter; modules that only pass data
 through (Dropout, Identity, Flatten of an already flat input) disappear.
 """
 from __future__ import annotations
 
 import inspect
 import operator
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,42 +20,18 @@ from ..ir import Affine, Graph, Input, Node, Output
 from ..ir.fragment import INPUT, Fragment
 from ..ir.nodes import NeuronNode, Shape
 from ..nn.base import StatefulNeuron
+from .registry import (CONVERTERS, FUNCTION_CONVERTERS, SEQUENCE_CONTAINERS,  # noqa: F401
+                       Converter, Refusal, _PRECISION, _qualname, as_float, converter_lookup,
+                       neuron_family, register_converter, register_function)
 
-# A converter takes (module, node name, input shapes) and returns an IR node, a Fragment
-# (several nodes, e.g. a neuron with its recurrent synapses), or None for a module that
-# passes its input through unchanged.
-Converter = Callable[[nn.Module, str, list[Shape]], Union[Node, Fragment, None]]
-CONVERTERS: dict[type, Converter] = {}
-# Functions and tensor methods in forward (torch.flatten, operator.add, "view", ...): the
-# handler takes (fx node, IR name, input shapes) and returns a node or None (pass-through).
-FunctionConverter = Callable[[fx.Node, str, list[Shape]], Optional[Node]]
-FUNCTION_CONVERTERS: dict[object, FunctionConverter] = {}
 SHAPE_METHODS = {"size", "dim"}     # their results are sizes, never data tensors
 _SIZE = "<size>"                    # env value of an fx node that computes a size
 
 
-def register_converter(*types: type):
-    """Register a converter for module types (decorator)."""
-    def wrap(fn: Converter) -> Converter:
-        for t in types:
-            CONVERTERS[t] = fn
-        return fn
-    return wrap
-
-
-def register_function(*targets):
-    """Register a converter for functions or tensor-method names used in forward (decorator)."""
-    def wrap(fn: FunctionConverter) -> FunctionConverter:
-        for t in targets:
-            FUNCTION_CONVERTERS[t] = fn
-        return fn
-    return wrap
-
-
 @register_converter(nn.Linear)
 def _linear(m: nn.Linear, name: str, in_shapes: list[Shape]) -> Node:
-    bias = None if m.bias is None else m.bias.detach().double().numpy().astype(np.float32)
-    return Affine(name, weight=m.weight.detach().numpy().astype(np.float32).copy(), bias=bias)
+    bias = None if m.bias is None else as_float(m.bias)
+    return Affine(name, weight=as_float(m.weight), bias=bias)
 
 
 @register_converter(nn.Dropout, nn.Identity)
@@ -83,87 +59,11 @@ def _flat_outputs(value) -> list:
     return [] if value is None else [value]
 
 
-# Neuron base classes of every framework (snncc.nn's StatefulNeuron, snnTorch's
-# SpikingNeuron, ...): their modules are fx leaves whether snncc converts them or not, so an
-# unsupported neuron is refused by its class name instead of being traced into.
-NEURON_FAMILIES: dict[type, str] = {}
-# Containers that apply their children one after the other per time step, whatever their own
-# forward does with the time axis (SpikingJelly's SeqToANNContainer): traced as their children.
-SEQUENCE_CONTAINERS: set[type] = set()
-# Names a subclass may define without changing what a converter bound to its parent reads:
-# construction and printing.  Any other method or descriptor counts as an override.
-_HARMLESS = {"__module__", "__qualname__", "__doc__", "__init__", "__dict__", "__weakref__",
-             "__annotations__", "__slotnames__", "__parameters__", "__orig_bases__",
-             "__abstractmethods__", "_abc_impl", "__firstlineno__", "__static_attributes__",
-             "__classcell__", "extra_repr", "__repr__", "__str__", "__init_subclass__"}
-
-
-def register_neuron_family(base: type, framework: str) -> None:
-    """Make every subclass of ``base`` an fx leaf (refused by name when it has no converter)."""
-    NEURON_FAMILIES[base] = framework
-
-
-register_neuron_family(StatefulNeuron, "snncc.nn")
-
-
-def _qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def dynamics_overrides(cls: type, owner: type) -> list[str]:
-    """Methods and descriptors that ``cls`` or a class between it and ``owner`` (in the MRO)
-    defines, apart from construction and printing: what could change the dynamics that the
-    converter bound to ``owner`` reads."""
-    names = []
-    for klass in cls.__mro__:
-        if klass is owner:
-            break
-        for name, value in vars(klass).items():
-            if name in _HARMLESS:
-                continue
-            if callable(value) or isinstance(value, (staticmethod, classmethod, property)):
-                names.append(name)
-    return list(dict.fromkeys(names))
-
-
-class Refusal(Exception):
-    """Why a module's class cannot be converted (raised by :func:`converter_lookup`)."""
-
-
-def converter_lookup(module: nn.Module) -> Optional[Converter]:
-    """The converter bound to ``type(module)``.
-
-    Converters are bound to exact classes.  A subclass of a converted class (or of a class
-    defining ``to_ir``) is converted as its parent only when it overrides nothing but
-    ``__init__`` and printing; otherwise :class:`Refusal` names the class and what it
-    overrides.  Returns None for classes no converter knows (containers, unknown layers).
-    """
-    cls = type(module)
-    if cls in CONVERTERS:
-        return CONVERTERS[cls]
-    owner = next((k for k in cls.__mro__ if k in CONVERTERS or "to_ir" in vars(k)), None)
-    if owner is None:
-        return None
-    changed = dynamics_overrides(cls, owner)
-    if changed:
-        raise Refusal(f"{cls.__name__} ({_qualname(cls)}) subclasses {owner.__name__} and "
-                      f"overrides {', '.join(changed)}: its dynamics may differ from "
-                      f"{owner.__name__}'s, and snncc has no converter for {cls.__name__}")
-    if owner in CONVERTERS:
-        return CONVERTERS[owner]
-    return lambda m, name, shapes: m.to_ir(name)
-
-
 def _converter_for(module: nn.Module) -> Optional[Converter]:
     try:
         return converter_lookup(module)
     except Refusal:
         return None
-
-
-def neuron_family(module: nn.Module) -> Optional[str]:
-    """The framework whose neuron base class ``module`` derives from, or None."""
-    return next((fw for base, fw in NEURON_FAMILIES.items() if isinstance(module, base)), None)
 
 
 class _LeafTracer(fx.Tracer):
@@ -207,8 +107,17 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
     if not isinstance(model, nn.Module):
         raise SnnccError(f"expected a torch.nn.Module, got {type(model).__name__}",
                          "pass the model object (saved with torch.save(model))")
+    from ..reference import model_dtype
     from .frameworks import register_loaded   # snnTorch/SpikingJelly/Norse converters, if loaded
     register_loaded()
+    _PRECISION.append(np.float64 if model_dtype(model) == torch.float64 else np.float32)
+    try:
+        return _trace(model, input_shape, dt)
+    finally:
+        _PRECISION.pop()
+
+
+def _trace(model: nn.Module, input_shape: Optional[Sequence[int]], dt: float) -> Graph:
     try:
         fx_graph = _LeafTracer().trace(model, concrete_args=_optional_none_args(model) or None)
     except SnnccError:
@@ -220,9 +129,12 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                          "control flow; keep the time loop outside the model") from None
     modules = dict(model.named_modules())
     _refuse_time_loop(fx_graph, type(model).__name__, modules)
-    graph = Graph({"dt": float(1e-3 if dt is None else dt), "source": type(model).__name__})
+    from ..reference import model_dtype
+    graph = Graph({"dt": float(1e-3 if dt is None else dt), "source": type(model).__name__,
+                   "model_dtype": str(model_dtype(model)).replace("torch.", "")})
     shape = tuple(input_shape) if input_shape is not None else _infer_input_shape(model)
     env: dict[str, str] = {}      # fx node name -> IR node name carrying its value
+    pending_bias: list[tuple[str, str, np.ndarray]] = []    # (feeder, neuron, input bias)
     shapes: dict[str, Shape] = {}
 
     def add(node: Node, inputs: list[str]) -> str:
@@ -264,6 +176,8 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                                  "it; the file may be corrupt or hand-edited") from exc
             if isinstance(ir_node, Fragment):
                 env[n.name] = _add_fragment(graph, ir_node, srcs, add)
+                if ir_node.input_bias is not None:
+                    pending_bias.append((srcs[0], ir_node.output, ir_node.input_bias))
             else:
                 env[n.name] = srcs[0] if ir_node is None else add(ir_node, srcs)
         elif n.op == "call_function" and getattr(n.target, "__name__", "") == "_assert_is_none":
@@ -300,7 +214,32 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
         elif n.op == "get_attr":
             raise SnnccError(f"forward reads the tensor attribute {n.target!r} directly",
                              "wrap parameters in supported modules")
+    for feeder, neuron, bias in pending_bias:
+        _fold_input_bias(graph, feeder, neuron, bias)
     return graph
+
+
+def _fold_input_bias(graph: Graph, feeder: str, neuron: str, bias: np.ndarray) -> None:
+    """Add a module's constant input (``Fragment.input_bias``) to its feeding layer's bias."""
+    import dataclasses
+
+    from ..convmath import compact_bias, full_bias
+    from ..ir import Conv2d
+    node = graph.node(feeder)
+    if not isinstance(node, (Affine, Conv2d)) or graph.consumers_of(feeder) != [neuron]:
+        raise SnnccError(f"layer {neuron!r} adds a constant (its recurrent layer's bias) to its "
+                         f"input, but its input {feeder!r} is not a Linear/Conv2d used only by it",
+                         "feed it from its own Linear/Conv2d, or give its recurrent layer "
+                         "bias=False")
+    shape = tuple(graph.node(neuron).shape)
+    extra = np.asarray(bias, np.float64).reshape(shape)
+    if isinstance(node, Affine):
+        old = np.zeros(shape[0], np.float64) if node.bias is None else node.bias
+        new = (np.asarray(old, np.float64) + extra.reshape(-1)).astype(node.weight.dtype)
+    else:
+        old = np.zeros(shape) if node.bias is None else full_bias(node.bias, shape)
+        new = compact_bias(np.asarray(old, np.float64) + extra).astype(node.weight.dtype)
+    graph.replace(dataclasses.replace(node, bias=new))
 
 
 def _refuse_time_loop(fx_graph: fx.Graph, model_name: str, modules: dict) -> None:
@@ -378,8 +317,8 @@ def _check_declared_shape(module: nn.Module, target: str, in_shape) -> None:
     except (TypeError, ValueError):
         size, ok = -1, False
     if not ok or size != int(np.prod(in_shape)):
-        raise SnnccError(f"layer {target!r} ({type(module).__name__}) declares shape "
-                         f"{str(declared)[:60]} but is fed {list(in_shape)}",
+        raise SnnccError(f"shape mismatch at layer {target!r} ({type(module).__name__}): it "
+                         f"declares shape {str(declared)[:60]} but is fed {list(in_shape)}",
                          "rebuild the model with matching layer sizes (the file may be corrupt "
                          "or hand-edited)")
 

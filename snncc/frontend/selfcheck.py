@@ -50,6 +50,7 @@ class SelfCheck:
     """
 
     reference: str
+    dtype: str
     steps: int
     samples: int
     layers: list[str]
@@ -62,6 +63,9 @@ class SelfCheck:
         silent = [n for n, c in self.spikes.items() if c == 0 and n not in self.readout_error]
         text = (f"self-check: float graph == {self.reference} on {self.samples} samples x "
                 f"{self.steps} steps, {len(self.layers)} layers")
+        if self.dtype != "float32":
+            text += (f" (a {self.dtype} model: compiled from its {self.dtype} parameters, "
+                     f"the reference runs in {self.dtype})")
         if self.ties:
             text += f" ({self.ties} float-rounding ties within the bound)"
         if silent:
@@ -106,12 +110,13 @@ def self_check(model, lowered: Graph, data: Optional[np.ndarray] = None,
     shape = tuple(lowered.node(lowered.input_names[0]).shape)
     modules = dict(model.named_modules())
     names = [n.name for n in lowered.of_type(NeuronNode) if n.name in modules]
-    result = SelfCheck(_reference_name(model), steps, samples, names)
+    dtype = str(model_dtype(model)).replace("torch.", "")
+    result = SelfCheck(_reference_name(model), dtype, steps, samples, names)
     runs = [probe(shape, steps, samples)]
     if data is not None and np.size(data):
         runs.append(np.asarray(data[:DATA_STEPS, :DATA_SAMPLES], np.float32))
         result.samples += runs[-1].shape[1]
-    eps = float(np.finfo(np.dtype(str(model_dtype(model)).replace("torch.", ""))).eps)
+    eps = float(np.finfo(np.dtype(dtype)).eps)
     for x in runs:
         _compare(model, lowered, x, names, modules, eps, result)
     return result
@@ -128,8 +133,9 @@ def _compare(model, lowered: Graph, x: np.ndarray, names: list[str], modules: di
     except Exception as exc:      # the user's own forward pass: any error is theirs
         raise SnnccError(f"the model's own forward pass fails on a probe input of shape "
                          f"{tuple(x.shape[1:])} per step ({type(exc).__name__}: "
-                         f"{str(exc)[:160]})", "make forward(x) run one time step on a "
-                         "(batch, ...) tensor, as snncc traces it") from None
+                         f"{str(exc)[:160]})", "check that model(x) runs in plain PyTorch on a "
+                         "(batch, ...) tensor of the model's dtype, one time step per call: "
+                         "snncc calls it the same way") from None
     margins: dict[str, np.ndarray] = {}
     states: dict[str, np.ndarray] = {}
     ours = simulate_float(lowered, x, drive=ref, margins=margins, states=states)

@@ -149,8 +149,11 @@ class CubaLIF(NeuronNode):
     ``i = alpha*i + input_gain[t]*x`` (``input_gain[T-1]`` from step T on) -- GLIF's
     time-dependent conductance.  It scales the feeding synapses, not ``bias``.
 
-    Anything beyond a zero reset at spike time, no floor, a decay ``beta <= 1`` and no
-    input gain needs the generalised fixed-point neuron.
+    ``spiking=False`` makes it a non-spiking readout (a leaky integrator: no threshold test,
+    no reset; ``threshold`` is unused): its membrane ``v`` is the layer's output.
+
+    Anything beyond a zero reset at spike time, no floor, a decay ``beta <= 1``, no input
+    gain and spiking needs the generalised fixed-point neuron.
     """
 
     kind: ClassVar[str] = "cuba_lif"
@@ -163,6 +166,7 @@ class CubaLIF(NeuronNode):
     reset_sub: Optional[np.ndarray] = None
     reset_delayed: bool = False
     input_gain: Optional[np.ndarray] = None
+    spiking: bool = True
 
     def reset_terms(self) -> tuple[np.ndarray, np.ndarray]:
         """(mult, sub) per neuron: after a spike ``v = mult*v - sub``."""
@@ -175,7 +179,8 @@ class CubaLIF(NeuronNode):
     @property
     def is_stock(self) -> bool:
         return (self.reset == RESET_ZERO and not self.reset_delayed and self.floor is None
-                and self.input_gain is None and not np.any(np.asarray(self.beta) > 1))
+                and self.input_gain is None and not np.any(np.asarray(self.beta) > 1)
+                and bool(self.spiking))
 
     def lower(self) -> Lowered:
         return Lowered(self, None, EXACT if self.is_stock else GENERALISED)
@@ -251,6 +256,10 @@ class FxNeuron(Node):
     gain and ``bias_start = 0`` is exactly Lava's stock ``LIF`` (fixed_pt); anything else is
     the generalised neuron snncc ships as a custom Lava process (Loihi 2 programmable-neuron
     style).
+
+    ``spiking=False``: a non-spiking readout: it never fires (no threshold test, no reset)
+    and its ``v`` is read out; the graph's ``meta["readout_v_scale"][name]`` (float per
+    neuron) converts it back to the float model's membrane, ``v_float = v / v_scale``.
     """
 
     kind: ClassVar[str] = "fx_neuron"
@@ -267,6 +276,7 @@ class FxNeuron(Node):
     input_gain: Optional[np.ndarray] = None
     gain_start: int = 0
     bias_start: int = 0
+    spiking: bool = True
 
     def infer_shape(self, in_shapes):
         return tuple(self.shape)
@@ -274,7 +284,7 @@ class FxNeuron(Node):
     @property
     def is_stock_lif(self) -> bool:
         """True when Lava's stock LIF process expresses this neuron."""
-        return (not self.reset_delayed and self.floor is None
+        return (bool(self.spiking) and not self.reset_delayed and self.floor is None
                 and not np.any(self.reset_mult) and not np.any(self.reset_sub)
                 and self.input_gain is None and not np.any(np.asarray(self.dv) < 0)
                 and (self.bias_start == 0 or not np.any(self.bias_mant)))

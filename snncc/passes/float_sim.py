@@ -21,7 +21,7 @@ Per step and neuron, as documented on :class:`snncc.ir.nodes.CubaLIF`::
     v = mult*v - sub  where it spiked at t-1        (reset_delayed only)
     v = v + i + bias
     v = max(v, floor)                   (floor set only)
-    s = v > threshold                   (strict)
+    s = v > threshold                   (strict; never for a non-spiking readout)
     v = mult*v - sub  where s           (immediate reset only)
 
 with ``(mult, sub) = CubaLIF.reset_terms()``: (0, 0) zero reset, (1, threshold) subtract.
@@ -174,6 +174,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             "sub": np.broadcast_to(np.asarray(sub, dtype), node.threshold.shape).reshape(n),
             "floor": None if node.floor is None else dtype(node.floor),
             "delayed": bool(node.reset_delayed),
+            "spiking": bool(node.spiking),
             "gain": None if node.input_gain is None
             else np.asarray(node.input_gain, dtype).reshape(-1, n),
             "in_scale": None if lowered is None or lowered.input_scale is None
@@ -210,7 +211,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 v = v + st["i"] + p["bias"]
                 if p["floor"] is not None:
                     v = np.maximum(v, p["floor"])
-                s = v > p["thr"]
+                s = v > p["thr"] if p["spiking"] else np.zeros(v.shape, bool)
                 if margins is not None:
                     margins.setdefault(name, np.zeros((steps, batch, s.shape[1]), dtype))[t] = \
                         v - p["thr"]

@@ -8,7 +8,10 @@ Only running sums are kept across batches, so memory does not grow with the data
 Definitions (all documented in ``schema.json``):
 
 * spike agreement: fraction of (step, sample, neuron) spike values equal;
-* membrane error: ``|v_float / threshold - v_quant / (vth << 6)|``, in thresholds;
+* membrane error: ``|v_float / threshold - v_quant / (vth << 6)|``, in thresholds; for a
+  non-spiking readout ``|v_model - v_quant / scale|`` in its own membrane units (the model's
+  own membrane is the reference), and its "spike" agreement and the output agreement are
+  the agreement of the per-step argmax of ``v``; predictions use the mean membrane;
 * SynOps (NeuroBench's effective synaptic operations): every spike into a layer's synapses
   counts its number of non-zero outgoing weights; Dense SynOps count every synapse at every
   step; biases are not synaptic operations.  Reported per sample.
@@ -26,7 +29,8 @@ from ..errors import SnnccError
 from ..ir import Affine, FxDense, Graph
 from ..passes.float_sim import simulate_float
 from ..progress import Progress, or_quiet
-from .runs import neuron_names, output_layer, predictions, run_quantized
+from .runs import (neuron_names, output_layer, predictions, readout_argmax_agreement,
+                   readout_scales, run_quantized)
 
 RASTER_MAX_NEURONS = 256     # neurons per layer kept for the raster plot of one sample
 
@@ -112,19 +116,26 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
     thr = {n: np.asarray(lowered.node(n).threshold, np.float64).reshape(-1) for n in names}
     vth = {n: np.maximum(np.asarray(fixed.node(n).vth, np.int64) << fx.VTH_SHIFT, 1)
            .astype(np.float64).reshape(-1) for n in names}
+    readouts = readout_scales(fixed)
+    for n, scale in readouts.items():     # membrane error in the readout's own units
+        thr[n], vth[n] = np.ones_like(scale), scale
     syn = {n: _synapses(fixed, lowered, n) for n in names}
     acc = {n: _Layer(int(thr[n].size)) for n in names}
+    out_argmax = [0.0, 0]
     pred_f, pred_q = [], []
     worst = (-1, 0, None)                      # (mismatches, sample, spikes) for the raster
     task = or_quiet(progress).task("verifying", total)
     for start in range(0, total, batch_size):
         chunk = stimulus[:, start:start + batch_size]
-        flt = run_float(model, chunk, names, batch_size)
+        values = run_float(model, chunk, names, batch_size, values=True)
+        flt = {n: np.zeros(v.shape, bool) if n in readouts else v > 0 for n, v in values.items()}
         v_float: Optional[dict[str, np.ndarray]] = {}
         try:
             simulate_float(lowered, chunk, states=v_float)
         except SnnccError:          # e.g. recurrent graphs: no float membrane reference
             v_float = None
+        if v_float is not None:
+            v_float.update({n: values[n] for n in readouts})
         q = run_quantized(fixed, chunk, record_states=True)
         inputs_f = {fixed.input_names[0]: chunk.reshape(steps, chunk.shape[1], -1)}
         inputs_f.update(flt)
@@ -134,6 +145,9 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
         for n in names:
             a, f, s = acc[n], flt[n], q.spikes[n]
             diff = f != s
+            if n in readouts:      # per-step argmax of v, not (absent) spikes
+                diff = (np.argmax(values[n], axis=2)
+                        != np.argmax(q.v[n] / readouts[n], axis=2))[:, :, None]
             mismatches += diff.sum(axis=(0, 2))
             a.equal += int(diff.size - diff.sum())
             a.total += int(diff.size)
@@ -162,8 +176,15 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
             worst = (int(mismatches[b]), start + b,
                      {n: (flt[n][:, b, :RASTER_MAX_NEURONS], q.spikes[n][:, b, :RASTER_MAX_NEURONS])
                       for n in names})
-        pred_f.append(predictions(flt[out]))
-        pred_q.append(predictions(q.spikes[out]))
+        if out in readouts:
+            v_q = q.v[out] / readouts[out]
+            pred_f.append(predictions(values[out]))
+            pred_q.append(predictions(v_q))
+            out_argmax[0] += readout_argmax_agreement(values[out], v_q) * chunk.shape[1]
+            out_argmax[1] += chunk.shape[1]
+        else:
+            pred_f.append(predictions(flt[out]))
+            pred_q.append(predictions(q.spikes[out]))
         task.advance(chunk.shape[1])
     pf, pq = np.concatenate(pred_f), np.concatenate(pred_q)
     layers = {n: _summary(acc[n], steps, total, None if syn[n] is None else syn[n][1].size)
@@ -171,7 +192,9 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
     raster = {"sample": worst[1], "mismatches": worst[0],
               "layers": {n: {"float": np.argwhere(f).tolist(), "quant": np.argwhere(s).tolist(),
                              "neurons": int(f.shape[1])} for n, (f, s) in worst[2].items()}}
-    report = Analysis(total, steps, layers, out, layers[out]["spike_agreement"],
+    out_agree = (out_argmax[0] / out_argmax[1] if out in readouts and out_argmax[1]
+                 else layers[out]["spike_agreement"])
+    report = Analysis(total, steps, layers, out, out_agree,
                       float(np.mean(pf == pq)), None, None, raster)
     if labels is not None:
         report.accuracy_float = float(np.mean(pf == labels))
