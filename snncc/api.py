@@ -31,17 +31,34 @@ from .progress import Progress
 PathLike = str | os.PathLike
 
 
-def _load(model, trust: bool, weights: Optional[PathLike] = None,
+def _check_dt(dt: Optional[float]) -> None:
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise SnnccError(f"--dt {dt:g} is not a positive time step",
+                         "give the time step in seconds, a positive number (e.g. --dt 1e-4)")
+
+
+def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
+          dt: Optional[float] = None, weights: Optional[PathLike] = None,
           model_args: Optional[str] = None):
     """The model object behind a model argument (see :func:`snncc.modelfile.load_model`):
     a path, a class spec (``train.py:Net`` with ``weights`` and JSON ``model_args``), or an
-    object passed through (an ``nn.Module`` gets ``weights`` loaded into it)."""
-    from .modelfile import load_model
+    object passed through (an ``nn.Module`` gets ``weights`` loaded into it);
+    ``convention``/``reset`` say how a ``.nir`` model is read."""
+    from .modelfile import NirFile, load_model
+    _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model, trust=trust, weights=weights, model_args=model_args)
-    if weights is not None:
+        model = load_model(model, trust=trust, weights=weights, model_args=model_args)
+    elif weights is not None:
         from .modelspec import load_weights
         load_weights(model, weights, trust)
+    if isinstance(model, NirFile):
+        if convention is not None:
+            model.convention = convention
+        if reset is not None:
+            model.reset = reset
+    elif convention is not None or reset is not None:
+        raise SnnccError("--convention and --reset say how a NIR file is read; the model is "
+                         "not a .nir file", "drop --convention/--reset for torch models")
     return model
 
 
@@ -72,7 +89,9 @@ class CompileResult:
 
     ``files``: names written into ``out`` (empty without ``out``); ``notes``: one-line
     remarks for the user (e.g. why no netx file); ``calibration``: the target's calibration
-    result when ``calibrate`` data was given; ``model``: the loaded model object.
+    result when ``calibrate`` data was given; ``model``: the loaded model object;
+    ``warnings``: what looks like silent nonsense (:mod:`snncc.sanity`), with its likely
+    cause and fix.
     """
 
     compiled: Compiled
@@ -81,6 +100,10 @@ class CompileResult:
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     calibration: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        return self.compiled._repr_html_()
 
 
 def _quant_config(target: str, netx: bool):
@@ -97,20 +120,24 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
             weights: Optional[PathLike] = None, model_args: Optional[str] = None,
             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
             netx: bool = False, calibrate: Optional[PathLike] = None,
-            lava_neuron: str = "auto", progress: Optional[Progress] = None) -> CompileResult:
+            lava_neuron: str = "auto", progress: Optional[Progress] = None,
+            convention: Optional[str] = None, reset: Optional[str] = None) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
     ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
     own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
     ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
+    ``convention``/``reset``: how a ``.nir`` model is read (see
+    :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
     from .compiler import compile_model
+    from .sanity import compile_warnings
     from .targets import get_target
     tgt = get_target(target)
     config = _quant_config(target, netx)
-    model = _load(model, trust, weights, model_args)
+    model = _load(model, trust, convention, reset, dt, weights, model_args)
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -124,7 +151,7 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
         compiled, cal, x = _calibrate(model, compiled, calibrate, input_shape, dt, config,
                                       progress)
         compiled.self_check = _check_on(model, compiled, x)
-    result = CompileResult(compiled, model, calibration=cal)
+    result = CompileResult(compiled, model, calibration=cal, warnings=compile_warnings(compiled))
     if out is None:
         return result
     from .atomic import atomic_dir
@@ -164,14 +191,35 @@ def _check_on(model, compiled: Compiled, x: np.ndarray):
     return self_check(model, compiled.lowered, data=x)
 
 
+def _backend_for(target: str, backend: Optional[str]) -> str:
+    """``backend`` checked against ``target``: ``sim`` (or None) is the target's own simulator
+    (Loihi: ``sim``, Xylo: ``xylo``); the others must run that target's fixed point."""
+    from .targets import get_target
+    tgt = get_target(target)
+    if backend in (None, "sim"):
+        return tgt.runners[0]
+    allowed = (*tgt.runners, *(("lava",) if tgt.reference == "lava" else ()),
+               *((tgt.reference,) if tgt.reference else ()))
+    if backend not in allowed:
+        raise SnnccError(f"backend {backend!r} does not run target {target!r}",
+                         f"choose one of: {', '.join(dict.fromkeys(allowed))}")
+    return backend
+
+
 @dataclass
 class VerifyResult:
     """``report``: report.json's content (schema ``snncc/report/schema.json``);
-    ``written``: the report files written; ``compile``: the compile it verified."""
+    ``written``: the report files written; ``compile``: the compile it verified;
+    ``warnings``: silent or saturated layers on the data, zero activity compared."""
 
     report: dict
     written: list[Path]
     compile: CompileResult
+    warnings: list[str] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        from .notebook import report_html
+        return report_html(self.report)
 
 
 def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim",
@@ -179,7 +227,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            weights: Optional[PathLike] = None, model_args: Optional[str] = None,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
-           progress: Optional[Progress] = None) -> VerifyResult:
+           progress: Optional[Progress] = None, convention: Optional[str] = None,
+           reset: Optional[str] = None) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
@@ -188,8 +237,11 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     """
     from .loaders import load_data
     from .report.write import make_report, write_artifacts
+    from .sanity import verify_warnings
+    backend = _backend_for(target, backend)
     compiled_result = compile(model, target=target, trust=trust, weights=weights,
-                              model_args=model_args, input_shape=input_shape, dt=dt)
+                              model_args=model_args, input_shape=input_shape, dt=dt,
+                              convention=convention, reset=reset)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled))
     if calibrate is not None:
@@ -204,7 +256,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                                  else type(model).__name__, "data": str(data),
                                  "calibration_data": None if calibrate is None else str(calibrate)})
     written = write_artifacts(report, json_out, html_out)
-    return VerifyResult(report, written, compiled_result)
+    return VerifyResult(report, written, compiled_result,
+                        verify_warnings(report, compiled.float_graph))
 
 
 @dataclass
@@ -239,13 +292,16 @@ class RunResult:
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         out: Optional[PathLike] = None) -> RunResult:
-    """Run a build folder written by :func:`compile` on the spikes in ``data``."""
+    """Run a build folder written by :func:`compile` on the spikes in ``data``.
+
+    ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``)."""
     from .atomic import atomic_file
     from .backends import get_runner
     from .ir import serialize
     from .loaders import load_data
     from .report.runs import readout_scales
     graph = serialize.load(build)
+    backend = _backend_for(graph.meta.get("target", "loihi"), backend)
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
     scales = readout_scales(graph)
     if backend == "lava":      # run the generated module in the build directory itself
@@ -269,18 +325,40 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
 def export_nir(model, out: PathLike, *, trust: bool = False,
                weights: Optional[PathLike] = None, model_args: Optional[str] = None,
                input_shape: Optional[Sequence[int]] = None,
-               dt: Optional[float] = None) -> Path:
-    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path."""
+               dt: Optional[float] = None, convention: Optional[str] = None,
+               reset: Optional[str] = None, quantized: bool = False,
+               target: str = "loihi") -> Path:
+    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
+
+    A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
+    ``reset`` override), written with snncc's conventions in the metadata, so it reads back
+    to the same graph.  ``quantized`` also writes ``target``'s integer program into
+    namespaced metadata (:mod:`snncc.backends.nir.quantized`), read back bit-exactly.
+    """
     from .backends.nir import write_nir
-    from .frontend import trace
-    from .frontend.selfcheck import self_check
+    from .modelfile import NirFile
     from .passes import lower_neurons, validate_float
-    module = _load(model, trust, weights, model_args)
-    graph = trace(module, input_shape, dt)
+    model = _load(model, trust, convention, reset, dt, weights, model_args)
+    if isinstance(model, NirFile):
+        graph = model.graph(dt)
+    else:
+        from .frontend import trace
+        graph = trace(model, input_shape, dt)
     validate_float(graph)
-    lowered = lower_neurons(graph)[0]
-    self_check(module, lowered)
-    write_nir(lowered, out)
+    if quantized:
+        from .backends.nir.quantized import write_quantized_nir
+        from .compiler import compile_graph
+        compiled = compile_graph(graph, target=target)
+        if not isinstance(model, NirFile):
+            from .frontend.selfcheck import self_check
+            self_check(model, compiled.lowered)
+        write_quantized_nir(compiled, out)
+    else:
+        lowered = lower_neurons(graph)[0]
+        if not isinstance(model, NirFile):
+            from .frontend.selfcheck import self_check
+            self_check(model, lowered)
+        write_nir(lowered, out)
     return Path(out)
 
 
@@ -298,13 +376,17 @@ class InspectResult:
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             weights: Optional[PathLike] = None, model_args: Optional[str] = None,
             input_shape: Optional[Sequence[int]] = None,
-            dt: Optional[float] = None) -> InspectResult:
+            dt: Optional[float] = None, convention: Optional[str] = None,
+            reset: Optional[str] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources."""
     result = compile(model, target=target, trust=trust, weights=weights, model_args=model_args,
-                     input_shape=input_shape, dt=dt)
+                     input_shape=input_shape, dt=dt, convention=convention, reset=reset)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)
+    if target in _xylo_targets():
+        from .targets.xylo.mapping import resources
+        info.placement = resources(result.compiled.fixed)
     if target == "loihi":
         from .targets.loihi.mapping import map_loihi2
         try:
@@ -312,6 +394,11 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
         except SnnccError as exc:
             info.placement_error = exc.cause
     return info
+
+
+def _xylo_targets() -> tuple[str, ...]:
+    from .targets import TARGET_MODULES
+    return tuple(k for k, v in TARGET_MODULES.items() if v == "snncc.targets.xylo")
 
 
 def layer_rows(compiled: Compiled) -> list[dict]:

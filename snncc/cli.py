@@ -17,8 +17,9 @@ from rich.table import Table
 
 from .errors import SnnccError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
-                  help="snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR.")
+app = typer.Typer(pretty_exceptions_enable=False, rich_markup_mode="markdown",
+                  help="snncc: compile spiking neural networks to Loihi fixed point, Lava, NIR "
+                       "and SynSense Xylo.")
 # Piped output (CI logs, `make demo | tee`) would otherwise be cut to 80 columns and
 # truncate the layer tables; $COLUMNS still wins.
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 132)
@@ -36,17 +37,49 @@ ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch: 
                         "as 2,8,8 (or --input-shape 2 --input-shape 8 --input-shape 8)")
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
-                     "file's metadata)")
+                     "file's metadata, the step its gains imply, or its producer's)")
+TARGET_HELP = ("chip: loihi (Intel Loihi 2), xylo-audio2 | xylo-imu | xylo-audio3 (SynSense "
+               "Xylo; xylo = xylo-audio2), see docs/xylo.md")
+ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_in and the taus "
+                             "of every neuron are read: euler (snnTorch, SpikingJelly, snncc), "
+                             "unit-pulse (Norse, Sinabs), exp-euler (Rockpool); default: the "
+                             "producer's, else detected per node from r")
+ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
+                        "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
+                        "late), subtract-delayed; default: the file's metadata or v_reset")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+        console.print(f"snncc {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print snncc's version and exit.")) -> None:
+    """snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR."""
+
+
 def _print_nir_import(graph) -> None:
-    """The time step and r convention a .nir model was read with (repairs are warned)."""
-    used = sorted(set(graph.meta.get("nir_conventions", {}).values()))
-    if used:
-        console.print(f"NIR import at dt = {graph.meta['dt']:g}, r convention: {', '.join(used)}",
-                      highlight=False)
+    """One line: how a .nir model was read (producer, dt, convention, reset); then what was
+    repaired or noted, and warnings on stderr."""
+    from .backends.nir.summary import describe
+    if "nir_import" not in graph.meta:
+        return
+    line, notes, warnings = describe(graph.meta["nir_import"])
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+    for note in graph.meta.get("nir_repairs", []) + notes:
+        console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
+    _print_warnings(warnings)
+
+
+def _print_warnings(warnings) -> None:
+    for w in warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
 
 
 def _print_compile(result) -> None:
@@ -55,6 +88,7 @@ def _print_compile(result) -> None:
         _print_nir_import(result.compiled.float_graph)
     if result.compiled.self_check is not None:
         console.print(result.compiled.self_check.summary(), highlight=False, soft_wrap=True)
+    _print_warnings(result.warnings)
     if result.calibration is not None:
         _print_calibration(result.calibration)
 
@@ -91,7 +125,7 @@ def _mapping_table(compiled) -> Table:
 
 @app.command("compile")
 def compile_cmd(model: str = ModelArg,
-                target: str = typer.Option("loihi", "--target"),
+                target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
                 out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
                 trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
                 model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
@@ -101,7 +135,9 @@ def compile_cmd(model: str = ModelArg,
                 netx: bool = typer.Option(False, "--netx",
                                           help="quantize within lava-dl netx's format and also "
                                                "write network.net (fails if netx cannot express it)"),
-                calibrate: Optional[Path] = CalibrateOpt) -> None:
+                calibrate: Optional[Path] = CalibrateOpt,
+                convention: Optional[str] = ConventionOpt,
+                reset: Optional[str] = ResetOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -113,7 +149,7 @@ def compile_cmd(model: str = ModelArg,
         result = api.compile(model, target=target, out=out, trust=trust, weights=weights,
                              model_args=model_args, input_shape=api.parse_shape(input_shape),
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress)
+                             progress=progress, convention=convention, reset=reset)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -125,8 +161,11 @@ def compile_cmd(model: str = ModelArg,
 @app.command()
 def verify(model: str = ModelArg,
            data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
-           target: str = typer.Option("loihi", "--target"),
-           backend: str = typer.Option("sim", "--backend", help="sim (bit-accurate) or lava"),
+           target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
+           backend: str = typer.Option("sim", "--backend", help="sim: the target's bit-accurate "
+                                       "simulator (loihi: sim, xylo: xylo); lava (Loihi) or "
+                                       "xylosim (Xylo): the vendor's model, checked value by "
+                                       "value against it"),
            json_out: Optional[Path] = typer.Option(None, "--json", help="write report.json (schema: "
                                                    "snncc/report/schema.json)"),
            html_out: Optional[Path] = typer.Option(None, "--html", help="write a self-contained report.html "
@@ -136,7 +175,8 @@ def verify(model: str = ModelArg,
                                              help="samples run on the other backend for the bit-exact check"),
            trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
-           dt: float = DtOpt) -> None:
+           dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
+           reset: Optional[str] = ResetOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
     from .progress import live
@@ -145,9 +185,10 @@ def verify(model: str = ModelArg,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, weights=weights, model_args=model_args,
                             input_shape=api.parse_shape(input_shape), dt=dt,
-                            progress=progress)
+                            progress=progress, convention=convention, reset=reset)
     _print_compile(result.compile)
     _print_report(result.report)
+    _print_warnings(result.warnings)
     for path in result.written:
         console.print(f"wrote {path}")
 
@@ -207,7 +248,9 @@ def _print_bit_exact(bit_exact: dict) -> None:
 @app.command()
 def run(build: Path = typer.Argument(..., help="directory written by snncc compile"),
         input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
-        backend: str = typer.Option("sim", "--backend"),
+        backend: str = typer.Option("sim", "--backend", help="sim (the build's own "
+                                    "simulator), fast, torch, lava (Loihi builds); xylo, "
+                                    "xylosim (Xylo builds)"),
         out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz")) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
@@ -226,28 +269,42 @@ def export_nir(model: str = ModelArg,
                out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
                trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
                model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
-               dt: float = DtOpt) -> None:
+               dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
+               reset: Optional[str] = ResetOpt,
+               quantized: bool = typer.Option(False, "--quantized", help="also write the "
+                                              "target's integer program into the metadata "
+                                              "(read back bit-exactly by snncc)"),
+               target: str = typer.Option("loihi", "--target", help=TARGET_HELP)) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
-    compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.
+    compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.  A .nir input is
+    read as its producer means it and written back with snncc's explicit conventions.
     """
     from . import api
-    path = api.export_nir(model, out, trust=trust, weights=weights, model_args=model_args,
-                          input_shape=api.parse_shape(input_shape), dt=dt)
+    from .modelfile import NirFile, load_model
+    loaded = load_model(model, trust=trust) if str(model).lower().endswith(".nir") else model
+    path = api.export_nir(loaded, out, trust=trust, weights=weights, model_args=model_args,
+                          input_shape=api.parse_shape(input_shape), dt=dt,
+                          convention=convention, reset=reset, quantized=quantized, target=target)
+    if isinstance(loaded, NirFile):
+        _print_nir_import(loaded.graph(dt))
     console.print(f"wrote {path}")
 
 
 @app.command()
 def inspect(model: str = ModelArg,
+            target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
             trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
             model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
-            dt: Optional[float] = DtOpt) -> None:
+            dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
+            reset: Optional[str] = ResetOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
-    info = api.inspect(model, trust=trust, weights=weights, model_args=model_args,
-                       input_shape=api.parse_shape(input_shape), dt=dt)
+    info = api.inspect(model, target=target, trust=trust, weights=weights,
+                       model_args=model_args, input_shape=api.parse_shape(input_shape), dt=dt,
+                       convention=convention, reset=reset)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters
@@ -255,6 +312,9 @@ def inspect(model: str = ModelArg,
                   + ", ".join(f"{k} {v:,}" for k, v in params.items() if v) + ")",
                   highlight=False, soft_wrap=True)
     console.print(_mapping_table(info.compile.compiled))
+    if hasattr(info.placement, "chip"):        # a Xylo sub-target
+        _print_xylo_resources(info.placement)
+        return
     if info.placement is None:
         console.print(f"Loihi 2 resources: does not fit: {info.placement_error}", highlight=False,
                       markup=False, soft_wrap=True)
@@ -268,6 +328,18 @@ def inspect(model: str = ModelArg,
     for row in rows:
         table.add_row(*(f"{v:.2%}" if isinstance(v, float) else str(v) for v in row.values()))
     console.print(table)
+
+
+def _print_xylo_resources(res) -> None:
+    table = Table(title=f"{res.chip.title} ({res.chip.part}) resources")
+    for col in ("resource", "used", "available", "fraction"):
+        table.add_column(col)
+    for row in res.rows():
+        table.add_row(row["resource"], str(row["used"]), str(row["available"]),
+                      f"{row['fraction']:.2%}")
+    console.print(table)
+    console.print("non-zero weights: " + ", ".join(f"{k} {v:,}" for k, v in res.weights.items()),
+                  highlight=False)
 
 
 def main() -> None:

@@ -20,6 +20,10 @@ class Compiled:
     target: str = "loihi"
     self_check: Any = None  # snncc.frontend.selfcheck.SelfCheck of a traced torch model
 
+    def _repr_html_(self) -> str:
+        from .notebook import compiled_html
+        return compiled_html(self)
+
 
 def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loihi") -> Compiled:
     """Compile a float IR graph (from any frontend) to ``target``'s fixed point.
@@ -30,6 +34,8 @@ def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loi
     validate_float(graph)
     lowered, mapping = lower_neurons(graph)
     fixed, report = get_target(target).quantize(lowered, config)
+    if hasattr(report, "remap"):        # a target with its own mapping classes (Xylo)
+        mapping = report.remap(mapping)
     return Compiled(graph, lowered, fixed, mapping, report, target)
 
 
@@ -46,7 +52,11 @@ def compile_model(model, input_shape: Optional[Sequence[int]] = None,
     """
     from .modelfile import NirFile
     if isinstance(model, NirFile):
-        return compile_graph(model.graph(dt), config, target)
+        compiled = compile_graph(model.graph(dt), config, target)
+        stored = model.quantized(target, dt) if config is None else None
+        if stored is not None:           # the file's own integer program, bit for bit
+            compiled.fixed = stored
+        return compiled
     from .frontend import trace   # torch is imported only when a torch model is compiled
     compiled = compile_graph(trace(model, input_shape, dt), config, target)
     if check:
