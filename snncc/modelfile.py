@@ -158,7 +158,8 @@ def _load_torch(path: Path, trust: bool, script=None):
                                  "torch.save archive")
     if kind == "hdf5":
         raise _not_a_model(path, "is an HDF5 file, not a torch.save archive (a NIR graph "
-                                 "must be named *.nir)")
+                                 "must be named *.nir; a lava-dl netx network is not read as "
+                                 "a model)")
     if kind != "zip":
         raise _not_a_model(path, "is not a torch file (neither a torch.save archive nor a NIR "
                                  "graph)")

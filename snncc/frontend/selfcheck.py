@@ -38,6 +38,7 @@ PROBE_SAMPLES = 8         # half binary spike trains, half real-valued
 DATA_SAMPLES = 8          # calibration samples added to the probe
 DATA_STEPS = 64           # at most this many of their steps
 ULPS = 64
+BUDGET = 2 ** 24          # neuron-steps per probe run (see probe_size)
 
 
 @dataclass
@@ -99,6 +100,19 @@ def probe(input_shape: Sequence[int], steps: int = PROBE_STEPS, samples: int = P
     return out
 
 
+def probe_size(lowered: Graph, steps: int = PROBE_STEPS,
+               samples: int = PROBE_SAMPLES) -> tuple[int, int]:
+    """(steps, samples) of the probe, shrunk for large networks so that neurons x steps x
+    samples stays within ``BUDGET`` (down to 2 samples x 4 steps): the check stays a small
+    fraction of a compile (SEW-ResNet-18 at 224x224: 2 x 4)."""
+    neurons = sum(int(np.prod(n.shape)) for n in lowered.of_type(NeuronNode))
+    while neurons * steps * samples > BUDGET and samples > 2:
+        samples //= 2
+    while neurons * steps * samples > BUDGET and steps > 4:
+        steps //= 2
+    return steps, samples
+
+
 def self_check(model, lowered: Graph, data: Optional[np.ndarray] = None,
                steps: int = PROBE_STEPS, samples: int = PROBE_SAMPLES) -> SelfCheck:
     """Compare ``model``'s own forward pass with ``lowered`` (see the module docstring).
@@ -110,6 +124,7 @@ def self_check(model, lowered: Graph, data: Optional[np.ndarray] = None,
     shape = tuple(lowered.node(lowered.input_names[0]).shape)
     modules = dict(model.named_modules())
     names = [n.name for n in lowered.of_type(NeuronNode) if n.name in modules]
+    steps, samples = probe_size(lowered, steps, samples)
     dtype = str(model_dtype(model)).replace("torch.", "")
     result = SelfCheck(_reference_name(model), dtype, steps, samples, names)
     runs = [probe(shape, steps, samples)]
@@ -117,8 +132,14 @@ def self_check(model, lowered: Graph, data: Optional[np.ndarray] = None,
         runs.append(np.asarray(data[:DATA_STEPS, :DATA_SAMPLES], np.float32))
         result.samples += runs[-1].shape[1]
     eps = float(np.finfo(np.dtype(dtype)).eps)
-    for x in runs:
-        _compare(model, lowered, x, names, modules, eps, result)
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # a probe this small runs fastest on one thread (and an
+    try:                          # oversubscribed machine makes several threads 30x slower)
+        for x in runs:
+            _compare(model, lowered, x, names, modules, eps, result)
+    finally:
+        torch.set_num_threads(threads)
     return result
 
 
