@@ -47,8 +47,12 @@ ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_i
 ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
                         "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
                         "late), subtract-delayed; default: the file's metadata or v_reset")
-CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
-                            "search per-layer weight scales and exponents on it instead of max-abs")
+ForceOpt = typer.Option(False, "--force", help="write into an output snncc does not own: a "
+                        "non-empty folder without a manifest (only snncc's files are replaced, "
+                        "nothing is deleted), or replace a file of another kind")
+CalibrateOpt = typer.Option(None, "--calibrate", readable=False, help=".npz of calibration data (x, optional y): "
+                            "search per-layer weight scales and exponents on it instead of max-abs "
+                            "(Xylo: also headroom, weight shifts, bias corrections)")
 
 
 def _version(value: bool) -> None:
@@ -91,6 +95,11 @@ def _print_compile(result) -> None:
     _print_warnings(result.warnings)
     if result.calibration is not None:
         _print_calibration(result.calibration)
+    for layer in getattr(result.compiled.quant, "layers", []):
+        for w in getattr(layer, "warnings", []):
+            if "overflow" in w:
+                console.print(f"warning: layer {layer.name!r}: {w}", highlight=False,
+                              markup=False, soft_wrap=True)
 
 
 def _print_calibration(cal) -> None:
@@ -106,6 +115,13 @@ def _print_calibration(cal) -> None:
     for name, ratio, exp, a, b in rows:
         table.add_row(name, ratio, exp, f"{a:.4%}", f"{b:.4%}", f"{b - a:+.4%}")
     console.print(table)
+    x = cal.extra
+    if "headroom" in x:     # Xylo's own knobs
+        fixes = ", ".join(f"{n}: {c['neurons']} neurons {c['min']}..{c['max']}"
+                          for n, c in x["bias_correction"].items()) or "none"
+        console.print(f"Xylo: headroom {x['headroom_default']:g} -> {x['headroom']:g}; weight "
+                      f"shifts {x['weight_shift_default']} -> {x['weight_shift']}; "
+                      f"bias corrections: {fixes}", highlight=False)
 
 
 def _mapping_table(compiled) -> Table:
@@ -126,7 +142,7 @@ def _mapping_table(compiled) -> Table:
 @app.command("compile")
 def compile_cmd(model: str = ModelArg,
                 target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
-                out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
+                out: Path = typer.Option(Path("build"), "-o", "--out", readable=False, help="output directory"),
                 trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
                 model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
                 dt: float = DtOpt,
@@ -137,7 +153,7 @@ def compile_cmd(model: str = ModelArg,
                                                "write network.net (fails if netx cannot express it)"),
                 calibrate: Optional[Path] = CalibrateOpt,
                 convention: Optional[str] = ConventionOpt,
-                reset: Optional[str] = ResetOpt) -> None:
+                reset: Optional[str] = ResetOpt, force: bool = ForceOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -149,7 +165,7 @@ def compile_cmd(model: str = ModelArg,
         result = api.compile(model, target=target, out=out, trust=trust, weights=weights,
                              model_args=model_args, input_shape=api.parse_shape(input_shape),
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress, convention=convention, reset=reset)
+                             progress=progress, convention=convention, reset=reset, force=force)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -160,15 +176,15 @@ def compile_cmd(model: str = ModelArg,
 
 @app.command()
 def verify(model: str = ModelArg,
-           data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
+           data: Path = typer.Option(..., "--data", readable=False, help=".npz with x (samples, time, ...) and optional y"),
            target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
            backend: str = typer.Option("sim", "--backend", help="sim: the target's bit-accurate "
                                        "simulator (loihi: sim, xylo: xylo); lava (Loihi) or "
                                        "xylosim (Xylo): the vendor's model, checked value by "
                                        "value against it"),
-           json_out: Optional[Path] = typer.Option(None, "--json", help="write report.json (schema: "
+           json_out: Optional[Path] = typer.Option(None, "--json", readable=False, help="write report.json (schema: "
                                                    "snncc/report/schema.json)"),
-           html_out: Optional[Path] = typer.Option(None, "--html", help="write a self-contained report.html "
+           html_out: Optional[Path] = typer.Option(None, "--html", readable=False, help="write a self-contained report.html "
                                                    "with plots"),
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
@@ -176,7 +192,7 @@ def verify(model: str = ModelArg,
            trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
-           reset: Optional[str] = ResetOpt) -> None:
+           reset: Optional[str] = ResetOpt, force: bool = ForceOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
     from .progress import live
@@ -185,7 +201,7 @@ def verify(model: str = ModelArg,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, weights=weights, model_args=model_args,
                             input_shape=api.parse_shape(input_shape), dt=dt,
-                            progress=progress, convention=convention, reset=reset)
+                            progress=progress, convention=convention, reset=reset, force=force)
     _print_compile(result.compile)
     _print_report(result.report)
     _print_warnings(result.warnings)
@@ -198,7 +214,7 @@ def _print_report(report: dict) -> None:
     table = Table(title=f"float vs {report['backend']} ({report['samples']} samples x "
                         f"{report['steps']} steps)")
     for col in ("layer", "depth", "neurons", "spike agreement", "rate float", "rate quant",
-                "membrane err (thr)", "v rail / w clip", "SynOps/sample f / q", "first divergence"):
+                "membrane err (thr)", "v rail / u wrap / w clip", "SynOps/sample f / q", "first divergence"):
         table.add_column(col)
     for l in report["layers"]:
         fd, mem, sat, syn = (l["first_divergence"], l["membrane_error"], l["saturation"],
@@ -206,10 +222,16 @@ def _print_report(report: dict) -> None:
         table.add_row(l["name"], str(l["depth"]), str(l["neurons"]), f"{l['spike_agreement']:.4%}",
                       f"{l['rate_float']:.4f}", f"{l['rate_quant']:.4f}",
                       "-" if mem is None else f"{mem['mean']:.4f}",
-                      f"{sat['v_rail_hits']} / {sat['weights_clipped']}",
+                      f"{sat['v_rail_hits']} / {sat.get('u_wraps', 0)} / {sat['weights_clipped']}",
                       "-" if syn is None else f"{syn['float']:.0f} / {syn['quant']:.0f}",
                       "-" if fd is None else f"t={fd['step']} sample={fd['sample']} n={fd['neuron']}")
     console.print(table)
+    for l in report["layers"]:
+        if l["saturation"].get("u_wraps"):
+            console.print(f"warning: layer {l['name']!r}: the 24-bit current u wrapped "
+                          f"{l['saturation']['u_wraps']} times (overflow: the quantized neuron "
+                          "flips sign; see the compile warning)", highlight=False, markup=False,
+                          soft_wrap=True)
     if report["bit_exact"]:
         _print_bit_exact(report["bit_exact"])
     console.print(f"output spike agreement: {s['output_agreement']:.4%}   "
@@ -246,15 +268,16 @@ def _print_bit_exact(bit_exact: dict) -> None:
 
 
 @app.command()
-def run(build: Path = typer.Argument(..., help="directory written by snncc compile"),
-        input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
+def run(build: Path = typer.Argument(..., readable=False, help="directory written by snncc compile"),
+        input: Path = typer.Option(..., "--input", readable=False, help=".npz with x (samples, time, ...)"),
         backend: str = typer.Option("sim", "--backend", help="sim (the build's own "
                                     "simulator), fast, torch, lava (Loihi builds); xylo, "
                                     "xylosim (Xylo builds)"),
-        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz")) -> None:
+        out: Optional[Path] = typer.Option(None, "-o", "--out", readable=False, help="write spikes to this .npz"),
+        force: bool = ForceOpt) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
-    result = api.run(build, input, backend=backend, out=out)
+    result = api.run(build, input, backend=backend, out=out, force=force)
     scores = result.scores
     what = ("output membrane, mean over time (non-spiking readout)" if result.readout
             else "output spike counts")
@@ -266,7 +289,7 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 
 @app.command("export-nir")
 def export_nir(model: str = ModelArg,
-               out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
+               out: Path = typer.Option(Path("model.nir"), "-o", "--out", readable=False),
                trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
                model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
                dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
@@ -274,7 +297,8 @@ def export_nir(model: str = ModelArg,
                quantized: bool = typer.Option(False, "--quantized", help="also write the "
                                               "target's integer program into the metadata "
                                               "(read back bit-exactly by snncc)"),
-               target: str = typer.Option("loihi", "--target", help=TARGET_HELP)) -> None:
+               target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
+               force: bool = ForceOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
@@ -286,7 +310,8 @@ def export_nir(model: str = ModelArg,
     loaded = load_model(model, trust=trust) if str(model).lower().endswith(".nir") else model
     path = api.export_nir(loaded, out, trust=trust, weights=weights, model_args=model_args,
                           input_shape=api.parse_shape(input_shape), dt=dt,
-                          convention=convention, reset=reset, quantized=quantized, target=target)
+                          convention=convention, reset=reset, quantized=quantized, target=target,
+                          force=force)
     if isinstance(loaded, NirFile):
         _print_nir_import(loaded.graph(dt))
     console.print(f"wrote {path}")
@@ -298,13 +323,25 @@ def inspect(model: str = ModelArg,
             trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
             model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
             dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
-            reset: Optional[str] = ResetOpt) -> None:
+            reset: Optional[str] = ResetOpt,
+            system: Optional[str] = typer.Option(
+                None, "--system", help="check against a Loihi 2 system: oheo-gulch (1 chip), "
+                "kapoho-point (8), hala-point (1152); default: as many chips as needed"),
+            data: Optional[Path] = typer.Option(
+                None, "--data", help=".npz of input spikes: measure the firing rates"),
+            rate: Optional[float] = typer.Option(
+                None, "--rate", help="assumed spikes per neuron per step (default 0.1)"),
+            steps: Optional[int] = typer.Option(
+                None, "--steps", help="time steps per inference (default: the data's, or 1)"),
+            per_core: bool = typer.Option(False, "--per-core", help="also print every core")) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
-    layer, the quantization summary and the Loihi 2 resource estimate."""
+    layer, the quantization summary and the Loihi 2 resources: tiles, cores and chips per
+    layer (and per core), time and energy per step and per inference."""
     from . import api
     info = api.inspect(model, target=target, trust=trust, weights=weights,
                        model_args=model_args, input_shape=api.parse_shape(input_shape), dt=dt,
-                       convention=convention, reset=reset)
+                       convention=convention, reset=reset, system=system, steps=steps,
+                       rate=rate, data=data)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters
@@ -315,19 +352,23 @@ def inspect(model: str = ModelArg,
     if hasattr(info.placement, "chip"):        # a Xylo sub-target
         _print_xylo_resources(info.placement)
         return
-    if info.placement is None:
-        console.print(f"Loihi 2 resources: does not fit: {info.placement_error}", highlight=False,
-                      markup=False, soft_wrap=True)
+    res = info.resources
+    if res is None:
         return
-    placement = info.placement
-    table = Table(title=f"Loihi 2 resources: {placement.cores} of "
-                        f"{placement.limits.cores_per_chip} cores (estimate)")
-    rows = placement.rows()
-    for col in rows[0] if rows else ():
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(f"{v:.2%}" if isinstance(v, float) else str(v) for v in row.values()))
-    console.print(table)
+    from .targets.loihi.resources import core_table, layer_table, summary_lines
+    if res["fits"]:
+        tables = [("Loihi 2 resources per layer (estimate)", layer_table(res))]
+        if per_core:
+            tables.append(("Loihi 2 resources per core (estimate)", core_table(res)))
+        for title, (headers, rows) in tables:
+            table = Table(title=title)
+            for col in headers:
+                table.add_column(col)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+    for line in summary_lines(res):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_xylo_resources(res) -> None:
@@ -342,18 +383,55 @@ def _print_xylo_resources(res) -> None:
                   highlight=False)
 
 
+def _print_error(exc: SnnccError) -> None:
+    from rich.markup import escape
+    err_console.print(f"[bold red]error:[/] {escape(exc.cause)}", highlight=False, markup=True,
+                      soft_wrap=True)
+    if exc.fix:
+        err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Console entry point: one clear line per user error, exit code 2."""
-    try:
-        app()
-    except SnnccError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.cause}", highlight=False, markup=True,
-                          soft_wrap=True)
-        if exc.fix:
-            err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """Console entry point: one clear line per user error, exit code 2.
+
+    Every failure a user can cause ends the same way: :class:`SnnccError`, any OSError
+    (full disk, read-only file system, permissions, ...) and MemoryError each print one
+    ``error:`` line and its ``fix:``.  Warnings raised while a command runs are shown after
+    it succeeds, never before an error.  SIGTERM/SIGHUP unwind like Ctrl-C, so no temporary
+    file is left behind.
+    """
+    import warnings
+
+    from .atomic import terminate_as_exception
+    from .errors import memory_error, os_error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            with terminate_as_exception():
+                app()
+        except SnnccError as exc:
+            _print_error(exc)
+            sys.exit(2)
+        except OSError as exc:
+            _print_error(os_error(exc, "finish"))
+            sys.exit(2)
+        except MemoryError:
+            _print_error(memory_error())
+            sys.exit(2)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise
+            _show(caught)
+            raise
+        _show(caught)
+
+
+def _show(caught) -> None:
+    import warnings
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 if __name__ == "__main__":

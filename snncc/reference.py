@@ -7,6 +7,8 @@ snnTorch / SpikingJelly / Norse neurons run through their framework's own driver
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 from torch import nn
@@ -33,24 +35,52 @@ def _output(o) -> torch.Tensor:
     return o
 
 
+def streams(model) -> bool:
+    """Whether :func:`run_float` can run ``model`` window by window (``carry``): plain torch
+    models and NIR graphs; framework models run their own whole-sequence drivers."""
+    from .frontend.frameworks import driver_for
+    from .modelfile import NirFile
+    return isinstance(model, NirFile) or driver_for(model) is None
+
+
+def _nir_run(model, stimulus: np.ndarray, layers: list[str], carry: Optional[dict],
+             values: bool) -> dict[str, np.ndarray]:
+    """A ``.nir`` model: its lowered float graph is the reference (readouts: their v)."""
+    from .passes import lower_neurons
+    from .passes.float_sim import simulate_float
+    if carry is not None and "graph" not in carry:
+        carry["graph"] = lower_neurons(model.graph())[0]
+    graph = carry["graph"] if carry is not None else lower_neurons(model.graph())[0]
+    states: dict = {}
+    spikes = simulate_float(graph, np.asarray(stimulus), states=states,
+                            carry=None if carry is None else carry.setdefault("sim", {}))
+    if not values:
+        return {name: spikes[name] for name in layers}
+    return {name: states[name] if not graph.node(name).spiking
+            else spikes[name].astype(np.float64) for name in layers}
+
+
 @torch.no_grad()
 def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
-              batch_size: int = 256, values: bool = False) -> dict[str, np.ndarray]:
+              batch_size: int = 256, carry: Optional[dict] = None,
+              values: bool = False) -> dict[str, np.ndarray]:
     """Spikes (bool, (T, B, n)) of each module named in ``layers`` for ``stimulus`` (T, B, ...).
 
     ``layers`` are module qualified names, which the fx frontend uses as IR node names.
+    Multi-spike neurons (``max_spikes > 1``) record their spike counts (int16) instead.
     ``values=True`` returns what each module emitted instead, as float64 (T, B, n): spikes
     as 0/1, a non-spiking readout's membrane, or whatever else a module emits.
+    ``carry`` (models where :func:`streams` holds; at most ``batch_size`` samples): a dict
+    holding the run between calls, so that a long run is fed window after window (empty:
+    start from a reset model; the next call resumes from its state).
     """
     from .modelfile import NirFile
-    if isinstance(model, NirFile):      # a .nir model: its float graph is the reference
-        from .passes import lower_neurons
-        from .passes.float_sim import simulate_float
-        spikes = simulate_float(lower_neurons(model.graph())[0], np.asarray(stimulus))
-        return {name: spikes[name].astype(np.float64) if values else spikes[name]
-                for name in layers}
+    if isinstance(model, NirFile):
+        return _nir_run(model, stimulus, layers, carry, values)
     from .frontend.frameworks import driver_for, run_native
     if driver_for(model) is not None:    # snnTorch/SpikingJelly/Norse: their own forward pass
+        if carry is not None:
+            raise ValueError("framework models run whole sequences: no carry")
         return run_native(model, stimulus, layers, batch_size, values=values)
     modules = dict(model.named_modules())
     steps, total = stimulus.shape[:2]
@@ -67,7 +97,10 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
         hooks = [modules[name].register_forward_hook(
                  lambda m, i, o, name=name: hook(m, i, o, name)) for name in layers]
         try:
-            reset(model)
+            if carry is None or not carry.get("started"):
+                reset(model)
+            if carry is not None:
+                carry["started"] = True
             for t in range(steps):
                 model(chunk[t])
         finally:
@@ -75,5 +108,10 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
                 h.remove()
         for name in layers:
             seq = torch.stack(record[name]).double().numpy()
-            out[name].append(seq if values else seq > 0)
+            if values:
+                out[name].append(seq)
+            elif getattr(modules[name], "max_spikes", 1) > 1:
+                out[name].append(seq.astype(np.int16))
+            else:
+                out[name].append(seq > 0)
     return {name: np.concatenate(chunks, axis=1) for name, chunks in out.items()}

@@ -25,6 +25,8 @@ Per step and neuron, as documented on :class:`snncc.ir.nodes.CubaLIF`::
     v = mult*v - sub  where s           (immediate reset only)
 
 with ``(mult, sub) = CubaLIF.reset_terms()``: (0, 0) zero reset, (1, threshold) subtract.
+A neuron with ``max_spikes > 1`` emits the count ``s = #{k <= max_spikes : v > k*threshold}``
+and subtracts ``s*threshold`` (its spikes are recorded as int16 counts, not bool).
 Pure numpy: it serves tests and any pass that wants a float ground truth of a lowered graph.
 """
 from __future__ import annotations
@@ -150,12 +152,15 @@ def _scale(node: Scale, in_shapes, dtype) -> FloatOp:
 
 def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                    states: Optional[dict[str, np.ndarray]] = None,
+                   carry: Optional[dict] = None,
                    drive: Optional[dict[str, np.ndarray]] = None,
                    margins: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
     """Run ``graph`` on ``stimulus`` (T, B, *input_shape); spikes (bool, (T, B, n)) per neuron and output.
 
     A dict passed as ``states`` receives each neuron layer's membrane ``v`` (T, B, n) as the
     step leaves it (after an immediate reset), as the fixed-point simulator records it.
+    ``carry``: a dict that holds the run's state between calls, so that a long run can be
+    fed window after window (empty: start from zero; the next call resumes there).
     ``drive`` (layer -> (T, B, n)) replaces what the named neuron layers pass on with the
     given values (teacher forcing: each layer is then checked on another model's input
     spikes); their own spikes are still returned.  A dict passed as ``margins`` receives
@@ -200,14 +205,22 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             else np.asarray(node.input_gain, dtype).reshape(-1, n),
             "in_scale": None if lowered is None or lowered.input_scale is None
             else np.asarray(lowered.input_scale, dtype).reshape(n),
+            "max_spikes": int(node.max_spikes),
         }
         state[node.name] = {"i": np.zeros((batch, n), dtype), "v": np.zeros((batch, n), dtype),
                             "s": np.zeros((batch, n), dtype=bool)}
+    t0 = 0
+    if carry:                       # resume a run cut into windows
+        state, t0 = carry["state"], carry["t"]
     recorded = [n for n in order if isinstance(graph.node(n), (NeuronNode, Output))]
+    # multi-spike neurons (and outputs reading them) record int16 counts, the rest bool
+    counted = {n for n in params if params[n]["max_spikes"] > 1}
+    counted |= {n for n in recorded if isinstance(graph.node(n), Output)
+                and graph.inputs_of(n)[0] in counted}
     out = {n: np.zeros((steps, batch, 0), dtype=bool) for n in recorded}
     traces: dict[str, list[np.ndarray]] = {n: [] for n in recorded}
     # recurrent edges deliver the source's value of the previous step (zeros at step 0)
-    previous: dict[str, np.ndarray] = {
+    previous: dict[str, np.ndarray] = carry["previous"] if carry else {
         s: np.zeros((batch,) + tuple(shapes[s]), dtype) for s, _, _, rec in graph.edges() if rec}
     for t in range(steps):
         values: dict[str, np.ndarray] = {}
@@ -224,7 +237,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 x = sum(np.asarray(v, dtype).reshape(batch, -1) for v in ins)   # inputs add
                 if p["in_scale"] is not None:
                     x = x * p["in_scale"]
-                x = x if p["gain"] is None else p["gain"][min(t, len(p["gain"]) - 1)] * x
+                x = x if p["gain"] is None else p["gain"][min(t0 + t, len(p["gain"]) - 1)] * x
                 st["i"] = p["alpha"] * st["i"] + x
                 v = p["beta"] * st["v"]
                 if p["delayed"]:
@@ -232,11 +245,15 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 v = v + st["i"] + p["bias"]
                 if p["floor"] is not None:
                     v = np.maximum(v, p["floor"])
-                s = v > p["thr"] if p["spiking"] else np.zeros(v.shape, bool)
+                if p["max_spikes"] > 1:     # subtract reset, immediate (validate checks it)
+                    s = spike_count(v, p["thr"], p["max_spikes"])
+                    st["v"] = v - s * p["thr"]
+                else:
+                    s = v > p["thr"] if p["spiking"] else np.zeros(v.shape, bool)
+                    st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
                 if margins is not None:
                     margins.setdefault(name, np.zeros((steps, batch, s.shape[1]), dtype))[t] = \
                         v - p["thr"]
-                st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
                 st["s"] = s
                 values[name] = s
                 if drive is not None and name in drive:
@@ -247,10 +264,23 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             else:   # Output
                 values[name] = ins[0]
         for n in recorded:
-            own = state[n]["s"] if n in state else values[n]
-            traces[n].append(np.asarray(own, dtype=bool).reshape(batch, -1))
+            value = np.asarray(state[n]["s"] if n in state else values[n]).reshape(batch, -1)
+            traces[n].append(value.astype(np.int16) if n in counted else value.astype(bool))
         for s in previous:
             previous[s] = values[s]
     for n in recorded:
         out[n] = np.stack(traces[n]) if steps else out[n]
+    if carry is not None:
+        carry.update(state=state, previous=previous, t=t0 + steps)
     return out
+
+
+def spike_count(v: np.ndarray, threshold: np.ndarray, max_spikes: int) -> np.ndarray:
+    """``#{k in 1..max_spikes : v > k*threshold}`` elementwise (float ``v``, ``threshold`` > 0),
+    as ``v``'s dtype: the spike count of a multi-spike neuron (``CubaLIF.max_spikes``).
+
+    ``floor(v / threshold)`` corrected by one comparison each way, so the count agrees with
+    the products ``k*threshold`` even where the division rounds."""
+    c = np.clip(np.floor(v / threshold), 0, max_spikes)
+    c = c + ((c < max_spikes) & (v > (c + 1) * threshold)) - ((c > 0) & (v <= c * threshold))
+    return c.astype(v.dtype)
