@@ -8,8 +8,10 @@ prints the results, so the Python API and the CLI cannot drift apart::
     report = api.verify("model.pt", "test.npz").report
     spikes = api.run("build/", "test.npz").spikes
 
-``model`` arguments take a path (``.pt`` saved with ``torch.save(model)``, ``.nir``) or an
-already loaded object (an ``nn.Module``, a :class:`~snncc.modelfile.NirFile`).  Every user
+``model`` arguments take a path (``.pt`` saved with ``torch.save(model)``, ``.nir``), a class
+spec (``"train.py:Net"`` or ``"package.module:factory"``, with ``weights=`` a state_dict
+file and ``model_args=`` its constructor arguments as JSON), or an already loaded object
+(an ``nn.Module``, a :class:`~snncc.modelfile.NirFile`).  Every user
 error is raised as :class:`~snncc.errors.SnnccError`; outputs are complete or absent.
 """
 from __future__ import annotations
@@ -36,12 +38,19 @@ def _check_dt(dt: Optional[float]) -> None:
 
 
 def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
-          dt: Optional[float] = None):
-    """The model object; ``convention``/``reset`` say how a ``.nir`` model is read."""
+          dt: Optional[float] = None, weights: Optional[PathLike] = None,
+          model_args: Optional[str] = None):
+    """The model object behind a model argument (see :func:`snncc.modelfile.load_model`):
+    a path, a class spec (``train.py:Net`` with ``weights`` and JSON ``model_args``), or an
+    object passed through (an ``nn.Module`` gets ``weights`` loaded into it);
+    ``convention``/``reset`` say how a ``.nir`` model is read."""
     from .modelfile import NirFile, load_model
     _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model, trust=trust)
+        model = load_model(model, trust=trust, weights=weights, model_args=model_args)
+    elif weights is not None:
+        from .modelspec import load_weights
+        load_weights(model, weights, trust)
     if isinstance(model, NirFile):
         if convention is not None:
             model.convention = convention
@@ -51,6 +60,23 @@ def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[
         raise SnnccError("--convention and --reset say how a NIR file is read; the model is "
                          "not a .nir file", "drop --convention/--reset for torch models")
     return model
+
+
+def parse_shape(tokens: Optional[Sequence[str]]) -> Optional[tuple[int, ...]]:
+    """``--input-shape`` values as a shape: ``["64"]``, ``["2,8,8"]``, ``["2x8x8"]`` or
+    ``["2", "8", "8"]`` (the option repeated); None when not given.  SnnccError otherwise."""
+    if not tokens:
+        return None
+    parts = [p for t in tokens for p in str(t).replace("x", ",").replace(" ", ",").split(",") if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise SnnccError(f"--input-shape {' '.join(map(str, tokens))!r} is not a list of sizes",
+                         "give the input shape without the batch axis, e.g. 64 or 2,8,8") from None
+    if not shape or min(shape) < 1:
+        raise SnnccError(f"--input-shape {' '.join(map(str, tokens))!r}: sizes must be >= 1",
+                         "give the input shape without the batch axis, e.g. 64 or 2,8,8")
+    return shape
 
 
 def _paths(*items) -> list:
@@ -102,6 +128,7 @@ def _quant_config(target: str, netx: bool):
 
 
 def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, trust: bool = False,
+            weights: Optional[PathLike] = None, model_args: Optional[str] = None,
             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
             netx: bool = False, calibrate: Optional[PathLike] = None,
             lava_neuron: str = "auto", progress: Optional[Progress] = None,
@@ -127,9 +154,9 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     tgt = get_target(target)
     _check_lava_neuron(lava_neuron)
     if out is not None:
-        check_output_dir(out, _paths(model, calibrate), force)
+        check_output_dir(out, _paths(model, calibrate, weights), force)
     config = _quant_config(target, netx)
-    model = _load(model, trust, convention, reset, dt)
+    model = _load(model, trust, convention, reset, dt, weights, model_args)
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -140,7 +167,9 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
                          "without --netx for snncc's own Lava network") from exc
     cal = None
     if calibrate is not None:
-        compiled, cal = _calibrate(model, compiled, calibrate, input_shape, dt, config, progress)
+        compiled, cal, x = _calibrate(model, compiled, calibrate, input_shape, dt, config,
+                                      progress)
+        compiled.self_check = _check_on(model, compiled, x)
     result = CompileResult(compiled, model, calibration=cal, warnings=compile_warnings(compiled))
     if out is None:
         return result
@@ -195,7 +224,24 @@ def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base,
         raise SnnccError(f"--calibrate is not available for target {compiled.target!r}",
                          "compile without --calibrate")
     x, y = load_data(data, _input_shape(compiled))
-    return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
+    return (*calibrate(model, x, y, input_shape, dt, base=base, progress=progress), x)
+
+
+def _self_check(model, lowered) -> None:
+    """The differential self-check of a traced torch model (a ``.nir`` model has none)."""
+    from .modelfile import NirFile
+    if not isinstance(model, NirFile):
+        from .frontend.selfcheck import self_check
+        self_check(model, lowered)
+
+
+def _check_on(model, compiled: Compiled, x: np.ndarray):
+    """The differential self-check again, on the probe plus the first samples of ``x``."""
+    from .modelfile import NirFile
+    if isinstance(model, NirFile):
+        return None
+    from .frontend.selfcheck import self_check
+    return self_check(model, compiled.lowered, data=x)
 
 
 def _backend_for(target: str, backend: Optional[str]) -> str:
@@ -232,6 +278,7 @@ class VerifyResult:
 def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim",
            json_out: Optional[PathLike] = None, html_out: Optional[PathLike] = None,
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
+           weights: Optional[PathLike] = None, model_args: Optional[str] = None,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
            progress: Optional[Progress] = None, convention: Optional[str] = None,
            reset: Optional[str] = None, force: bool = False) -> VerifyResult:
@@ -249,12 +296,13 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     if isinstance(check_samples, bool) or not isinstance(check_samples, int) or check_samples < 1:
         raise SnnccError(f"--check-samples {check_samples!r}: the bit-exact check needs at least "
                          "one sample", "pass --check-samples 1 or more (default 16)")
-    inputs = _paths(model, data, calibrate)
+    inputs = _paths(model, data, calibrate, weights)
     check_artifacts(json_out, html_out, inputs, force)
     peek_data(data)                       # a bad data file is refused before the compile
     if calibrate is not None:
         peek_data(calibrate)
-    compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+    compiled_result = compile(model, target=target, trust=trust, weights=weights,
+                              model_args=model_args, input_shape=input_shape, dt=dt,
                               convention=convention, reset=reset)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled),
@@ -262,8 +310,9 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                                           record_states=backend != "sim",
                                           streaming=backend == "sim" and _streams(compiled_result.model)))
     if calibrate is not None:
-        compiled, compiled_result.calibration = _calibrate(
+        compiled, compiled_result.calibration, xc = _calibrate(
             compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
+        compiled.self_check = _check_on(compiled_result.model, compiled, xc)
         compiled_result.compiled = compiled
     report = make_report(compiled_result.model, compiled, x, y, target=target, backend=backend,
                          check_samples=check_samples, calibration=compiled_result.calibration,
@@ -279,13 +328,22 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
 @dataclass
 class RunResult:
     """``spikes``: layer name -> bool (T, B, n) (empty when the run was too long to hold:
-    it streamed, see ``out``); ``output``: the output layer's name; ``out``: the .npz
-    written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
+    it streamed, see ``out``); ``output``: the output layer's name; ``membrane``: non-spiking
+    readout layer -> its membrane in the float model's units, float64 (T, B, n)
+    (``v / scale``); ``out``: the .npz written, if any (``spikes/<layer>`` and
+    ``membrane/<layer>`` arrays shaped (B, T, n)).  Steps are the chip's: a layer at
+    synaptic depth k answers input step t at step t + k."""
 
     spikes: dict[str, np.ndarray]
     output: str
     out: Optional[Path] = None
     output_counts: Optional[np.ndarray] = None
+    membrane: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def readout(self) -> bool:
+        """Whether the output layer is a non-spiking readout (read its membrane)."""
+        return self.output in self.membrane
 
     @property
     def counts(self) -> np.ndarray:
@@ -293,6 +351,12 @@ class RunResult:
         if self.output_counts is not None:
             return self.output_counts
         return self.spikes[self.output].sum(axis=0)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Class scores per sample and output neuron, (B, n): spike counts, or for a
+        readout its mean membrane over time (the prediction is their argmax)."""
+        return self.membrane[self.output].mean(axis=0) if self.readout else self.counts
 
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
@@ -324,7 +388,9 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
     graph = serialize.load(build)
     backend = _backend_for(graph.meta.get("target", "loihi"), backend)
     from .backends.sim.stream import STREAMING, StreamedRun
-    streaming = backend in STREAMING
+    from .report.runs import readout_scales
+    scales = readout_scales(graph)       # readouts: their membranes are kept, not streamed
+    streaming = backend in STREAMING and not scales
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape,
                      memory=_memory_check(graph, "run", data, streaming=streaming))
     kwargs = {}
@@ -352,16 +418,19 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
                         streamed.save(tmp)
                 result.out = Path(out)
         return result
-    spikes = get_runner(backend)(graph, x, **kwargs).spikes
-    result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
+    res = get_runner(backend)(graph, x, record_states=bool(scales), **kwargs)
+    membrane = {n: np.asarray(res.v[n], np.float64) / scales[n] for n in scales}
+    result = RunResult(res.spikes, graph.inputs_of(graph.output_names[0])[0], membrane=membrane)
     if out is not None:
         with output_file(out, "npz", inputs, force) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
+            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in res.spikes.items()},
+                     **{f"membrane/{k}": np.swapaxes(v, 0, 1) for k, v in membrane.items()})
         result.out = Path(out)
     return result
 
 
 def export_nir(model, out: PathLike, *, trust: bool = False,
+               weights: Optional[PathLike] = None, model_args: Optional[str] = None,
                input_shape: Optional[Sequence[int]] = None,
                dt: Optional[float] = None, convention: Optional[str] = None,
                reset: Optional[str] = None, quantized: bool = False,
@@ -379,9 +448,9 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     from .backends.nir.export import nir_bytes
     from .modelfile import NirFile
     from .passes import lower_neurons, validate_float
-    inputs = _paths(model)
+    inputs = _paths(model, weights)
     check_file_target(out, "hdf5", inputs, force)
-    model = _load(model, trust, convention, reset, dt)
+    model = _load(model, trust, convention, reset, dt, weights, model_args)
     if isinstance(model, NirFile):
         graph = model.graph(dt)
     else:
@@ -391,9 +460,13 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     if quantized:
         from .backends.nir.quantized import quantized_nir_bytes
         from .compiler import compile_graph
-        blob = quantized_nir_bytes(compile_graph(graph, target=target))
+        compiled = compile_graph(graph, target=target)
+        _self_check(model, compiled.lowered)
+        blob = quantized_nir_bytes(compiled)
     else:
-        blob = nir_bytes(lower_neurons(graph)[0])
+        lowered = lower_neurons(graph)[0]
+        _self_check(model, lowered)
+        blob = nir_bytes(lowered)
     return write_bytes(out, blob, "hdf5", inputs, force)
 
 
@@ -412,6 +485,7 @@ class InspectResult:
 
 
 def inspect(model, *, target: str = "loihi", trust: bool = False,
+            weights: Optional[PathLike] = None, model_args: Optional[str] = None,
             input_shape: Optional[Sequence[int]] = None,
             dt: Optional[float] = None, convention: Optional[str] = None,
             reset: Optional[str] = None, system: Optional[str] = None,
@@ -426,8 +500,8 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
     ``hala-point`` to check the network against that system's chips.  Xylo: the chip's
     resources in ``placement``.
     """
-    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
-                     convention=convention, reset=reset)
+    result = compile(model, target=target, trust=trust, weights=weights, model_args=model_args,
+                     input_shape=input_shape, dt=dt, convention=convention, reset=reset)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)
@@ -460,3 +534,29 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
 def _xylo_targets() -> tuple[str, ...]:
     from .targets import TARGET_MODULES
     return tuple(k for k, v in TARGET_MODULES.items() if v == "snncc.targets.xylo")
+
+
+def layer_rows(compiled: Compiled) -> list[dict]:
+    """One row per neuron layer for the mapping table (``compile`` and ``inspect`` print it).
+
+    ``weight_err``: the worst relative weight error over the layer's synapses (a layer fed by
+    several synapses -- recurrent, residual -- reports them as ``weight:<synapse>``);
+    ``decay_err``: the worse of beta and alpha; ``other_err``: (name, error) of the worst
+    remaining parameter (biases, generalised resets, input gains) or None.
+    """
+    quant = {l.name: l for l in compiled.quant.layers}
+    rows = []
+    for m in compiled.mapping:
+        q = quant[m.name]
+        err = {e.name: e.max_rel for e in q.errors}
+        weights = [v for k, v in err.items() if k == "weight" or k.startswith("weight:")]
+        other = max(((k, v) for k, v in err.items()
+                     if k not in ("threshold", "beta", "alpha") and k != "weight"
+                     and not k.startswith("weight:")), key=lambda kv: kv[1], default=None)
+        rows.append({"layer": m.name, "neuron": m.source_kind, "mapping": m.mapping,
+                     "weight_exp": q.weight_exp, "sign": q.sign_mode,
+                     "weight_err": max(weights, default=0.0),
+                     "threshold_err": err.get("threshold", 0.0),
+                     "decay_err": max(err.get("beta", 0.0), err.get("alpha", 0.0)),
+                     "other_err": other, "notes": "; ".join(q.warnings + [m.note]).strip("; ")})
+    return rows

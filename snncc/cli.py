@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -25,7 +26,15 @@ console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ e
 err_console = Console(stderr=True)
 
 TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only for files you trust)")
-ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
+WeightsOpt = typer.Option(None, "--weights", help="state_dict file (torch.save(model."
+                          "state_dict())) for a model given as train.py:Net or "
+                          "package.module:factory")
+ArgsOpt = typer.Option(None, "--model-args", help="constructor arguments of train.py:Net as "
+                       "JSON: an object (keywords) or an array (positional)")
+ModelArg = typer.Argument(..., help="model.pt (torch.save(model)), model.nir, or train.py:Net / "
+                          "package.module:factory with --weights state.pt")
+ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch: 64, or C,H,W "
+                        "as 2,8,8 (or --input-shape 2 --input-shape 8 --input-shape 8)")
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
                      "file's metadata, the step its gains imply, or its producer's)")
@@ -81,6 +90,8 @@ def _print_compile(result) -> None:
     from .modelfile import NirFile
     if isinstance(result.model, NirFile):
         _print_nir_import(result.compiled.float_graph)
+    if result.compiled.self_check is not None:
+        console.print(result.compiled.self_check.summary(), highlight=False, soft_wrap=True)
     _print_warnings(result.warnings)
     if result.calibration is not None:
         _print_calibration(result.calibration)
@@ -114,34 +125,26 @@ def _print_calibration(cal) -> None:
 
 
 def _mapping_table(compiled) -> Table:
-    quant = {l.name: l for l in compiled.quant.layers}
+    from .api import layer_rows
     table = Table(title="layers")
     for col in ("layer", "neuron", "mapping", "w exp", "sign", "weight err", "thr err",
                 "decay err", "other err", "notes"):
         table.add_column(col)
-    for m in compiled.mapping:
-        q = quant[m.name]
-        err = {e.name: e.max_rel for e in q.errors}
-        # several synapses (recurrent, residual): "weight:<synapse>" each, the worst one shown
-        err.setdefault("weight", max((v for k, v in err.items() if k.startswith("weight")),
-                                     default=0.0))
-        # biases, generalised-neuron resets and input gains: the worst one, named
-        other = max(((v, k) for k, v in err.items()
-                     if k not in ("weight", "threshold", "beta", "alpha")
-                and not k.startswith("weight:")), default=None)
-        table.add_row(m.name, m.source_kind, m.mapping, str(q.weight_exp), q.sign_mode,
-                      f"{err['weight']:.2%}", f"{err['threshold']:.2%}",
-                      f"{max(err['beta'], err['alpha']):.2%}",
-                      "-" if other is None else f"{other[0]:.2%} {other[1]}",
-                      "; ".join(q.warnings + [m.note]).strip("; "))
+    for r in layer_rows(compiled):
+        other = r["other_err"]
+        table.add_row(r["layer"], r["neuron"], r["mapping"], str(r["weight_exp"]), r["sign"],
+                      f"{r['weight_err']:.2%}", f"{r['threshold_err']:.2%}",
+                      f"{r['decay_err']:.2%}",
+                      "-" if other is None else f"{other[1]:.2%} {other[0]}", r["notes"])
     return table
 
 
 @app.command("compile")
-def compile_cmd(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
+def compile_cmd(model: str = ModelArg,
                 target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
                 out: Path = typer.Option(Path("build"), "-o", "--out", readable=False, help="output directory"),
-                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+                trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+                model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
                 dt: float = DtOpt,
                 lava_neuron: str = typer.Option("auto", "--lava-neuron",
                                                 help="auto | fx | lif-arrays (see docs)"),
@@ -159,7 +162,8 @@ def compile_cmd(model: Path = typer.Argument(..., readable=False, help="model.pt
     from . import api
     from .progress import live
     with live() as progress:
-        result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
+        result = api.compile(model, target=target, out=out, trust=trust, weights=weights,
+                             model_args=model_args, input_shape=api.parse_shape(input_shape),
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
                              progress=progress, convention=convention, reset=reset, force=force)
     _print_compile(result)
@@ -171,7 +175,7 @@ def compile_cmd(model: Path = typer.Argument(..., readable=False, help="model.pt
 
 
 @app.command()
-def verify(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
+def verify(model: str = ModelArg,
            data: Path = typer.Option(..., "--data", readable=False, help=".npz with x (samples, time, ...) and optional y"),
            target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
            backend: str = typer.Option("sim", "--backend", help="sim: the target's bit-accurate "
@@ -185,7 +189,8 @@ def verify(model: Path = typer.Argument(..., readable=False, help="model.pt save
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
-           trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+           trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+           model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
            reset: Optional[str] = ResetOpt, force: bool = ForceOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
@@ -194,8 +199,9 @@ def verify(model: Path = typer.Argument(..., readable=False, help="model.pt save
     with live() as progress:
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
-                            trust=trust, input_shape=input_shape, dt=dt, progress=progress,
-                            convention=convention, reset=reset, force=force)
+                            trust=trust, weights=weights, model_args=model_args,
+                            input_shape=api.parse_shape(input_shape), dt=dt,
+                            progress=progress, convention=convention, reset=reset, force=force)
     _print_compile(result.compile)
     _print_report(result.report)
     _print_warnings(result.warnings)
@@ -272,18 +278,20 @@ def run(build: Path = typer.Argument(..., readable=False, help="directory writte
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
     result = api.run(build, input, backend=backend, out=out, force=force)
-    counts = result.counts
-    console.print(f"output spike counts per sample (first 10 of {counts.shape[0]}):")
-    console.print(str(counts[:10]))
+    scores = result.scores
+    what = ("output membrane, mean over time (non-spiking readout)" if result.readout
+            else "output spike counts")
+    console.print(f"{what} per sample (first 10 of {scores.shape[0]}):")
+    console.print(str(np.round(scores[:10], 4) if result.readout else scores[:10]))
     if result.out:
         console.print(f"wrote {result.out}")
 
 
 @app.command("export-nir")
-def export_nir(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model), "
-                                            "or a .nir graph to normalise"),
+def export_nir(model: str = ModelArg,
                out: Path = typer.Option(Path("model.nir"), "-o", "--out", readable=False),
-               trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+               trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+               model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
                dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
                reset: Optional[str] = ResetOpt,
                quantized: bool = typer.Option(False, "--quantized", help="also write the "
@@ -298,9 +306,10 @@ def export_nir(model: Path = typer.Argument(..., readable=False, help="model.pt 
     read as its producer means it and written back with snncc's explicit conventions.
     """
     from . import api
-    from .modelfile import load_model, NirFile
-    loaded = load_model(model, trust=trust) if model.suffix.lower() == ".nir" else model
-    path = api.export_nir(loaded, out, trust=trust, input_shape=input_shape, dt=dt,
+    from .modelfile import NirFile, load_model
+    loaded = load_model(model, trust=trust) if str(model).lower().endswith(".nir") else model
+    path = api.export_nir(loaded, out, trust=trust, weights=weights, model_args=model_args,
+                          input_shape=api.parse_shape(input_shape), dt=dt,
                           convention=convention, reset=reset, quantized=quantized, target=target,
                           force=force)
     if isinstance(loaded, NirFile):
@@ -309,9 +318,10 @@ def export_nir(model: Path = typer.Argument(..., readable=False, help="model.pt 
 
 
 @app.command()
-def inspect(model: Path = typer.Argument(..., readable=False, help="model.pt, or a .nir graph"),
+def inspect(model: str = ModelArg,
             target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
-            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+            trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
             dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
             reset: Optional[str] = ResetOpt,
             system: Optional[str] = typer.Option(
@@ -328,7 +338,8 @@ def inspect(model: Path = typer.Argument(..., readable=False, help="model.pt, or
     layer, the quantization summary and the Loihi 2 resources: tiles, cores and chips per
     layer (and per core), time and energy per step and per inference."""
     from . import api
-    info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+    info = api.inspect(model, target=target, trust=trust, weights=weights,
+                       model_args=model_args, input_shape=api.parse_shape(input_shape), dt=dt,
                        convention=convention, reset=reset, system=system, steps=steps,
                        rate=rate, data=data)
     _print_compile(info.compile)

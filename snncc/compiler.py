@@ -18,6 +18,7 @@ class Compiled:
     mapping: list[LayerMapping]
     quant: Any             # the target's QuantReport
     target: str = "loihi"
+    self_check: Any = None  # snncc.frontend.selfcheck.SelfCheck of a traced torch model
 
     def _repr_html_(self) -> str:
         from .notebook import compiled_html
@@ -41,9 +42,15 @@ def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loi
 
 def compile_model(model, input_shape: Optional[Sequence[int]] = None,
                   dt: Optional[float] = 1e-3, config: Optional[Any] = None,
-                  target: str = "loihi") -> Compiled:
+                  target: str = "loihi", check: bool = True) -> Compiled:
     """Trace a single-step torch model (or read a ``.nir`` :class:`~snncc.modelfile.NirFile`,
-    whose ``dt`` comes from its metadata unless given) and compile it for ``target``."""
+    whose ``dt`` comes from its metadata unless given) and compile it for ``target``.
+
+    A torch model is then run side by side with snncc's lowered float graph on a short probe
+    (:func:`snncc.frontend.selfcheck.self_check`): any difference beyond float rounding
+    raises :class:`~snncc.errors.SnnccError` naming the layer, step and neuron.
+    ``check=False`` skips it (for callers that run the same comparison on more data).
+    """
     from .modelfile import NirFile
     if isinstance(model, NirFile):
         compiled = compile_graph(model.graph(dt), config, target)
@@ -52,4 +59,8 @@ def compile_model(model, input_shape: Optional[Sequence[int]] = None,
             compiled.fixed = stored
         return compiled
     from .frontend import trace   # torch is imported only when a torch model is compiled
-    return compile_graph(trace(model, input_shape, dt), config, target)
+    compiled = compile_graph(trace(model, input_shape, dt), config, target)
+    if check:
+        from .frontend.selfcheck import self_check
+        compiled.self_check = self_check(model, compiled.lowered)
+    return compiled

@@ -137,15 +137,23 @@ def verify(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np.
     depth = synaptic_depth(fixed)
     pad = max(depth[n] for n in neurons)
     padded = np.concatenate([stimulus, np.zeros((pad,) + stimulus.shape[1:], stimulus.dtype)])
+    from .report.runs import readout_argmax_agreement, readout_scales
     from .targets import target_of
-    result = get_runner(target_of(fixed).runners[0])(fixed, padded)
+    readouts = readout_scales(fixed)
+    result = get_runner(target_of(fixed).runners[0])(fixed, padded, record_states=bool(readouts))
     quant = align({n: result.spikes[n] for n in neurons}, depth, steps)
-    flt = run_float(model, stimulus, neurons, batch_size)
+    values = run_float(model, stimulus, neurons, batch_size, values=True)
+    flt = {n: np.zeros(v.shape, bool) if n in readouts else v > 0 for n, v in values.items()}
     layers = compare_layers(flt, quant, depth)
     out_name = fixed.inputs_of(fixed.output_names[0])[0]
-    pf, pq = predictions(flt[out_name]), predictions(quant[out_name])
-    report = VerifyReport(batch, steps, layers,
-                          output_agreement=float(np.mean(flt[out_name] == quant[out_name])),
+    if out_name in readouts:     # a non-spiking readout: compare its membrane's argmax
+        v_q = align({out_name: result.v[out_name]}, depth, steps)[out_name] / readouts[out_name]
+        pf, pq = predictions(values[out_name]), predictions(v_q)
+        out_agree = readout_argmax_agreement(values[out_name], v_q)
+    else:
+        pf, pq = predictions(flt[out_name]), predictions(quant[out_name])
+        out_agree = float(np.mean(flt[out_name] == quant[out_name]))
+    report = VerifyReport(batch, steps, layers, output_agreement=out_agree,
                           prediction_agreement=float(np.mean(pf == pq)), backend=backend)
     if backend != "sim":
         subset = padded[:, :cross_check_samples]

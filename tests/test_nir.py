@@ -149,11 +149,24 @@ def test_dt_comes_from_the_gains_or_is_a_clear_error():
 
 def test_unsupported_node_is_named():
     n = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
-                            "li": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
+                            "li": nir.Delay(delay=np.ones(2)),
                             "output": nir.Output(output_type={"output": np.array([2])})},
                      edges=[("input", "li"), ("li", "output")])
-    with pytest.raises(SnnccError, match="'li' is a LI .a leaky integrator.: snncc compiles spiking"):
+    with pytest.raises(SnnccError, match="'li' is a Delay, which snncc does not import"):
         from_nir(n, dt=DT)
+
+
+def test_leaky_integrator_nodes_import_as_readouts():
+    """LI / CubaLI / I have no threshold: non-spiking readouts (snncc.ir.readout)."""
+    for node in (nir.LI(tau=np.full(2, 0.01), r=np.full(2, 10.0), v_leak=np.zeros(2)),
+                 nir.CubaLI(tau_syn=np.full(2, 0.005), tau_mem=np.full(2, 0.01),
+                            r=np.full(2, 10.0), v_leak=np.zeros(2)),
+                 nir.I(r=np.full(2, 1 / DT))):
+        n = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                                "w": nir.Linear(weight=np.eye(2)), "li": node,
+                                "output": nir.Output(output_type={"output": np.array([2])})},
+                         edges=[("input", "w"), ("w", "li"), ("li", "output")])
+        assert from_nir(n, dt=DT).node("li").spiking is False
 
 
 def test_bad_files_give_clear_errors(tmp_path):

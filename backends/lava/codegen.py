@@ -226,7 +226,8 @@ def _neuron(ctx: _Ctx, name: str, node: FxNeuron) -> None:
                 gain = f"lava_columns({gain}, {tuple(node.shape)})"
         ctx.emit(f"{v} = FxNeuron(shape={shape}, {args}, reset_delayed={node.reset_delayed}, "
                  f"floor={node.floor}, input_gain={gain}, gain_start={node.gain_start}, "
-                 f'bias_start={node.bias_start}, name="{name}")')
+                 f"bias_start={node.bias_start}, spiking={bool(node.spiking)}, "
+                 f'name="{name}")')
     for src in ctx.graph.inputs_of(name):
         ctx.emit(f"for port in {ctx.var[src]}:")
         ctx.emit(f"    port.connect({v}.a_in)")

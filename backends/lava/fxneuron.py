@@ -26,16 +26,18 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 
 class FxNeuron(AbstractProcess):
-    """Generalised CUBA LIF with per-neuron du, dv, vth, bias, reset and an optional floor."""
+    """Generalised CUBA LIF with per-neuron du, dv, vth, bias, reset and an optional floor;
+    ``spiking=False`` makes it a non-spiking readout (never fires; read its ``v``)."""
 
     def __init__(self, *, shape: tuple, du, dv, vth, bias_mant, bias_exp, reset_mult, reset_sub,
                  reset_delayed: bool = False, floor=None, input_gain=None, gain_start: int = 0,
-                 bias_start: int = 0, name: str | None = None) -> None:
+                 bias_start: int = 0, spiking: bool = True, name: str | None = None) -> None:
         gain = None if input_gain is None else np.asarray(input_gain, np.int64).reshape(
             -1, int(np.prod(shape)))
         super().__init__(shape=shape, name=name, reset_delayed=bool(reset_delayed),
                          use_floor=floor is not None, input_gain=gain,
-                         gain_start=int(gain_start), bias_start=int(bias_start))
+                         gain_start=int(gain_start), bias_start=int(bias_start),
+                         spiking=bool(spiking))
         full = lambda x: np.broadcast_to(np.asarray(x, dtype=np.int64), shape).copy()
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
@@ -107,6 +109,8 @@ class PyFxNeuronModel(PyLoihiProcessModel):
         if self.proc_params["use_floor"]:
             v = np.maximum(v, self.floor[0])
         s = v > (np.int64(self.vth) << 6)
+        if not self.proc_params["spiking"]:     # a non-spiking readout: v is the output
+            s = np.zeros_like(s)
         if not self.proc_params["reset_delayed"]:
             v = np.where(s, _rtz_scale(v, self.reset_mult) - self.reset_sub, v)
         self.v[:] = v

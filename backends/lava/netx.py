@@ -116,6 +116,8 @@ def _netx_bias(node: FxNeuron) -> np.ndarray:
 
 def _neuron_problems(node: FxNeuron, neuron_arrays: bool) -> list[str]:
     out = []
+    if not getattr(node, "spiking", True):
+        out.append("a non-spiking readout (netx's LIF always fires above vth)")
     if node.reset_delayed:
         out.append("a delayed reset")
     if node.floor is not None:

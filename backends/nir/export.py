@@ -48,7 +48,8 @@ def _reset_meta(node: CubaLIF) -> dict:
 
 
 def _neuron(node: CubaLIF, dt: float):
-    """LIF when the current is memoryless, IF when it does not leak either, else CubaLIF."""
+    """LIF when the current is memoryless, IF when it does not leak either, else CubaLIF;
+    a non-spiking readout as LI / CubaLI."""
     import nir
     alpha, beta, bias, thr = (_f64(node.alpha), _f64(node.beta), _f64(node.bias),
                               _f64(node.threshold))
@@ -74,6 +75,13 @@ def _neuron(node: CubaLIF, dt: float):
                          "no finite tau for beta = 1", "use beta < 1 for every neuron")
     tau_mem = conv.tau_from_decay(beta, dt)
     v_leak = bias / (1.0 - beta)
+    if not node.spiking:       # a non-spiking readout: NIR's leaky integrators
+        meta = {"readout": True, "dtype": meta["dtype"]}
+        if np.all(alpha == 0):
+            return nir.LI(tau=tau_mem, r=tau_mem / dt, v_leak=v_leak, metadata=meta)
+        tau_syn = conv.tau_from_decay(alpha, dt)
+        return nir.CubaLI(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt, v_leak=v_leak,
+                          w_in=tau_syn / dt, metadata=meta)
     if np.all(alpha == 0):
         return nir.LIF(tau=tau_mem, r=tau_mem / dt, v_leak=v_leak, v_threshold=thr,
                        v_reset=np.zeros_like(thr), metadata=meta)

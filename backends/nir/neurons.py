@@ -150,10 +150,12 @@ def _check_decays(name: str, ctx: ImportContext, **decays: np.ndarray) -> None:
 
 def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_leak,
              tau_syn=None, w_in=None):
-    """Canonical neuron + the input gain to fold into the preceding weights."""
+    """Canonical neuron + the input gain to fold into the preceding weights.  A node without
+    ``v_threshold`` (LI, CubaLI, I) is a non-spiking readout (``spiking=False``)."""
     meta = dict(nir_node.metadata or {})
     dtype = _dtype(meta)
-    thr = arr(nir_node, "v_threshold")
+    readout = not hasattr(nir_node, "v_threshold")
+    thr = np.ones(np.shape(r)) if readout else arr(nir_node, "v_threshold")
     shape = np.broadcast_shapes(np.shape(thr), np.shape(r),
                                 *[np.shape(a) for a in (tau_mem, v_leak, tau_syn, w_in)
                                   if a is not None])
@@ -174,8 +176,8 @@ def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_lea
     _check_decays(name, ctx, tau_mem=beta, tau_syn=alpha)
     b = lambda a: np.broadcast_to(a, shape).astype(dtype)
     neuron = CubaLIF(name, shape=tuple(int(s) for s in shape), alpha=b(alpha), beta=b(beta),
-                     threshold=b(thr), bias=b(bias),
-                     **_reset_fields(name, nir_node, meta, ctx, kind))
+                     threshold=b(thr), bias=b(bias), spiking=not readout,
+                     **({} if readout else _reset_fields(name, nir_node, meta, ctx, kind)))
     return neuron, np.broadcast_to(gain_i * gain_v, shape)
 
 
@@ -209,13 +211,23 @@ def import_threshold(name, n, ctx):
                    reset=RESET_ZERO), None
 
 
-def _non_spiking(kind: str, what: str):
-    def refuse(name, n, ctx):
-        raise SnnccError(f"NIR node {name!r} is a {kind} ({what}): snncc compiles spiking "
-                         "layers; a non-spiking readout is not in its IR yet",
-                         "end the graph at the last spiking layer and read its spike counts "
-                         "(or its membrane in the float model)")
-    return refuse
+def import_li(name, n, ctx):
+    """LI: the LIF equation without a threshold: a non-spiking readout (its v is the output)."""
+    return lif_like(name, n, ctx, "LI", tau_mem=arr(n, "tau"), r=arr(n, "r"),
+                    v_leak=arr(n, "v_leak"))
+
+
+def import_cuba_li(name, n, ctx):
+    """CubaLI: CubaLIF without a threshold: a non-spiking readout."""
+    w_in = getattr(n, "w_in", None)
+    return lif_like(name, n, ctx, "CubaLI", tau_mem=arr(n, "tau_mem"), r=arr(n, "r"),
+                    v_leak=arr(n, "v_leak"), tau_syn=arr(n, "tau_syn"),
+                    w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
+
+
+def import_i(name, n, ctx):
+    """I (``dv/dt = r*I``): a non-leaky integrator readout, IF without a threshold."""
+    return lif_like(name, n, ctx, "IF", tau_mem=None, r=arr(n, "r"), v_leak=None)
 
 
 def _delay(name, n, ctx):
@@ -225,6 +237,5 @@ def _delay(name, n, ctx):
 
 NEURON_IMPORTERS = {"LIF": import_lif, "IF": import_if, "CubaLIF": import_cuba,
                     "Threshold": import_threshold,
-                    "LI": _non_spiking("LI", "a leaky integrator"),
-                    "CubaLI": _non_spiking("CubaLI", "a current-based leaky integrator"),
-                    "I": _non_spiking("I", "an integrator"), "Delay": _delay}
+                    "LI": import_li, "CubaLI": import_cuba_li, "I": import_i,
+                    "Delay": _delay}

@@ -85,6 +85,8 @@ class NeuronKernel:
         mult, sub = flat(node.reset_mult), flat(node.reset_sub)
         bias = flat(fx.effective_bias(node.bias_mant, node.bias_exp))
         vth = flat(node.vth) << fx.VTH_SHIFT
+        if not getattr(node, "spiking", True):    # a readout: v never exceeds this
+            vth = np.full_like(vth, 2 * fx.MAX_UV)
         gain = None if node.input_gain is None else \
             np.asarray(node.input_gain, dtype=np.int64).reshape(-1, self.n)
         self.u_cleared = bool(np.all(fu == 0))             # du + 1 == 4096: u = a_in << 6

@@ -164,6 +164,8 @@ class NeuronExec(Executor):
         self.du = node.du.astype(np.int64) + fx.DU_OFFSET
         self.dv = node.dv.astype(np.int64) + fx.DV_OFFSET
         self.vth = node.vth.astype(np.int64) << fx.VTH_SHIFT
+        if not getattr(node, "spiking", True):    # a non-spiking readout never fires
+            self.vth = np.full_like(self.vth, 2 * fx.MAX_UV)
         self.bias = fx.effective_bias(node.bias_mant, node.bias_exp)
         self.mult = node.reset_mult.astype(np.int64)
         self.sub = node.reset_sub.astype(np.int64)

@@ -72,26 +72,30 @@ def driver_for(model) -> Optional[Driver]:
 
 
 def run_native(model, stimulus: np.ndarray, layers: list[str],
-               batch_size: int = 256) -> dict[str, np.ndarray]:
+               batch_size: int = 256, values: bool = False) -> dict[str, np.ndarray]:
     """Spikes (bool, (T, B, n)) of the modules named in ``layers``, from the framework's own
-    forward pass of ``model`` on ``stimulus`` (T, B, ...)."""
+    forward pass of ``model`` on ``stimulus`` (T, B, ...), run in the model's dtype.
+
+    ``values=True``: what each module emitted, as float64 (T, B, n) (see
+    :func:`snncc.reference.run_float`)."""
     import torch
+
+    from ..reference import _output, model_dtype
     driver = driver_for(model)
     if driver is None:
         raise SnnccError("run_native: the model uses no snnTorch, SpikingJelly or Norse neuron",
                          "use snncc.reference.run_float")
     modules = dict(model.named_modules())
+    dtype = model_dtype(model)
     out: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     model.eval()
     with torch.no_grad():
         for start in range(0, stimulus.shape[1], batch_size):
-            chunk = torch.as_tensor(np.asarray(stimulus[:, start:start + batch_size]),
-                                    dtype=torch.float32)
+            chunk = torch.as_tensor(np.asarray(stimulus[:, start:start + batch_size])).to(dtype)
             record: dict[str, list] = {name: [] for name in layers}
 
             def hook(m, i, o, name):
-                spikes = o[0] if isinstance(o, (tuple, list)) else o
-                record[name].append(spikes.detach())
+                record[name].append(_output(o).detach())
 
             handles = [modules[n].register_forward_hook(
                 lambda m, i, o, n=n: hook(m, i, o, n)) for n in layers]
@@ -103,15 +107,19 @@ def run_native(model, stimulus: np.ndarray, layers: list[str],
             for name in layers:
                 seq = record[name]
                 full = torch.cat(seq) if multi_step else torch.stack(seq)
-                out[name].append(full.reshape(full.shape[0], full.shape[1], -1).numpy() > 0)
+                full = full.reshape(full.shape[0], full.shape[1], -1).double().numpy()
+                out[name].append(full if values else full > 0)
     return {name: np.concatenate(chunks, axis=1) for name, chunks in out.items()}
 
 
 # -- helpers shared by the framework frontends ------------------------------------------
 
 def per_neuron(value, shape: tuple[int, ...], what: str, layer: str,
-               dtype=np.float32) -> np.ndarray:
-    """Broadcast a scalar or per-neuron parameter (tensor, array or float) to ``shape``."""
+               dtype=None) -> np.ndarray:
+    """Broadcast a scalar or per-neuron parameter (tensor, array or float) to ``shape``, in
+    ``dtype`` (default: the traced model's float dtype, :func:`snncc.frontend.fx.float_dtype`)."""
+    from .registry import float_dtype
+    dtype = dtype or float_dtype()
     try:
         import torch
         if isinstance(value, torch.Tensor):
@@ -122,7 +130,7 @@ def per_neuron(value, shape: tuple[int, ...], what: str, layer: str,
     if arr.size not in (1, int(np.prod(shape))):
         raise SnnccError(f"layer {layer!r}: {what} has {arr.size} values for {int(np.prod(shape))} "
                          "neurons", f"give {what} one value or one per neuron")
-    arr = arr.astype(dtype) if arr.dtype.kind == "f" else arr.astype(np.float32)
+    arr = arr.astype(dtype)
     return np.broadcast_to(arr.reshape(()) if arr.size == 1 else arr.reshape(shape),
                            shape).astype(arr.dtype).copy()
 

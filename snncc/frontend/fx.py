@@ -1,15 +1,15 @@
 """torch.fx frontend: trace a single-step ``nn.Module`` into the float graph IR.
 
-Neuron modules (anything with a ``to_ir`` method, i.e. :class:`snncc.nn.StatefulNeuron`, and
-every type in :data:`CONVERTERS`) are fx leaves, so their internal state handling is never
-traced.  Each leaf becomes IR nodes through its converter; modules that only pass data
+Neuron modules (anything with a ``to_ir`` method, i.e. :class:`snncc.nn.StatefulNeuron`, every
+type in :data:`~snncc.frontend.registry.CONVERTERS` and every framework neuron) are fx leaves,
+so their internal state handling is never traced.  Each leaf becomes IR nodes through its converter; modules that only pass data
 through (Dropout, Identity, Flatten of an already flat input) disappear.
 """
 from __future__ import annotations
 
 import inspect
 import operator
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -19,42 +19,19 @@ from ..errors import SnnccError
 from ..ir import Affine, Graph, Input, Node, Output
 from ..ir.fragment import INPUT, Fragment
 from ..ir.nodes import NeuronNode, Shape
+from ..nn.base import StatefulNeuron
+from .registry import (CONVERTERS, FUNCTION_CONVERTERS, SEQUENCE_CONTAINERS,  # noqa: F401
+                       Converter, Refusal, _PRECISION, _qualname, as_float, converter_lookup,
+                       neuron_family, register_converter, register_function)
 
-# A converter takes (module, node name, input shapes) and returns an IR node, a Fragment
-# (several nodes, e.g. a neuron with its recurrent synapses), or None for a module that
-# passes its input through unchanged.
-Converter = Callable[[nn.Module, str, list[Shape]], Union[Node, Fragment, None]]
-CONVERTERS: dict[type, Converter] = {}
-# Functions and tensor methods in forward (torch.flatten, operator.add, "view", ...): the
-# handler takes (fx node, IR name, input shapes) and returns a node or None (pass-through).
-FunctionConverter = Callable[[fx.Node, str, list[Shape]], Optional[Node]]
-FUNCTION_CONVERTERS: dict[object, FunctionConverter] = {}
 SHAPE_METHODS = {"size", "dim"}     # their results are sizes, never data tensors
 _SIZE = "<size>"                    # env value of an fx node that computes a size
 
 
-def register_converter(*types: type):
-    """Register a converter for module types (decorator)."""
-    def wrap(fn: Converter) -> Converter:
-        for t in types:
-            CONVERTERS[t] = fn
-        return fn
-    return wrap
-
-
-def register_function(*targets):
-    """Register a converter for functions or tensor-method names used in forward (decorator)."""
-    def wrap(fn: FunctionConverter) -> FunctionConverter:
-        for t in targets:
-            FUNCTION_CONVERTERS[t] = fn
-        return fn
-    return wrap
-
-
 @register_converter(nn.Linear)
 def _linear(m: nn.Linear, name: str, in_shapes: list[Shape]) -> Node:
-    bias = None if m.bias is None else m.bias.detach().double().numpy().astype(np.float32)
-    return Affine(name, weight=m.weight.detach().numpy().astype(np.float32).copy(), bias=bias)
+    bias = None if m.bias is None else as_float(m.bias)
+    return Affine(name, weight=as_float(m.weight), bias=bias)
 
 
 @register_converter(nn.Dropout, nn.Identity)
@@ -83,17 +60,34 @@ def _flat_outputs(value) -> list:
 
 
 def _converter_for(module: nn.Module) -> Optional[Converter]:
-    for cls in type(module).__mro__:
-        if cls in CONVERTERS:
-            return CONVERTERS[cls]
-    if callable(getattr(module, "to_ir", None)):
-        return lambda m, name, shapes: m.to_ir(name)
-    return None
+    try:
+        return converter_lookup(module)
+    except Refusal:
+        return None
 
 
 class _LeafTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return _converter_for(m) is not None or super().is_leaf_module(m, qualname)
+        if type(m) in SEQUENCE_CONTAINERS:
+            return False
+        return (neuron_family(m) is not None or _converter_for(m) is not None
+                or _refused(m) or super().is_leaf_module(m, qualname))
+
+    def call_module(self, m: nn.Module, forward, args, kwargs):
+        if type(m) in SEQUENCE_CONTAINERS and len(args) == 1 and not kwargs:
+            x = args[0]
+            for child in m.children():     # the per-step view of the container
+                x = self.call_module(child, child.forward, (x,), {})
+            return x
+        return super().call_module(m, forward, args, kwargs)
+
+
+def _refused(m: nn.Module) -> bool:
+    try:
+        converter_lookup(m)
+        return False
+    except Refusal:
+        return True
 
 
 def _infer_input_shape(model: nn.Module) -> Shape:
@@ -113,8 +107,17 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
     if not isinstance(model, nn.Module):
         raise SnnccError(f"expected a torch.nn.Module, got {type(model).__name__}",
                          "pass the model object (saved with torch.save(model))")
+    from ..reference import model_dtype
     from .frameworks import register_loaded   # snnTorch/SpikingJelly/Norse converters, if loaded
     register_loaded()
+    _PRECISION.append(np.float64 if model_dtype(model) == torch.float64 else np.float32)
+    try:
+        return _trace(model, input_shape, dt)
+    finally:
+        _PRECISION.pop()
+
+
+def _trace(model: nn.Module, input_shape: Optional[Sequence[int]], dt: float) -> Graph:
     try:
         fx_graph = _LeafTracer().trace(model, concrete_args=_optional_none_args(model) or None)
     except SnnccError:
@@ -125,9 +128,13 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                          "write forward() as one time step without data-dependent Python "
                          "control flow; keep the time loop outside the model") from None
     modules = dict(model.named_modules())
-    graph = Graph({"dt": float(1e-3 if dt is None else dt), "source": type(model).__name__})
+    _refuse_time_loop(fx_graph, type(model).__name__, modules)
+    from ..reference import model_dtype
+    graph = Graph({"dt": float(1e-3 if dt is None else dt), "source": type(model).__name__,
+                   "model_dtype": str(model_dtype(model)).replace("torch.", "")})
     shape = tuple(input_shape) if input_shape is not None else _infer_input_shape(model)
     env: dict[str, str] = {}      # fx node name -> IR node name carrying its value
+    pending_bias: list[tuple[str, str, np.ndarray]] = []    # (feeder, neuron, input bias)
     shapes: dict[str, Shape] = {}
 
     def add(node: Node, inputs: list[str]) -> str:
@@ -136,6 +143,12 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
         except (ValueError, IndexError, TypeError, AttributeError, OverflowError) as exc:
             raise SnnccError(f"shape mismatch at {node.name!r}: {exc}",
                              "check the layer sizes and the input shape") from None
+        if not shapes[node.name] or min(shapes[node.name]) < 1:
+            raise SnnccError(f"layer {node.name!r} has zero width (shape "
+                             f"{list(shapes[node.name])})", "every layer needs at least one "
+                             "neuron; rebuild the model (the file may be corrupt or hand-edited)")
+        if isinstance(node, NeuronNode):
+            node = _full_per_neuron(node)
         graph.add(node, inputs)
         return node.name
 
@@ -149,14 +162,9 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
             env[n.name] = add(Input("input", shape=shape), [])
         elif n.op == "call_module":
             module = modules[n.target]
-            conv = _converter_for(module)
-            if conv is None:
-                raise SnnccError(f"unsupported layer {n.target!r} of type "
-                                 f"{type(module).__module__}.{type(module).__name__}",
-                                 "use supported layers (Linear, snncc.nn neurons, Dropout, "
-                                 "Identity) or register a converter with "
-                                 "snncc.frontend.register_converter")
+            conv = _module_converter(module, n.target)
             srcs = _sources(n, env)
+            _check_declared_shape(module, n.target, shapes[srcs[0]])
             try:
                 ir_node = conv(module, n.target, [shapes[s] for s in srcs])
             except SnnccError:
@@ -168,6 +176,8 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
                                  "it; the file may be corrupt or hand-edited") from exc
             if isinstance(ir_node, Fragment):
                 env[n.name] = _add_fragment(graph, ir_node, srcs, add)
+                if ir_node.input_bias is not None:
+                    pending_bias.append((srcs[0], ir_node.output, ir_node.input_bias))
             else:
                 env[n.name] = srcs[0] if ir_node is None else add(ir_node, srcs)
         elif n.op == "call_function" and getattr(n.target, "__name__", "") == "_assert_is_none":
@@ -204,7 +214,113 @@ def trace(model: nn.Module, input_shape: Optional[Sequence[int]] = None,
         elif n.op == "get_attr":
             raise SnnccError(f"forward reads the tensor attribute {n.target!r} directly",
                              "wrap parameters in supported modules")
+    for feeder, neuron, bias in pending_bias:
+        _fold_input_bias(graph, feeder, neuron, bias)
     return graph
+
+
+def _fold_input_bias(graph: Graph, feeder: str, neuron: str, bias: np.ndarray) -> None:
+    """Add a module's constant input (``Fragment.input_bias``) to its feeding layer's bias."""
+    import dataclasses
+
+    from ..convmath import compact_bias, full_bias
+    from ..ir import Conv2d
+    node = graph.node(feeder)
+    if not isinstance(node, (Affine, Conv2d)) or graph.consumers_of(feeder) != [neuron]:
+        raise SnnccError(f"layer {neuron!r} adds a constant (its recurrent layer's bias) to its "
+                         f"input, but its input {feeder!r} is not a Linear/Conv2d used only by it",
+                         "feed it from its own Linear/Conv2d, or give its recurrent layer "
+                         "bias=False")
+    shape = tuple(graph.node(neuron).shape)
+    extra = np.asarray(bias, np.float64).reshape(shape)
+    if isinstance(node, Affine):
+        old = np.zeros(shape[0], np.float64) if node.bias is None else node.bias
+        new = (np.asarray(old, np.float64) + extra.reshape(-1)).astype(node.weight.dtype)
+    else:
+        old = np.zeros(shape) if node.bias is None else full_bias(node.bias, shape)
+        new = compact_bias(np.asarray(old, np.float64) + extra).astype(node.weight.dtype)
+    graph.replace(dataclasses.replace(node, bias=new))
+
+
+def _refuse_time_loop(fx_graph: fx.Graph, model_name: str, modules: dict) -> None:
+    """A forward() that loops over time itself: it indexes its input along the first axis
+    (``x[t]``) or calls one neuron module several times.  snncc traces one step per call."""
+    inputs = [n for n in fx_graph.nodes if n.op == "placeholder"][:1]
+    indexed = [n for n in fx_graph.nodes if n.op == "call_function"
+               and n.target is operator.getitem and n.args[0] in inputs]
+    calls: dict[str, int] = {}
+    for n in fx_graph.nodes:
+        if n.op == "call_module" and neuron_family(modules[n.target]) is not None:
+            calls[n.target] = calls.get(n.target, 0) + 1
+    repeated = {k: v for k, v in calls.items() if v > 1}
+    if not indexed and not repeated:
+        return
+    what = []
+    if indexed:
+        what.append(f"indexes its input {len(indexed)} time(s) (x[{indexed[0].args[1]!r}], ...)")
+    if repeated:
+        name, count = max(repeated.items(), key=lambda kv: kv[1])
+        what.append(f"calls layer {name!r} {count} times")
+    raise SnnccError(f"{model_name}.forward() runs a time loop itself: it " + " and ".join(what) +
+                     "; snncc traces one time step per forward call",
+                     "write forward(x) for one time step (x: (batch, ...)) with the neuron state "
+                     "kept in the modules (snnTorch: init_hidden=True), and loop over time "
+                     "outside the model")
+
+
+def _module_converter(module: nn.Module, target: str) -> Converter:
+    """The converter of a called module, or the refusal naming its class and the fix."""
+    cls = type(module)
+    try:
+        conv = converter_lookup(module)
+    except Refusal as exc:
+        raise SnnccError(f"layer {target!r}: {exc}",
+                         f"use {cls.__mro__[1].__name__} itself, or register a converter for "
+                         f"{cls.__name__} (snncc.frontend.register_converter) that reproduces "
+                         "its forward pass") from None
+    if conv is not None:
+        return conv
+    family = neuron_family(module)
+    if family is not None:
+        raise SnnccError(f"layer {target!r}: {family} neuron {cls.__name__} ({_qualname(cls)}) "
+                         "has no snncc converter",
+                         "use a neuron snncc converts (docs/conformance.md lists them), or "
+                         "register a converter with snncc.frontend.register_converter")
+    raise SnnccError(f"unsupported layer {target!r} of type {_qualname(cls)}",
+                     "use supported layers (Linear, Conv2d, pooling, snncc.nn neurons, Dropout, "
+                     "Identity) or register a converter with snncc.frontend.register_converter")
+
+
+_PER_NEURON = ("alpha", "beta", "threshold", "bias", "reset_mult", "reset_sub", "input_scale")
+
+
+def _full_per_neuron(node: NeuronNode) -> NeuronNode:
+    """A layer-wide value (one number, e.g. a 0-d threshold) as one value per neuron."""
+    import dataclasses
+    shape = tuple(node.shape)
+    changes = {}
+    for name in _PER_NEURON:
+        value = getattr(node, name, None)
+        if isinstance(value, np.ndarray) and value.size == 1 and value.shape != shape:
+            changes[name] = np.full(shape, value.reshape(()), dtype=value.dtype)
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _check_declared_shape(module: nn.Module, target: str, in_shape) -> None:
+    """A neuron module's declared ``shape`` must be what feeds it, before it allocates."""
+    declared = getattr(module, "shape", None)
+    if not isinstance(module, StatefulNeuron) or declared is None:
+        return
+    try:
+        size = int(np.prod([int(d) for d in declared], dtype=object))
+        ok = all(int(d) >= 1 for d in declared)
+    except (TypeError, ValueError):
+        size, ok = -1, False
+    if not ok or size != int(np.prod(in_shape)):
+        raise SnnccError(f"shape mismatch at layer {target!r} ({type(module).__name__}): it "
+                         f"declares shape {str(declared)[:60]} but is fed {list(in_shape)}",
+                         "rebuild the model with matching layer sizes (the file may be corrupt "
+                         "or hand-edited)")
 
 
 def _sources(n: fx.Node, env: dict[str, str]) -> list[str]:

@@ -17,11 +17,11 @@ from ..errors import SnnccError
 from ..ir import Add, BatchNorm, Conv2d, Flatten, MaxPool2d, Pool2d
 from ..ir.nodes import Shape
 from ..nn.pool import SumPool2d
-from .fx import register_converter, register_function
+from .registry import as_float, register_converter, register_function
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().to(torch.float32).numpy().copy()
+    return as_float(t)
 
 
 def _need_image(name: str, kind: str, in_shapes: list[Shape]) -> tuple[int, int, int]:

@@ -4,10 +4,11 @@ from .nodes import (NODE_KINDS, Affine, CubaLIF, FxDense, FxNeuron, Input, LIF, 
                     NeuronNode, Node, Output)
 from .spatial import Add, BatchNorm, Conv2d, Flatten, MaxPool2d, Pool2d, Scale
 from .fixed_spatial import FxConv, FxDelay
+from .readout import CubaLI, LI
 from .xylo import XyDense, XyNeuron
 
 __all__ = ["Graph", "NODE_KINDS", "Affine", "CubaLIF", "FxDense", "FxNeuron", "Input", "LIF",
            "Lowered", "NeuronNode", "Node", "Output"]
 __all__ += ["Add", "BatchNorm", "Conv2d", "Flatten", "MaxPool2d", "Pool2d", "Scale", "FxConv",
-            "FxDelay"]
+            "FxDelay", "CubaLI", "LI"]
 __all__ += ["XyDense", "XyNeuron"]

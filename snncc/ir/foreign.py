@@ -25,7 +25,8 @@ def _empty() -> np.ndarray:
 class ForeignNeuron(NeuronNode):
     """A framework's neuron, already expressed in canonical terms (see module docstring).
 
-    Fields mirror :class:`CubaLIF`; ``input_scale`` (per neuron, or None) multiplies the
+    Fields mirror :class:`CubaLIF` (``spiking=False``: a non-spiking readout whose membrane
+    is the output); ``input_scale`` (per neuron, or None) multiplies the
     feeding synapses when lowering; ``mapping`` and ``note`` go to the mapping table.
     """
 
@@ -40,12 +41,13 @@ class ForeignNeuron(NeuronNode):
     input_scale: Optional[np.ndarray] = None
     mapping: str = EXACT
     note: str = ""
+    spiking: bool = True
 
     def canonical(self) -> CubaLIF:
         return CubaLIF(self.name, shape=tuple(self.shape), reset=self.reset, alpha=self.alpha,
                        beta=self.beta, threshold=self.threshold, bias=self.bias,
                        reset_mult=self.reset_mult, reset_sub=self.reset_sub,
-                       reset_delayed=self.reset_delayed)
+                       reset_delayed=self.reset_delayed, spiking=self.spiking)
 
     def lower(self) -> Lowered:
         return Lowered(self.canonical(), self.input_scale, self.mapping, self.note)
@@ -85,3 +87,19 @@ class NorseLIF(ForeignNeuron):
 
 class NorseLIFBox(ForeignNeuron):
     kind: ClassVar[str] = "norse_lif_box"
+
+
+class NorseLI(ForeignNeuron):
+    kind: ClassVar[str] = "norse_li"
+
+
+class NorseLIBox(ForeignNeuron):
+    kind: ClassVar[str] = "norse_li_box"
+
+
+class SnnTorchLapicque(ForeignNeuron):
+    kind: ClassVar[str] = "snntorch_lapicque"
+
+
+class SnnTorchRSynaptic(ForeignNeuron):
+    kind: ClassVar[str] = "snntorch_rsynaptic"

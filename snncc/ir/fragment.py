@@ -7,6 +7,9 @@ neuron, and a recurrent edge (one step of delay) from that Affine back into the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
 
 from .nodes import Node
 
@@ -24,7 +27,13 @@ class FragmentNode:
 
 @dataclass
 class Fragment:
-    """Nodes in an order where feed-forward inputs come first; ``output`` names the result."""
+    """Nodes in an order where feed-forward inputs come first; ``output`` names the result.
+
+    ``input_bias`` (per neuron of ``output``, or None): a constant added to the module's
+    input at every step (e.g. the bias of a recurrent Linear that adds into a synaptic
+    current); the frontend folds it into the bias of the Linear/Conv2d feeding the module.
+    """
 
     nodes: list[FragmentNode]
     output: str
+    input_bias: Optional[np.ndarray] = None

@@ -149,13 +149,16 @@ class CubaLIF(NeuronNode):
     ``i = alpha*i + input_gain[t]*x`` (``input_gain[T-1]`` from step T on) -- GLIF's
     time-dependent conductance.  It scales the feeding synapses, not ``bias``.
 
+    ``spiking=False`` makes it a non-spiking readout (a leaky integrator: no threshold test,
+    no reset; ``threshold`` is unused): its membrane ``v`` is the layer's output.
+
     ``max_spikes`` (subtract reset only): the most spikes a neuron emits in one step.  Above
     1, the neuron emits the count ``c = #{k <= max_spikes : v > k*threshold}`` and subtracts
     ``c*threshold`` (SynSense Xylo's hidden neurons: up to 31; Rockpool's
     ``LIFTorch(max_spikes_per_dt=...)``); downstream synapses see the count.
 
-    Anything beyond a zero reset at spike time, no floor, a decay ``beta <= 1`` and no
-    input gain needs the generalised fixed-point neuron.
+    Anything beyond a zero reset at spike time, no floor, a decay ``beta <= 1``, no input
+    gain and spiking needs the generalised fixed-point neuron.
     """
 
     kind: ClassVar[str] = "cuba_lif"
@@ -168,6 +171,7 @@ class CubaLIF(NeuronNode):
     reset_sub: Optional[np.ndarray] = None
     reset_delayed: bool = False
     input_gain: Optional[np.ndarray] = None
+    spiking: bool = True
     max_spikes: int = 1
 
     def reset_terms(self) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +185,8 @@ class CubaLIF(NeuronNode):
     @property
     def is_stock(self) -> bool:
         return (self.reset == RESET_ZERO and not self.reset_delayed and self.floor is None
-                and self.input_gain is None and not np.any(np.asarray(self.beta) > 1))
+                and self.input_gain is None and not np.any(np.asarray(self.beta) > 1)
+                and bool(self.spiking))
 
     def lower(self) -> Lowered:
         return Lowered(self, None, EXACT if self.is_stock else GENERALISED)
@@ -259,6 +264,10 @@ class FxNeuron(Node):
     gain and ``bias_start = 0`` is exactly Lava's stock ``LIF`` (fixed_pt); anything else is
     the generalised neuron snncc ships as a custom Lava process (Loihi 2 programmable-neuron
     style).
+
+    ``spiking=False``: a non-spiking readout: it never fires (no threshold test, no reset)
+    and its ``v`` is read out; the graph's ``meta["readout_v_scale"][name]`` (float per
+    neuron) converts it back to the float model's membrane, ``v_float = v / v_scale``.
     """
 
     kind: ClassVar[str] = "fx_neuron"
@@ -275,6 +284,7 @@ class FxNeuron(Node):
     input_gain: Optional[np.ndarray] = None
     gain_start: int = 0
     bias_start: int = 0
+    spiking: bool = True
 
     def infer_shape(self, in_shapes):
         return tuple(self.shape)
@@ -282,7 +292,7 @@ class FxNeuron(Node):
     @property
     def is_stock_lif(self) -> bool:
         """True when Lava's stock LIF process expresses this neuron."""
-        return (not self.reset_delayed and self.floor is None
+        return (bool(self.spiking) and not self.reset_delayed and self.floor is None
                 and not np.any(self.reset_mult) and not np.any(self.reset_sub)
                 and self.input_gain is None and not np.any(np.asarray(self.dv) < 0)
                 and (self.bias_start == 0 or not np.any(self.bias_mant)))

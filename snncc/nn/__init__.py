@@ -12,7 +12,8 @@ from .glif import GLIF
 from .surrogate import spike
 from .recurrent import RLIF, RCubaLIF
 from .pool import SumPool2d
+from .readout import LI, CubaLI
 
 __all__ = ["StatefulNeuron", "reset", "LIF", "CubaLIF", "spike"]
 __all__ += ["PLIF", "DALIF", "KLIF", "GLIF"]
-__all__ += ["RLIF", "RCubaLIF", "SumPool2d"]
+__all__ += ["RLIF", "RCubaLIF", "SumPool2d", "LI", "CubaLI"]

@@ -65,5 +65,7 @@ def reset(model: nn.Module) -> None:
 
 
 def numpy_param(t: torch.Tensor) -> np.ndarray:
-    """A detached float32 numpy copy of a parameter."""
-    return t.detach().cpu().to(torch.float32).numpy().copy()
+    """A detached numpy copy of a parameter: float64 for a float64 (``.double()``) module,
+    float32 otherwise (float16 values are exact in float32)."""
+    dtype = torch.float64 if t.dtype == torch.float64 else torch.float32
+    return t.detach().cpu().to(dtype).numpy().copy()

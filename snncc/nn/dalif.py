@@ -117,10 +117,11 @@ class DALIF(StatefulNeuron):
         return s
 
     def to_ir(self, name: str) -> "DALIFNode":
+        spatial = numpy_param(self.spatial_decay())
         return DALIFNode(name, shape=self.shape, reset=RESET_ZERO,
-                         spatial=per_neuron_array(numpy_param(self.spatial_decay()), self.shape),
+                         spatial=per_neuron_array(spatial, self.shape),
                          temporal=per_neuron_array(numpy_param(self.temporal_decay()), self.shape),
-                         threshold=np.full(self.shape, self.v_threshold, dtype=np.float32))
+                         threshold=np.full(self.shape, self.v_threshold, dtype=spatial.dtype))
 
     def extra_repr(self) -> str:
         return (f"shape={self.shape}, v_threshold={self.v_threshold}, squash={self.squash!r}, "
@@ -137,7 +138,8 @@ class DALIFNode(NeuronNode):
     threshold: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def lower(self) -> Lowered:
-        beta = np.asarray(self.temporal, dtype=np.float32)
+        dtype = np.result_type(np.asarray(self.temporal).dtype, np.float32)  # float64 stays
+        beta = np.asarray(self.temporal, dtype=dtype)
         if beta.size and (beta.min() < 0 or beta.max() > 1):
             bad = float(beta.min() if beta.min() < 0 else beta.max())
             raise SnnccError(f"layer {self.name!r} (DA-LIF): temporal decay beta = {bad:.6g} is "
@@ -145,9 +147,9 @@ class DALIFNode(NeuronNode):
                              "train with squash='sigmoid' (beta in (0, 1)) or clamp beta to [0, 1]")
         canon = CubaLIF(self.name, shape=self.shape, reset=RESET_ZERO,
                         alpha=np.zeros_like(beta), beta=beta.copy(),
-                        threshold=np.asarray(self.threshold, np.float32),
+                        threshold=np.asarray(self.threshold, dtype),
                         bias=np.zeros_like(beta))
-        scale = np.asarray(self.spatial, dtype=np.float32)
+        scale = np.asarray(self.spatial, dtype=dtype)
         note = (f"DA-LIF: beta -> voltage decay (range [{beta.min():.3g}, {beta.max():.3g}]), "
                 f"spatial alpha (range [{scale.min():.3g}, {scale.max():.3g}]) folded into the "
                 "incoming weights and bias; hard reset, fires on v > V_th")

@@ -200,24 +200,30 @@ class GLIFNode(NeuronNode):
     conduct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def input_gain(self) -> np.ndarray:
-        """g[t] = 1 - beta (1 - conduct[t]), shape (T, *shape), as the module computes it."""
-        one = np.float32(1.0)
-        return (one - self.gate_beta[None] * (one - self.conduct)).astype(np.float32)
+        """g[t] = 1 - beta (1 - conduct[t]), shape (T, *shape), as the module computes it
+        (in the parameters' dtype: float32, or float64 for a .double() module)."""
+        f = self._float()
+        one = f(1.0)
+        return (one - self.gate_beta[None] * (one - self.conduct)).astype(f)
+
+    def _float(self) -> type:
+        return np.result_type(np.asarray(self.gate_beta).dtype, np.float32).type
 
     def lower(self) -> Lowered:
-        one = np.float32(1.0)
-        al, ga = self.gate_alpha.astype(np.float32), self.gate_gamma.astype(np.float32)
-        decay = (one - al * (one - self.tau)).astype(np.float32)
-        bias = (-(one - al) * self.leak).astype(np.float32)
+        f = self._float()
+        one = f(1.0)
+        al, ga = self.gate_alpha.astype(f), self.gate_gamma.astype(f)
+        decay = (one - al * (one - self.tau)).astype(f)
+        bias = (-(one - al) * self.leak).astype(f)
         gain = self.input_gain()
         constant = bool(np.all(gain == gain[:1]))
-        mult = (one - ga).astype(np.float32)
-        sub = (mult * self.revth).astype(np.float32)
+        mult = (one - ga).astype(f)
+        sub = (mult * self.revth).astype(f)
         zero_reset = not np.any(mult)           # gamma == 1 everywhere (hard gates)
         canon = CubaLIF(self.name, shape=self.shape,
                         reset=RESET_ZERO if zero_reset else RESET_CUSTOM,
                         alpha=np.zeros_like(decay), beta=decay,
-                        threshold=self.vth.astype(np.float32), bias=bias,
+                        threshold=self.vth.astype(f), bias=bias,
                         reset_mult=None if zero_reset else mult,
                         reset_sub=None if zero_reset else sub,
                         reset_delayed=not zero_reset,

@@ -21,7 +21,7 @@ Per step and neuron, as documented on :class:`snncc.ir.nodes.CubaLIF`::
     v = mult*v - sub  where it spiked at t-1        (reset_delayed only)
     v = v + i + bias
     v = max(v, floor)                   (floor set only)
-    s = v > threshold                   (strict)
+    s = v > threshold                   (strict; never for a non-spiking readout)
     v = mult*v - sub  where s           (immediate reset only)
 
 with ``(mult, sub) = CubaLIF.reset_terms()``: (0, 0) zero reset, (1, threshold) subtract.
@@ -65,14 +65,35 @@ def _affine(node: Affine, in_shapes, dtype) -> FloatOp:
     return run
 
 
+def _torch_conv(spec: convmath.ConvSpec, dtype):
+    """The same conv through torch's kernels (many times faster than the numpy taps on deep
+    nets), in float64 only, or None where torch is absent (the Lava env) or dtype is not
+    float64.  Both sum the same products in float64; they differ by round-off only."""
+    if np.dtype(dtype) != np.float64:
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    w = torch.as_tensor(np.asarray(spec.weight, np.float64))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(torch.as_tensor(x), w, stride=tuple(spec.stride),
+                                              padding=tuple(spec.padding),
+                                              groups=spec.groups).numpy()
+    return run
+
+
 def _conv_like(spec: convmath.ConvSpec, bias, in_shape, dtype) -> FloatOp:
     spec = convmath.ConvSpec(np.asarray(spec.weight, dtype), spec.stride, spec.padding, spec.groups)
     out_shape = (spec.out_channels,) + spec.out_hw(in_shape[1:])
     b = convmath.full_bias(bias, out_shape)
+    fast = _torch_conv(spec, dtype)
 
     def run(ins):
         x = ins[0].reshape((ins[0].shape[0],) + tuple(in_shape)).astype(dtype)
-        y = convmath.conv2d(x, spec, dtype)
+        y = fast(x) if fast is not None else convmath.conv2d(x, spec, dtype)
         return y if b is None else y + b.astype(dtype)
     return run
 
@@ -131,13 +152,19 @@ def _scale(node: Scale, in_shapes, dtype) -> FloatOp:
 
 def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                    states: Optional[dict[str, np.ndarray]] = None,
-                   carry: Optional[dict] = None) -> dict[str, np.ndarray]:
+                   carry: Optional[dict] = None,
+                   drive: Optional[dict[str, np.ndarray]] = None,
+                   margins: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
     """Run ``graph`` on ``stimulus`` (T, B, *input_shape); spikes (bool, (T, B, n)) per neuron and output.
 
     A dict passed as ``states`` receives each neuron layer's membrane ``v`` (T, B, n) as the
     step leaves it (after an immediate reset), as the fixed-point simulator records it.
     ``carry``: a dict that holds the run's state between calls, so that a long run can be
     fed window after window (empty: start from zero; the next call resumes there).
+    ``drive`` (layer -> (T, B, n)) replaces what the named neuron layers pass on with the
+    given values (teacher forcing: each layer is then checked on another model's input
+    spikes); their own spikes are still returned.  A dict passed as ``margins`` receives
+    ``v - threshold`` (T, B, n) at each spike decision, before any reset.
     """
     stimulus = np.asarray(stimulus)
     if stimulus.ndim < 2:
@@ -173,6 +200,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             "sub": np.broadcast_to(np.asarray(sub, dtype), node.threshold.shape).reshape(n),
             "floor": None if node.floor is None else dtype(node.floor),
             "delayed": bool(node.reset_delayed),
+            "spiking": bool(node.spiking),
             "gain": None if node.input_gain is None
             else np.asarray(node.input_gain, dtype).reshape(-1, n),
             "in_scale": None if lowered is None or lowered.input_scale is None
@@ -221,16 +249,22 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                     s = spike_count(v, p["thr"], p["max_spikes"])
                     st["v"] = v - s * p["thr"]
                 else:
-                    s = v > p["thr"]
+                    s = v > p["thr"] if p["spiking"] else np.zeros(v.shape, bool)
                     st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
+                if margins is not None:
+                    margins.setdefault(name, np.zeros((steps, batch, s.shape[1]), dtype))[t] = \
+                        v - p["thr"]
                 st["s"] = s
                 values[name] = s
+                if drive is not None and name in drive:
+                    forced = np.asarray(drive[name][t]).reshape(batch, -1)
+                    values[name] = forced
                 if states is not None:
                     states.setdefault(name, np.zeros((steps, batch, s.shape[1]), dtype))[t] = st["v"]
             else:   # Output
                 values[name] = ins[0]
         for n in recorded:
-            value = np.asarray(values[n]).reshape(batch, -1)
+            value = np.asarray(state[n]["s"] if n in state else values[n]).reshape(batch, -1)
             traces[n].append(value.astype(np.int16) if n in counted else value.astype(bool))
         for s in previous:
             previous[s] = values[s]

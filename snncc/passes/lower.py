@@ -93,7 +93,8 @@ def lower_neurons(graph: Graph) -> tuple[Graph, list[LayerMapping]]:
         shape = tuple(shapes[node.name])
         ff, rec = out.inputs_of(node.name), out.recurrent_inputs_of(node.name)
         if lowered.input_scale is not None:
-            scale = np.asarray(lowered.input_scale, dtype=np.float32).reshape(-1)
+            scale = np.asarray(lowered.input_scale)      # float32, or float64 (.double())
+            scale = scale.astype(np.result_type(scale.dtype, np.float32)).reshape(-1)
             for feeder in ff + rec:
                 folded = (_scale_feeder(out.node(feeder), scale, shape)
                           if _foldable(out, feeder, node.name) else None)

@@ -8,7 +8,10 @@ Only running sums are kept across batches, so memory does not grow with the data
 Definitions (all documented in ``schema.json``):
 
 * spike agreement: fraction of (step, sample, neuron) spike values equal;
-* membrane error: ``|v_float / threshold - v_quant / (vth << 6)|``, in thresholds;
+* membrane error: ``|v_float / threshold - v_quant / (vth << 6)|``, in thresholds; for a
+  non-spiking readout ``|v_model - v_quant / scale|`` in its own membrane units (the model's
+  own membrane is the reference), and its "spike" agreement and the output agreement are
+  the agreement of the per-step argmax of ``v``; predictions use the mean membrane;
 * SynOps (NeuroBench's effective synaptic operations): every spike into a layer's synapses
   counts its number of non-zero outgoing weights; Dense SynOps count every synapse at every
   step; biases are not synaptic operations.  Reported per sample.
@@ -27,7 +30,8 @@ from ..errors import SnnccError
 from ..ir import Affine, FxDense, Graph, XyDense
 from ..passes.float_sim import simulate_float
 from ..progress import Progress, or_quiet
-from .runs import QuantStream, neuron_names, output_layer
+from .runs import (QuantStream, neuron_names, output_layer, readout_argmax_agreement,
+                   readout_scales)
 
 RASTER_MAX_NEURONS = 256     # neurons per layer kept for the raster plot of one sample
 # Long runs go window by window in time (float model, float graph and the quantized run
@@ -124,6 +128,10 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
         np.asarray(node.vth, np.int64) << fx.VTH_SHIFT, 1).astype(np.float64).reshape(-1))
     v_max = fx.V_MAX if tgt.v_max is None else tgt.v_max
     vth = {n: units(fixed.node(n)) for n in names}
+    readouts = readout_scales(fixed)
+    for n, scale in readouts.items():     # membrane error in the readout's own units
+        thr[n], vth[n] = np.ones_like(scale), scale
+    out_argmax = [0.0, 0]
     syn = {n: _synapses(fixed, lowered, n) for n in names}
     acc = {n: _Layer(int(thr[n].size)) for n in names}
     pred_f, pred_q = [], []
@@ -143,7 +151,14 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
         for t0 in range(0, steps, window):
             t1 = min(t0 + window, steps)
             part = chunk[t0:t1]
-            flt = run_float(model, part, names, batch_size, carry=f_carry)
+            values = None
+            if readouts:       # their membranes are the output: take every module's values
+                values = run_float(model, part, names, batch_size, carry=f_carry, values=True)
+                flt = {n: np.zeros(v.shape, bool) if n in readouts else
+                       (v.astype(np.int16) if getattr(fixed.node(n), "max_spikes", 1) > 1
+                        else v > 0) for n, v in values.items()}
+            else:
+                flt = run_float(model, part, names, batch_size, carry=f_carry)
             v_float: Optional[dict[str, np.ndarray]] = None
             if s_carry is not None:
                 v_float = {}
@@ -152,10 +167,19 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
                 except SnnccError:   # e.g. recurrent graphs: no float membrane reference
                     v_float = s_carry = None
             q = quant.take(t0, t1)
+            if values is not None and v_float is not None:
+                v_float.update({n: values[n] for n in readouts})
             _accumulate(acc, names, flt, q, v_float, thr, vth, v_max, syn, fixed, part,
-                        mismatches, start, t0)
-            counts_f = counts_f + flt[out].sum(axis=0)
-            counts_q = counts_q + q.spikes[out].sum(axis=0)
+                        mismatches, start, t0, {n: (values[n], readouts[n]) for n in readouts})
+            if out in readouts:      # a readout: mean membrane, per-step argmax agreement
+                v_q = q.v[out] / readouts[out]
+                counts_f = counts_f + values[out].sum(axis=0)
+                counts_q = counts_q + v_q.sum(axis=0)
+                out_argmax[0] += readout_argmax_agreement(values[out], v_q) * v_q.shape[0] * b
+                out_argmax[1] += v_q.shape[0] * b
+            else:
+                counts_f = counts_f + flt[out].sum(axis=0)
+                counts_q = counts_q + q.spikes[out].sum(axis=0)
             if t0 == 0:                  # the raster shows the first window's steps
                 shown = {n: (flt[n][:, :, :RASTER_MAX_NEURONS], q.spikes[n][:, :, :RASTER_MAX_NEURONS])
                          for n in names}
@@ -172,7 +196,9 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
     raster = {"sample": worst[1], "mismatches": worst[0],
               "layers": {n: {"float": np.argwhere(f).tolist(), "quant": np.argwhere(s).tolist(),
                              "neurons": int(f.shape[1])} for n, (f, s) in worst[2].items()}}
-    report = Analysis(total, steps, layers, out, layers[out]["spike_agreement"],
+    out_agree = (out_argmax[0] / out_argmax[1] if out in readouts and out_argmax[1]
+                 else layers[out]["spike_agreement"])
+    report = Analysis(total, steps, layers, out, out_agree,
                       float(np.mean(pf == pq)), None, None, raster)
     if labels is not None:
         report.accuracy_float = float(np.mean(pf == labels))
@@ -182,8 +208,11 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
 
 def _accumulate(acc: dict, names: list[str], flt: dict, q, v_float: Optional[dict], thr: dict,
                 vth: dict, v_max: int, syn: dict, fixed: Graph, part: np.ndarray,
-                mismatches: np.ndarray, start: int, t0: int) -> None:
-    """Add one window (steps ``t0 ..`` of samples ``start ..``) to the running sums."""
+                mismatches: np.ndarray, start: int, t0: int, readouts: dict) -> None:
+    """Add one window (steps ``t0 ..`` of samples ``start ..``) to the running sums.
+
+    ``readouts``: non-spiking layer -> (the model's membrane, scale): compared by the
+    per-step argmax of the membrane instead of (absent) spikes."""
     steps, batch = part.shape[:2]
     inputs_f = {fixed.input_names[0]: part.reshape(steps, batch, -1)}
     inputs_f.update(flt)
@@ -192,6 +221,9 @@ def _accumulate(acc: dict, names: list[str], flt: dict, q, v_float: Optional[dic
     for n in names:
         a, f, s = acc[n], flt[n], q.spikes[n]
         diff = f != s
+        if n in readouts:
+            v_model, scale = readouts[n]
+            diff = (np.argmax(v_model, axis=2) != np.argmax(q.v[n] / scale, axis=2))[:, :, None]
         mismatches += diff.sum(axis=(0, 2))
         a.equal += int(diff.size - diff.sum())
         a.total += int(diff.size)

@@ -58,7 +58,8 @@ def agreement(float_spikes: dict[str, np.ndarray], quant: dict[str, np.ndarray])
 
 
 def predictions(spikes: np.ndarray) -> np.ndarray:
-    """Class = the output neuron with the most spikes (spikes shaped (T, B, n))."""
+    """Class = the output neuron with the most spikes (spikes shaped (T, B, n)); for a
+    non-spiking readout (its membrane passed as ``spikes``): the largest mean membrane."""
     return np.argmax(spikes.sum(axis=0), axis=1)
 
 
@@ -129,3 +130,14 @@ class QuantStream:
         self.start = t1
         return QuantRun(cut["spikes"], {n: self.depth[n] for n in self.names}, cut["u"], cut["v"],
                         before)
+
+
+def readout_scales(fixed: Graph) -> dict[str, np.ndarray]:
+    """Non-spiking readout layers -> their per-neuron scale (``v_float = v / scale``)."""
+    from ..targets.loihi.quantize import READOUT_SCALE
+    return {n: np.asarray(v, np.float64) for n, v in fixed.meta.get(READOUT_SCALE, {}).items()}
+
+
+def readout_argmax_agreement(v_float: np.ndarray, v_quant: np.ndarray) -> float:
+    """Fraction of (step, sample) where the readout's largest membrane is the same neuron."""
+    return float(np.mean(np.argmax(v_float, axis=2) == np.argmax(v_quant, axis=2)))

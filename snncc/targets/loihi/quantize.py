@@ -32,6 +32,7 @@ from ...passes.synapse_stats import Synapse, channel_min
 from ...passes.timing import DelayLines
 
 WEIGHT_EXP_RANGE = (-8, 7)
+READOUT_SCALE = "readout_v_scale"     # graph meta: readout layer -> v units per membrane unit
 NETX_BIAS_EXP = 6          # lava-dl netx builds every LIF with bias_exp = 6
 
 
@@ -84,6 +85,8 @@ class LayerQuant:
     warnings: list[str]
     # values that hit their bit width's rail: weights, thresholds, biases (saturation counts)
     clipped: dict[str, int] = field(default_factory=dict)
+    # a non-spiking readout's per-neuron scale (v units per float membrane unit)
+    v_scale: Optional[list[float]] = None
 
 
 @dataclass
@@ -135,8 +138,11 @@ def _choose_scale(syns: list[Synapse], modes: list[str], syn_bias: Optional[np.n
     warnings: list[str] = []
     w_int_max = [254 if mode == fx.SIGN_MIXED else 255 for mode in modes]  # mixed: even only
     row_max = [syn.row_max() for syn in syns]
-    thr = neuron.threshold.astype(np.float64)
-    caps = [fx.V_MAX / (cfg.headroom * thr), fx.VTH_MAX * 64 / thr]
+    if neuron.spiking:
+        thr = neuron.threshold.astype(np.float64)
+        caps = [fx.V_MAX / (cfg.headroom * thr), fx.VTH_MAX * 64 / thr]
+    else:       # a readout: no threshold; v itself must never saturate
+        caps = [fx.V_MAX / readout_range(syns, syn_bias, neuron)]
     bias = np.abs(neuron.bias.astype(np.float64))
     bias_exp = fx.BIAS_EXP_MAX
     if _bias_home(neuron, cfg) == "neuron":
@@ -192,6 +198,25 @@ def _choose_scale(syns: list[Synapse], modes: list[str], syn_bias: Optional[np.n
     return scale * cfg.scale_factor.get(neuron.name, 1.0), exps, list(dict.fromkeys(warnings))
 
 
+def readout_range(syns: list[Synapse], syn_bias: Optional[np.ndarray],
+                  neuron: CubaLIF) -> np.ndarray:
+    """A bound on a non-spiking readout's ``|v|`` per neuron (float membrane units).
+
+    Every input spiking at every step: ``|i| <= drive / (1 - alpha)``, ``|v| <= (|i| +
+    |bias|) / (1 - beta)``, with ``1 - alpha`` at least one decay LSB (1/4096) and
+    ``1 - beta`` at least 1/64 (a pure integrator, beta = 1, is sized for 64 steps of that
+    worst case and saturates beyond).  Its scale then keeps ``v`` inside 24 bits.
+    """
+    drive = sum(syn.row_sum() for syn in syns if not syn.recurrent) + sum(
+        syn.row_sum() for syn in syns if syn.recurrent)
+    if syn_bias is not None:
+        drive = drive + np.abs(syn_bias.astype(np.float64).reshape(-1))
+    leak_u = np.maximum(1.0 - neuron.alpha.astype(np.float64).reshape(-1), 1.0 / fx.DECAY_UNITY)
+    leak_v = np.maximum(1.0 - neuron.beta.astype(np.float64).reshape(-1), 1.0 / 64)
+    worst = (drive / leak_u + np.abs(neuron.bias.astype(np.float64).reshape(-1))) / leak_v
+    return np.maximum(worst, 1e-6)
+
+
 def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, QuantReport]:
     """Quantize a lowered graph to fixed point.
 
@@ -225,6 +250,8 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
                    for s, src in rec]
             depth = lines.neuron_depth([syn.source for syn in ff])
             synapses, neuron, layer = _quantize_layer(ff + rec, node, cfg, depth)
+            if not neuron.spiking:     # v_float = v / scale (see FxNeuron)
+                out.meta.setdefault(READOUT_SCALE, {})[node.name] = layer.v_scale
             for syn, fx_syn in zip(ff, synapses):
                 out.add(fx_syn, [lines.feed_forward(syn.source, depth)])
             out.add(neuron, [fx_syn.name for fx_syn in synapses[:len(ff)]])
@@ -309,6 +336,12 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
         n_clipped += clip
         quantized.append(w_q)
         weight_errors.append(replace(err, name=label))
+    readout = not neuron.spiking
+    if readout:     # never fires: no threshold, no reset (the flag, not vth, says so)
+        neuron = replace(neuron, threshold=np.full_like(neuron.threshold, fx.VTH_MAX * 64.0)
+                         / scale, reset=RESET_CUSTOM,
+                         reset_mult=np.zeros_like(neuron.threshold),
+                         reset_sub=np.zeros_like(neuron.threshold))
     clipped = {"weight": n_clipped,
                "threshold": int(np.sum(neuron.threshold * scale / 64.0 > fx.VTH_MAX + 0.5))}
     syn_exp = 0
@@ -368,7 +401,7 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
                    dv=dv.astype(np.int64), vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
                    reset_mult=reset_mult, reset_sub=reset_sub,
                    reset_delayed=neuron.reset_delayed, floor=floor, input_gain=gain,
-                   gain_start=start, bias_start=start)
+                   gain_start=start, bias_start=start, spiking=not readout)
     errors = weight_errors + [
         _error("threshold", neuron.threshold, vth * 64.0 / scale),
         _error("beta", neuron.beta, 1.0 - dv / fx.DECAY_UNITY),
@@ -378,7 +411,7 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
     if bias_q is not None:
         errors.append(_error("synaptic_bias", syn_bias,
                              bias_q * 2.0 ** (syn_exp + fx.ACT_SHIFT) / scale))
-    if neuron.reset == RESET_CUSTOM:
+    if neuron.reset == RESET_CUSTOM and not readout:
         errors.append(_error("reset_mult", mult, reset_mult / fx.DECAY_UNITY))
         errors.append(_error("reset_sub", sub, reset_sub / scale))
     errors += errors_gain
@@ -387,4 +420,6 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
                         "this reset, floor, growth, input gain or late bias)")
     mode = modes[0] if len(set(modes)) == 1 else "+".join(dict.fromkeys(modes))
     return synapses, fxn, LayerQuant(neuron.name, float(np.min(scale)), float(np.max(scale)),
-                                     exps[0], mode, errors, warnings, clipped)
+                                     exps[0], mode, errors, warnings, clipped,
+                                     [float(v) for v in np.broadcast_to(
+                                         scale, neuron.threshold.shape)] if readout else None)

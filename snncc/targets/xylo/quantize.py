@@ -122,6 +122,8 @@ def _refuse_neuron(n: CubaLIF) -> None:
         bad.append("a current decay factor outside [0, 1]")
     if np.any(np.asarray(n.threshold) <= 0):
         bad.append("a threshold <= 0")
+    if not getattr(n, "spiking", True):
+        bad.append("a non-spiking readout (read out by its membrane, not its spikes)")
     if bad:
         raise SnnccError(f"layer {n.name!r}: Xylo's neuron cannot express {', '.join(bad)}",
                          "compile this model for Loihi (--target loihi), or retrain it with "
