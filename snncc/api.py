@@ -36,8 +36,9 @@ def _check_dt(dt: Optional[float]) -> None:
 
 
 def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
-          dt: Optional[float] = None):
-    """The model object; ``convention``/``reset`` say how a ``.nir`` model is read."""
+          dt: Optional[float] = None, max_spikes_per_dt: Optional[int] = None):
+    """The model object; ``convention``/``reset``/``max_spikes_per_dt`` say how a ``.nir``
+    model is read."""
     from .modelfile import NirFile, load_model
     _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
@@ -47,9 +48,12 @@ def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[
             model.convention = convention
         if reset is not None:
             model.reset = reset
-    elif convention is not None or reset is not None:
-        raise SnnccError("--convention and --reset say how a NIR file is read; the model is "
-                         "not a .nir file", "drop --convention/--reset for torch models")
+        if max_spikes_per_dt is not None:
+            model.max_spikes_per_dt = max_spikes_per_dt
+    elif convention is not None or reset is not None or max_spikes_per_dt is not None:
+        raise SnnccError("--convention, --reset and --max-spikes-per-dt say how a NIR file is "
+                         "read; the model is not a .nir file",
+                         "drop --convention/--reset/--max-spikes-per-dt for torch models")
     return model
 
 
@@ -94,14 +98,15 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
             netx: bool = False, calibrate: Optional[PathLike] = None,
             lava_neuron: str = "auto", progress: Optional[Progress] = None,
-            convention: Optional[str] = None, reset: Optional[str] = None) -> CompileResult:
+            convention: Optional[str] = None, reset: Optional[str] = None,
+            max_spikes_per_dt: Optional[int] = None) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
     ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
     own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
     ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
-    ``convention``/``reset``: how a ``.nir`` model is read (see
+    ``convention``/``reset``/``max_spikes_per_dt``: how a ``.nir`` model is read (see
     :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
@@ -110,7 +115,7 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     from .targets import get_target
     tgt = get_target(target)
     config = _quant_config(target, netx)
-    model = _load(model, trust, convention, reset, dt)
+    model = _load(model, trust, convention, reset, dt, max_spikes_per_dt)
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -189,7 +194,7 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
            progress: Optional[Progress] = None, convention: Optional[str] = None,
-           reset: Optional[str] = None) -> VerifyResult:
+           reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
@@ -201,7 +206,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     from .sanity import verify_warnings
     backend = _backend_for(target, backend)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
-                              convention=convention, reset=reset)
+                              convention=convention, reset=reset,
+                              max_spikes_per_dt=max_spikes_per_dt)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled))
     if calibrate is not None:
@@ -264,7 +270,7 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
                input_shape: Optional[Sequence[int]] = None,
                dt: Optional[float] = None, convention: Optional[str] = None,
                reset: Optional[str] = None, quantized: bool = False,
-               target: str = "loihi") -> Path:
+               target: str = "loihi", max_spikes_per_dt: Optional[int] = None) -> Path:
     """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
 
     A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
@@ -275,7 +281,7 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     from .backends.nir import write_nir
     from .modelfile import NirFile
     from .passes import lower_neurons, validate_float
-    model = _load(model, trust, convention, reset, dt)
+    model = _load(model, trust, convention, reset, dt, max_spikes_per_dt)
     if isinstance(model, NirFile):
         graph = model.graph(dt)
     else:
@@ -305,10 +311,10 @@ class InspectResult:
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             input_shape: Optional[Sequence[int]] = None,
             dt: Optional[float] = None, convention: Optional[str] = None,
-            reset: Optional[str] = None) -> InspectResult:
+            reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources."""
     result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
-                     convention=convention, reset=reset)
+                     convention=convention, reset=reset, max_spikes_per_dt=max_spikes_per_dt)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)

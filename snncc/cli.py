@@ -38,6 +38,10 @@ ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_i
 ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
                         "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
                         "late), subtract-delayed; default: the file's metadata or v_reset")
+MaxSpikesOpt = typer.Option(None, "--max-spikes-per-dt",
+                            help=".nir models: spikes a neuron may emit per step, which NIR does "
+                            "not record (Rockpool's max_spikes_per_dt; snncc reads 1 only); "
+                            "required for Rockpool files")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
@@ -134,7 +138,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                                                "write network.net (fails if netx cannot express it)"),
                 calibrate: Optional[Path] = CalibrateOpt,
                 convention: Optional[str] = ConventionOpt,
-                reset: Optional[str] = ResetOpt) -> None:
+                reset: Optional[str] = ResetOpt,
+                max_spikes_per_dt: Optional[int] = MaxSpikesOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -145,7 +150,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
     with live() as progress:
         result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress, convention=convention, reset=reset)
+                             progress=progress, convention=convention, reset=reset,
+                             max_spikes_per_dt=max_spikes_per_dt)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -171,7 +177,8 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
                                              help="samples run on the other backend for the bit-exact check"),
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
-           reset: Optional[str] = ResetOpt) -> None:
+           reset: Optional[str] = ResetOpt,
+           max_spikes_per_dt: Optional[int] = MaxSpikesOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
     from .progress import live
@@ -179,7 +186,8 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, input_shape=input_shape, dt=dt, progress=progress,
-                            convention=convention, reset=reset)
+                            convention=convention, reset=reset,
+                            max_spikes_per_dt=max_spikes_per_dt)
     _print_compile(result.compile)
     _print_report(result.report)
     _print_warnings(result.warnings)
@@ -263,6 +271,7 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
                reset: Optional[str] = ResetOpt,
+               max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
                quantized: bool = typer.Option(False, "--quantized", help="also write the "
                                               "target's integer program into the metadata "
                                               "(read back bit-exactly by snncc)"),
@@ -277,7 +286,8 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
     from .modelfile import load_model, NirFile
     loaded = load_model(model, trust=trust) if model.suffix.lower() == ".nir" else model
     path = api.export_nir(loaded, out, trust=trust, input_shape=input_shape, dt=dt,
-                          convention=convention, reset=reset, quantized=quantized, target=target)
+                          convention=convention, reset=reset, quantized=quantized, target=target,
+                          max_spikes_per_dt=max_spikes_per_dt)
     if isinstance(loaded, NirFile):
         _print_nir_import(loaded.graph(dt))
     console.print(f"wrote {path}")
@@ -288,12 +298,13 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
             target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
             dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
-            reset: Optional[str] = ResetOpt) -> None:
+            reset: Optional[str] = ResetOpt,
+            max_spikes_per_dt: Optional[int] = MaxSpikesOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
     info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
-                       convention=convention, reset=reset)
+                       convention=convention, reset=reset, max_spikes_per_dt=max_spikes_per_dt)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters

@@ -34,26 +34,28 @@ class NirFile:
     """A ``.nir`` model: read when compiled, once ``dt`` is known (the file's, or ``--dt``).
 
     NIR stores no time step, integrator or reset flavour; :meth:`graph` reads the file with
-    ``dt`` (None: the file's metadata or its producer's) and the ``convention`` and
-    ``reset`` set here (None: as the producer means them; see
+    ``dt`` (None: the file's metadata or its producer's) and the ``convention``, ``reset``
+    and ``max_spikes_per_dt`` set here (None: as the producer means them; see
     :func:`snncc.backends.nir.from_nir`), and keeps the float graph, which is also the float
     reference ``verify`` compares with.  What was assumed and repaired is in
     ``graph.meta["nir_import"]`` and ``graph.meta["nir_repairs"]`` (the CLI prints both).
     """
 
     def __init__(self, path: Path, convention: Optional[str] = None,
-                 reset: Optional[str] = None) -> None:
+                 reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None) -> None:
         self.path = Path(path)
         self.convention = convention
         self.reset = reset
+        self.max_spikes_per_dt = max_spikes_per_dt
         self._graph = None
         self._key = None
 
     def graph(self, dt: Optional[float] = None):
-        key = (dt, self.convention, self.reset)
+        key = (dt, self.convention, self.reset, self.max_spikes_per_dt)
         if self._graph is None or (key != self._key and (dt is not None or key[1:] != self._key[1:])):
             from .backends.nir import read_nir
-            self._graph = read_nir(self.path, dt, self.convention, self.reset)
+            self._graph = read_nir(self.path, dt, self.convention, self.reset,
+                                   max_spikes_per_dt=self.max_spikes_per_dt)
             self._key = key
         return self._graph
 

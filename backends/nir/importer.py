@@ -42,7 +42,7 @@ def _shape_of(types, key: str) -> tuple[int, ...]:
 def _input(name, n, ctx):
     shape = _shape_of(n.input_type, "input")
     if len(shape) in (2, 4) and shape[0] == 1:
-        ctx.notes.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
+        ctx.notes.append(f"dropped the batch dimension of {name!r} ({[int(d) for d in shape]})")
         shape = shape[1:]
     if any(s <= 0 for s in shape):
         raise SnnccError(f"NIR input {name!r} has shape {list(shape)}",
@@ -65,7 +65,7 @@ def _graph_meta(nir_graph) -> dict:
 
 def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list) -> tuple[float, str]:
     """(dt, where it came from); warns when a given dt contradicts the file."""
-    implied = prod.consistent(prod.euler_dts(nir_graph))
+    implied = prod.implied_dt(nir_graph, producer)
     file_dt = meta.get("dt")
     if dt is not None:
         try:
@@ -79,7 +79,7 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
         theirs = float(file_dt) if file_dt is not None else implied
         if theirs is not None and abs(dt - theirs) > 1e-6 * theirs:
             what = ("the file's metadata records dt" if file_dt is not None else
-                    "the file's gains (r = tau/dt) were written for dt")
+                    "the file's gains (r) were written for dt")
             warnings.append(f"--dt {dt:g} differs from the {theirs:g} s {what}: every decay "
                             "and input gain changes, so spikes will not match the producer's "
                             f"(drop --dt to use {theirs:g})")
@@ -91,7 +91,8 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
                              "time step", "give the time step, e.g. --dt 1e-4")
         return file_dt, "file metadata"
     if implied is not None:
-        return implied, "the gains r = tau/dt"
+        exp = producer is not None and "exp-euler" in producer.conventions.values()
+        return implied, "the gains r = tau*exp(-dt/tau)/dt" if exp else "the gains r = tau/dt"
     if producer is not None and producer.dt is not None:
         return producer.dt, f"{producer.name}'s default"
     if not prod.euler_dts(nir_graph) and not any(
@@ -104,15 +105,51 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
                      "SpikingJelly: 1e-4, Norse: 1e-3)")
 
 
+class NirOptionError(SnnccError):
+    """A refusal about how the file is read (options), not about its content."""
+
+
+def _check_spikes_per_step(nir_graph, producer, max_spikes: Optional[int]) -> None:
+    """snncc's neurons emit at most one spike per step; a producer whose neurons may emit
+    more (Rockpool's ``max_spikes_per_dt``, which NIR does not record) is read only when the
+    user says the model was built with one."""
+    if max_spikes is not None:
+        try:
+            ok = int(max_spikes) == max_spikes
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok or max_spikes < 1:
+            raise NirOptionError(f"--max-spikes-per-dt {max_spikes!r} is not a positive whole number",
+                             "give the number of spikes a neuron may emit per step, e.g. 1")
+        if max_spikes > 1:
+            raise NirOptionError(f"--max-spikes-per-dt {max_spikes}: snncc's neurons (and Loihi's "
+                             "binary spikes) emit at most one spike per step, so a model whose "
+                             "neurons emit several cannot be reproduced",
+                             "build the model with max_spikes_per_dt=1 (Rockpool: LIFTorch(..., "
+                             "max_spikes_per_dt=1)), retrain and re-export it")
+        return
+    spiking = [n for n, k, _ in prod._neurons(nir_graph) if k in ("LIF", "IF", "CubaLIF")]
+    if producer is not None and producer.multi_spike and spiking:
+        raise NirOptionError(f"the NIR file comes from {producer.name}, whose spiking neurons "
+                         f"({', '.join(spiking[:3])}{', ...' if len(spiking) > 3 else ''}) emit "
+                         "up to max_spikes_per_dt spikes in one step (65536 unless the model "
+                         "set it), a number NIR does not record; snncc's neurons emit at most "
+                         "one", "if the model was built with max_spikes_per_dt=1, say so: "
+                         "--max-spikes-per-dt 1 (API: max_spikes_per_dt=1)")
+
+
 def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = None,
-             reset: Optional[str] = None, limits: Optional[NirLimits] = None) -> Graph:
+             reset: Optional[str] = None, limits: Optional[NirLimits] = None,
+             max_spikes_per_dt: Optional[int] = None) -> Graph:
     """Float IR graph of ``nir_graph``.
 
     ``dt`` (s): overrides the file's step; ``convention`` ("euler", "unit-pulse",
     "exp-euler"; :data:`conventions.CONVENTIONS`) forces how ``r``/``w_in`` and the decays
     of every neuron node are read; ``reset`` (:data:`neurons.RESET_CHOICES`) forces the reset
     flavour.  Left None, each comes from the file's metadata, its producer, or per node from
-    ``r``.  Raises :class:`SnnccError` for graphs snncc cannot read exactly.
+    ``r``.  ``max_spikes_per_dt``: how many spikes a neuron of the file may emit per step
+    (only 1 is readable; required for producers whose neurons may emit several, Rockpool).
+    Raises :class:`SnnccError` for graphs snncc cannot read exactly.
     """
     if convention is not None and convention not in conv.CONVENTIONS:
         raise SnnccError(f"unknown NIR convention {convention!r}",
@@ -124,6 +161,7 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     notes: list[str] = []
     nir_graph = flatten_subgraphs(nir_graph, notes)
     producer, evidence = prod.detect(nir_graph, meta)
+    _check_spikes_per_step(nir_graph, producer, max_spikes_per_dt)
     warnings: list[str] = []
     dt, dt_source = _resolve_dt(dt, meta, nir_graph, producer, notes, warnings)
     ctx = ImportContext(dt, convention, reset, producer, notes=notes, warnings=warnings)
@@ -163,7 +201,7 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     graph.meta["nir_import"] = {
         "producer": None if producer is None else producer.name, "evidence": evidence,
         "dt": dt, "dt_source": dt_source, "conventions": dict(ctx.chosen),
-        "resets": dict(ctx.resets),
+        "resets": dict(ctx.resets), "spike_rules": dict(ctx.spike_rules),
         "caveat": "" if producer is None or reset is not None else producer.caveat,
         "notes": list(ctx.notes), "warnings": list(ctx.warnings)}
     return graph

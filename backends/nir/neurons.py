@@ -62,6 +62,7 @@ class ImportContext:
     producer: Any = None
     chosen: dict = field(default_factory=dict)
     resets: dict = field(default_factory=dict)
+    spike_rules: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
@@ -173,10 +174,28 @@ def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_lea
         alpha, gain_i = c.decay(tau_syn, ctx.dt), c.i_gain(w_in, tau_syn, ctx.dt)
     _check_decays(name, ctx, tau_mem=beta, tau_syn=alpha)
     b = lambda a: np.broadcast_to(a, shape).astype(dtype)
+    threshold = b(thr)
+    if ctx.producer is not None and ctx.producer.spike_ge:
+        # v >= thr  <=>  v > thr' (one ulp lower) in the layer's float dtype (as the
+        # SpikingJelly frontend does); a subtract reset then removes thr', one ulp less
+        threshold = np.nextafter(threshold, dtype.type(-np.inf)).astype(dtype)
+        ctx.spike_rules[name] = ">="
     neuron = CubaLIF(name, shape=tuple(int(s) for s in shape), alpha=b(alpha), beta=b(beta),
-                     threshold=b(thr), bias=b(bias),
+                     threshold=threshold, bias=b(bias),
                      **_reset_fields(name, nir_node, meta, ctx, kind))
-    return neuron, np.broadcast_to(gain_i * gain_v, shape)
+    return neuron, _snap_unit(np.broadcast_to(gain_i * gain_v, shape), nir_node)
+
+
+def _snap_unit(gain: np.ndarray, nir_node) -> np.ndarray:
+    """Gains within a few ulps of 1 *of the file's precision* are the unit gain the producer
+    meant: its ``r = tau*exp(-dt/tau)/dt`` (or ``tau/dt``) was rounded to float32, so the
+    gain snncc recomputes is 1 only to ~1e-7, and folding that into the weights would move
+    a membrane that lands exactly on the threshold (Rockpool, SpikingJelly fire on ``>=``)."""
+    eps = max(np.finfo(np.asarray(getattr(nir_node, f)).dtype).eps
+              if np.issubdtype(np.asarray(getattr(nir_node, f)).dtype, np.floating) else 0.0
+              for f in ("r", "w_in", "tau", "tau_mem", "tau_syn")
+              if getattr(nir_node, f, None) is not None)
+    return np.where(np.abs(gain - 1.0) <= 16 * max(eps, 1e-16), 1.0, gain)
 
 
 def import_lif(name, n, ctx):

@@ -1,0 +1,209 @@
+"""The producers of the NIR conformance suite (bench/nir_conformance.py): each builder makes a
+small network in one tool, and returns how to export it with *that tool's own* NIR exporter
+and how to simulate it with *that tool* (the oracle snncc's reading must reproduce).
+
+A builder returns ``(write(path), simulate(x (T, B, n_in)) -> spikes (T, B, n_out), n_in,
+out)``.  Versions: those of snncc's test extra (snnTorch 1.0.0, SpikingJelly 2.0.0, Norse
+1.1.0, Rockpool 3.1.0, nirtorch 2.6, nir 1.0.8).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+def _scale(net, k):
+    import torch
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+                m.weight.mul_(k)
+
+
+# -- snnTorch 1.0.0 --------------------------------------------------------------------------
+def from_snntorch(kind: str):
+    def build():
+        import nir
+        import snntorch as snn
+        import torch
+        from snntorch.export_nir import export_to_nir
+        torch.manual_seed(0)
+        n = 12
+        kw = dict(threshold=torch.ones(n), init_hidden=True, reset_mechanism="subtract")
+        beta = torch.rand(n) * 0.5 + 0.4
+        layer = {"Leaky": lambda: snn.Leaky(beta=beta, **kw),
+                 "Synaptic": lambda: snn.Synaptic(alpha=torch.rand(n) * 0.5 + 0.3, beta=beta, **kw),
+                 "RLeaky": lambda: snn.RLeaky(beta=beta, linear_features=n, **kw),
+                 "RSynaptic": lambda: snn.RSynaptic(alpha=torch.rand(n) * 0.5 + 0.3, beta=beta,
+                                                    linear_features=n, **kw)}[kind]()
+        net = torch.nn.Sequential(torch.nn.Linear(6, n), layer, torch.nn.Linear(n, 4),
+                                  snn.Leaky(beta=torch.full((4,), 0.8), threshold=torch.ones(4),
+                                            init_hidden=True, output=True,
+                                            reset_mechanism="subtract"))
+        _scale(net, 3.0)
+
+        def write(path):
+            nir.write(path, export_to_nir(net, torch.zeros(6)))
+
+        def simulate(x):
+            for m in net.modules():
+                if isinstance(m, snn.SpikingNeuron):
+                    m.reset_mem()
+            with torch.no_grad():
+                outs = [net(torch.from_numpy(x[t])) for t in range(len(x))]
+            return np.stack([(o[0] if isinstance(o, tuple) else o).numpy() for o in outs])
+        return write, simulate, 6, "3"
+    return build
+
+
+# -- SpikingJelly 2.0.0 ----------------------------------------------------------------------
+def from_spikingjelly(kind: str):
+    def build():
+        import torch
+        from spikingjelly.activation_based import functional, neuron
+        from spikingjelly.activation_based.nir_exchange import export_to_nir
+        torch.manual_seed(0)
+        make = {"IFNode": lambda: neuron.IFNode(v_reset=0.0),
+                "LIFNode": lambda: neuron.LIFNode(tau=3.0, v_reset=0.0),
+                "LIFNode(decay_input=False)": lambda: neuron.LIFNode(tau=3.0, decay_input=False,
+                                                                     v_reset=0.0),
+                "CUBALIFNode": lambda: neuron.CUBALIFNode(c_decay=0.5, v_decay=0.75, v_reset=0.0)}[kind]
+        net = torch.nn.Sequential(torch.nn.Linear(6, 12), make(), torch.nn.Linear(12, 4), make())
+        _scale(net, 6.0 if kind == "LIFNode" else 2.0)       # decay_input divides by tau
+
+        def write(path):
+            export_to_nir(net, torch.zeros(1, 6), save_path=path)
+
+        def simulate(x):
+            functional.reset_net(net)
+            with torch.no_grad():
+                return np.stack([net(torch.from_numpy(x[t])).numpy() for t in range(len(x))])
+        return write, simulate, 6, "3"
+    return build
+
+
+# -- Norse 1.1.0 -----------------------------------------------------------------------------
+def from_norse(kind: str):
+    def build():
+        import nir
+        import norse.torch as norse
+        import torch
+        torch.manual_seed(0)
+        cell = {"LIFBoxCell": norse.LIFBoxCell, "LIFCell": norse.LIFCell,
+                "IAFCell": norse.IAFCell}[kind]
+        model = norse.SequentialState(torch.nn.Linear(6, 12), cell(), torch.nn.Linear(12, 4), cell())
+        _scale(model, {"LIFBoxCell": 60.0, "LIFCell": 8.0, "IAFCell": 1.5}[kind])
+
+        def write(path):
+            # its layers hold 0-d parameters, which nir.write's default gzip cannot store
+            nir.write(path, norse.to_nir(model, torch.zeros(1, 6)), compression=None)
+
+        def simulate(x):
+            state, outs = None, []
+            with torch.no_grad():
+                for t in range(len(x)):
+                    y, state = model(torch.from_numpy(x[t]), state)
+                    outs.append(y.numpy())
+            return np.stack(outs)
+        return write, simulate, 6, "3"
+    return build
+
+
+# -- Rockpool 3.1.0 --------------------------------------------------------------------------
+def from_rockpool(kind: str):
+    """``Sequential(LinearTorch, <kind>, LinearTorch, LIFTorch)`` at dt = 1 ms, every spiking
+    module built with ``max_spikes_per_dt=1`` (what snncc can reproduce; the reader asks for
+    it), per-neuron time constants and thresholds, exported with ``rockpool...nir.to_nir``."""
+    def build():
+        import nir
+        import torch
+        from rockpool.nn.combinators import Sequential
+        from rockpool.nn.modules import LIFNeuronTorch, LIFTorch, LinearTorch
+        from rockpool.nn.modules.torch.nir import to_nir
+        torch.manual_seed(0)
+        n, dt = 12, 1e-3
+        one = dict(dt=dt, max_spikes_per_dt=1)
+        taus = lambda lo, span: torch.rand(n) * span + lo
+        first = {"LIFTorch": lambda: LIFTorch(n, tau_mem=taus(5e-3, 3e-2),
+                                              tau_syn=taus(3e-3, 2e-2),
+                                              threshold=torch.rand(n) + 0.5, **one),
+                 "LIFNeuronTorch": lambda: LIFNeuronTorch(n, tau_mem=taus(5e-3, 3e-2),
+                                                          threshold=torch.rand(n) + 0.5, **one)}
+        layer = first[kind.split("+")[0]]()
+        net = Sequential(LinearTorch((6, n), has_bias=kind.endswith("+bias")), layer,
+                         LinearTorch((n, 4)), LIFTorch(4, tau_mem=0.02, tau_syn=0.01, **one))
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, LinearTorch):
+                    m.weight.mul_(2.0)
+
+        def write(path):
+            nir.write(path, to_nir(net))
+
+        def simulate(x):
+            net.reset_state()
+            with torch.no_grad():
+                y, _, _ = net(torch.from_numpy(np.ascontiguousarray(x.swapaxes(0, 1))))
+            return y.numpy().swapaxes(0, 1)
+        return write, simulate, 6, "3"
+    return build
+
+
+# -- nirtorch 2.6: a plain torch model, its spiking modules mapped by the user ---------------
+def from_nirtorch(kind: str):
+    """The NIR docs' recipe (neuroir.org, "dev_pytorch"): a user's own single-step neuron
+    modules (forward Euler of NIR's LIF / CubaLIF ODE at dt = 1 ms, r = w_in = 1, reset to
+    v_reset, strict ``>``) in an ``nn.Sequential`` with ``nn.Linear`` layers, exported by
+    ``nirtorch.torch_to_nir`` with a map from the user's classes to NIR nodes."""
+    def build():
+        import nir
+        import nirtorch
+        import torch
+        dt = 1e-3
+
+        class EulerLIF(torch.nn.Module):
+            """tau dv/dt = -v + r*x (+ tau_syn di/dt = -i + w_in*x with a current)."""
+
+            def __init__(self, n, cuba):
+                super().__init__()
+                self.tau_mem = torch.rand(n) * 0.02 + 0.004
+                self.tau_syn = torch.rand(n) * 0.01 + 0.003 if cuba else None
+                self.thr = torch.rand(n) * 0.2 + 0.1
+                self.v = self.i = None
+
+            def forward(self, x):
+                if self.v is None:
+                    self.v, self.i = torch.zeros_like(x), torch.zeros_like(x)
+                if self.tau_syn is not None:
+                    self.i = self.i + dt / self.tau_syn * (-self.i + x)
+                    x = self.i
+                self.v = self.v + dt / self.tau_mem * (-self.v + x)
+                z = (self.v > self.thr).float()
+                self.v = self.v * (1 - z)
+                return z
+
+        torch.manual_seed(0)
+        cuba = kind == "CubaLIF"
+        net = torch.nn.Sequential(torch.nn.Linear(6, 12), EulerLIF(12, cuba),
+                                  torch.nn.Linear(12, 4), EulerLIF(4, cuba))
+        _scale(net, 3.0)
+        ones = lambda m: np.ones(len(m.thr), np.float32)
+        f32 = lambda t: t.numpy().astype(np.float32)
+
+        def to_node(m):
+            if m.tau_syn is None:
+                return nir.LIF(tau=f32(m.tau_mem), r=ones(m), v_leak=0 * ones(m),
+                               v_threshold=f32(m.thr), v_reset=0 * ones(m))
+            return nir.CubaLIF(tau_syn=f32(m.tau_syn), tau_mem=f32(m.tau_mem), r=ones(m),
+                               v_leak=0 * ones(m), v_threshold=f32(m.thr), w_in=ones(m),
+                               v_reset=0 * ones(m))
+
+        def write(path):
+            nir.write(path, nirtorch.torch_to_nir(net, {EulerLIF: to_node}))
+
+        def simulate(x):
+            for m in net:
+                if isinstance(m, EulerLIF):
+                    m.v = m.i = None
+            with torch.no_grad():
+                return np.stack([net(torch.from_numpy(x[t])).numpy() for t in range(len(x))])
+        return write, simulate, 6, "3"
+    return build
