@@ -23,14 +23,13 @@ from typing import Callable, Optional
 import numpy as np
 
 try:
-    from .nir_producers import (from_nirtorch, from_norse, from_rockpool, from_snntorch,
-                                from_spikingjelly)
+    from .nir_producers import (B, T, from_nirtorch, from_norse, from_rockpool, from_sinabs,
+                                from_snntorch, from_spikingjelly)
 except ImportError:          # run as a script: bench/ is on sys.path
-    from nir_producers import (from_nirtorch, from_norse, from_rockpool, from_snntorch,
-                               from_spikingjelly)
+    from nir_producers import (B, T, from_nirtorch, from_norse, from_rockpool, from_sinabs,
+                               from_snntorch, from_spikingjelly)
 
 ROOT = Path(__file__).resolve().parent.parent
-T, B = 40, 8
 
 
 @dataclass
@@ -44,12 +43,13 @@ class Case:
     opts: dict = field(default_factory=dict)
 
 
-def _x(n_in, seed=0, rate=0.3):
-    return (np.random.default_rng(seed).random((T, B, n_in)) < rate).astype(np.float32)
+def _x(in_shape, seed=0, rate=0.3):
+    shape = (T, B) + (tuple(in_shape) if isinstance(in_shape, tuple) else (in_shape,))
+    return (np.random.default_rng(seed).random(shape) < rate).astype(np.float32)
 
 
 SUB = {"reset": "subtract"}           # snnTorch's default reset, which its files cannot say
-ONE = {"max_spikes_per_dt": 1}        # Rockpool: the models are built with max_spikes_per_dt=1
+ONE = {"max_spikes_per_dt": 1}        # Rockpool, Sinabs: models built with one spike per step
 CASES = [
     Case("snnTorch 1.0.0", "Affine, LIF", from_snntorch("Leaky"), "snntorch", SUB),
     Case("snnTorch 1.0.0", "Affine, CubaLIF", from_snntorch("Synaptic"), "snntorch", SUB),
@@ -71,6 +71,11 @@ CASES = [
          "rockpool", ONE),
     Case("Rockpool 3.1.0", "Linear, LIF (LIFNeuronTorch)", from_rockpool("LIFNeuronTorch"),
          "rockpool", ONE),
+    Case("Sinabs 3.1.3", "Affine, IF (IAF)", from_sinabs("IAF"), "sinabs",
+         {"producer": "sinabs", **ONE}),
+    Case("Sinabs 3.1.3", "Affine, LIF, IF", from_sinabs("LIF"), "sinabs", ONE),
+    Case("Sinabs 3.1.3", "Conv2d, SumPool2d, Flatten, Affine, IF (CNN)", from_sinabs("CNN"),
+         "sinabs", {"producer": "sinabs", **ONE}),
     Case("nirtorch 2.6", "Affine, LIF (user map)", from_nirtorch("LIF"), "nirtorch", {"dt": 1e-3}),
     Case("nirtorch 2.6", "Affine, CubaLIF (user map)", from_nirtorch("CubaLIF"), "nirtorch",
          {"dt": 1e-3, "convention": "euler"}),

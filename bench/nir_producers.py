@@ -2,13 +2,15 @@
 small network in one tool, and returns how to export it with *that tool's own* NIR exporter
 and how to simulate it with *that tool* (the oracle snncc's reading must reproduce).
 
-A builder returns ``(write(path), simulate(x (T, B, n_in)) -> spikes (T, B, n_out), n_in,
-out)``.  Versions: those of snncc's test extra (snnTorch 1.0.0, SpikingJelly 2.0.0, Norse
+A builder returns ``(write(path), simulate(x (T, B, *in_shape)) -> spikes (T, B, n_out),
+in_shape, out)`` (``in_shape``: an int or a tuple).  Versions: those of snncc's test extra (snnTorch 1.0.0, SpikingJelly 2.0.0, Norse
 1.1.0, Rockpool 3.1.0, nirtorch 2.6, nir 1.0.8).
 """
 from __future__ import annotations
 
 import numpy as np
+
+T, B = 40, 8                    # steps and samples of every case's stimulus
 
 def _scale(net, k):
     import torch
@@ -206,4 +208,70 @@ def from_nirtorch(kind: str):
             with torch.no_grad():
                 return np.stack([net(torch.from_numpy(x[t])).numpy() for t in range(len(x))])
         return write, simulate, 6, "3"
+    return build
+
+
+# -- Sinabs 3.1.3 ----------------------------------------------------------------------------
+def from_sinabs(kind: str):
+    """Sinabs layers built with ``spike_fn=SingleSpike`` (one spike per step, what snncc can
+    reproduce) and the default subtractive reset; exported with ``sinabs.to_nir``.  ``kind``:
+    "IAF" (Linear, IAF), "LIF" (Linear, LIF with norm_input=True, IAF readout), "CNN" (the NIR
+    paper's kind: Conv2d, IAF, SumPool2d, Conv2d, IAF, Flatten, Linear, IAF on 2x8x8 spikes)."""
+    def build():
+        import nir
+        import sinabs
+        import sinabs.layers as sl
+        import torch
+        from sinabs.activation import SingleSpike
+        torch.manual_seed(0)
+        iaf = lambda: sl.IAFSqueeze(batch_size=B, spike_fn=SingleSpike)
+        if kind == "CNN":
+            shape = (2, 8, 8)
+            net = torch.nn.Sequential(
+                torch.nn.Conv2d(2, 4, 3, padding=1, bias=False), iaf(), sl.SumPool2d(2),
+                torch.nn.Conv2d(4, 4, 3, bias=False), iaf(), torch.nn.Flatten(),
+                torch.nn.Linear(16, 4, bias=False), iaf())
+            _scale(net, 3.0)
+        else:
+            shape = (6,)
+            # per-neuron taus need per-neuron thresholds: nir 1.0.8 wants equal shapes
+            first = iaf() if kind == "IAF" else sl.LIFSqueeze(
+                tau_mem=torch.rand(12) * 20 + 5, spike_threshold=torch.ones(12),
+                batch_size=B, spike_fn=SingleSpike)
+            net = torch.nn.Sequential(torch.nn.Linear(6, 12), first, torch.nn.Linear(12, 4),
+                                      iaf())
+            _scale(net, 1.5 if kind == "IAF" else 6.0)
+
+        def write(path):
+            sample = torch.zeros((B,) + shape)
+            with torch.no_grad():
+                graph = sinabs.to_nir(net, sample)
+                # Sinabs 3.1.3 is written for nir <= 1.0.4: it leaves Conv2d.input_shape and
+                # Flatten's input type None, which nir 1.0.8's writer cannot store; a user
+                # fills them in from the layer's input, as here
+                ins = {}
+
+                def record(name):
+                    def hook(module, args, out):
+                        ins.setdefault(name, tuple(args[0].shape[1:]))
+                    return hook
+                hooks = [m.register_forward_hook(record(k)) for k, m in net.named_children()]
+                net(sample)
+                for h in hooks:
+                    h.remove()
+            for k, node in graph.nodes.items():
+                if isinstance(node, nir.Conv2d) and node.input_shape is None:
+                    node.input_shape = np.array(ins[k][1:])
+                if isinstance(node, nir.Flatten) and (node.input_type or {}).get("input") is None:
+                    node.input_type = {"input": np.array(ins[k])}
+            nir.write(path, graph)
+
+        def simulate(x):
+            sinabs.reset_states(net)
+            steps, batch = x.shape[:2]
+            xb = torch.from_numpy(np.ascontiguousarray(x.swapaxes(0, 1)))
+            with torch.no_grad():
+                y = net(xb.reshape((batch * steps,) + shape))
+            return y.reshape(batch, steps, -1).numpy().swapaxes(0, 1)
+        return write, simulate, shape, "3"
     return build

@@ -36,9 +36,10 @@ def _check_dt(dt: Optional[float]) -> None:
 
 
 def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
-          dt: Optional[float] = None, max_spikes_per_dt: Optional[int] = None):
-    """The model object; ``convention``/``reset``/``max_spikes_per_dt`` say how a ``.nir``
-    model is read."""
+          dt: Optional[float] = None, max_spikes_per_dt: Optional[int] = None,
+          producer: Optional[str] = None):
+    """The model object; ``convention``/``reset``/``max_spikes_per_dt``/``producer`` say how
+    a ``.nir`` model is read."""
     from .modelfile import NirFile, load_model
     _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
@@ -50,10 +51,12 @@ def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[
             model.reset = reset
         if max_spikes_per_dt is not None:
             model.max_spikes_per_dt = max_spikes_per_dt
-    elif convention is not None or reset is not None or max_spikes_per_dt is not None:
-        raise SnnccError("--convention, --reset and --max-spikes-per-dt say how a NIR file is "
-                         "read; the model is not a .nir file",
-                         "drop --convention/--reset/--max-spikes-per-dt for torch models")
+        if producer is not None:
+            model.producer = producer
+    elif any(o is not None for o in (convention, reset, max_spikes_per_dt, producer)):
+        raise SnnccError("--convention, --reset, --max-spikes-per-dt and --producer say how a "
+                         "NIR file is read; the model is not a .nir file",
+                         "drop them for torch models")
     return model
 
 
@@ -99,15 +102,16 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
             netx: bool = False, calibrate: Optional[PathLike] = None,
             lava_neuron: str = "auto", progress: Optional[Progress] = None,
             convention: Optional[str] = None, reset: Optional[str] = None,
-            max_spikes_per_dt: Optional[int] = None) -> CompileResult:
+            max_spikes_per_dt: Optional[int] = None,
+            producer: Optional[str] = None) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
     ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
     own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
     ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
-    ``convention``/``reset``/``max_spikes_per_dt``: how a ``.nir`` model is read (see
-    :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
+    ``convention``/``reset``/``max_spikes_per_dt``/``producer``: how a ``.nir`` model is
+    read (see :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
     from .compiler import compile_model
@@ -115,7 +119,7 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     from .targets import get_target
     tgt = get_target(target)
     config = _quant_config(target, netx)
-    model = _load(model, trust, convention, reset, dt, max_spikes_per_dt)
+    model = _load(model, trust, convention, reset, dt, max_spikes_per_dt, producer)
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -194,7 +198,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
            progress: Optional[Progress] = None, convention: Optional[str] = None,
-           reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None) -> VerifyResult:
+           reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
+           producer: Optional[str] = None) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
@@ -207,7 +212,7 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     backend = _backend_for(target, backend)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
                               convention=convention, reset=reset,
-                              max_spikes_per_dt=max_spikes_per_dt)
+                              max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled))
     if calibrate is not None:
@@ -270,7 +275,8 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
                input_shape: Optional[Sequence[int]] = None,
                dt: Optional[float] = None, convention: Optional[str] = None,
                reset: Optional[str] = None, quantized: bool = False,
-               target: str = "loihi", max_spikes_per_dt: Optional[int] = None) -> Path:
+               target: str = "loihi", max_spikes_per_dt: Optional[int] = None,
+               producer: Optional[str] = None) -> Path:
     """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
 
     A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
@@ -281,7 +287,7 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     from .backends.nir import write_nir
     from .modelfile import NirFile
     from .passes import lower_neurons, validate_float
-    model = _load(model, trust, convention, reset, dt, max_spikes_per_dt)
+    model = _load(model, trust, convention, reset, dt, max_spikes_per_dt, producer)
     if isinstance(model, NirFile):
         graph = model.graph(dt)
     else:
@@ -311,10 +317,12 @@ class InspectResult:
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             input_shape: Optional[Sequence[int]] = None,
             dt: Optional[float] = None, convention: Optional[str] = None,
-            reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None) -> InspectResult:
+            reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
+            producer: Optional[str] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources."""
     result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
-                     convention=convention, reset=reset, max_spikes_per_dt=max_spikes_per_dt)
+                     convention=convention, reset=reset, max_spikes_per_dt=max_spikes_per_dt,
+                     producer=producer)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)

@@ -33,7 +33,8 @@ TARGET_HELP = ("chip: loihi (Intel Loihi 2), xylo-audio2 | xylo-imu | xylo-audio
                "Xylo; xylo = xylo-audio2), see docs/xylo.md")
 ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_in and the taus "
                              "of every neuron are read: euler (snnTorch, SpikingJelly, snncc), "
-                             "unit-pulse (Norse, Sinabs), exp-euler (Rockpool); default: the "
+                             "unit-pulse (Norse), exp-euler (Rockpool), zoh or exp-pulse "
+                             "(Sinabs); default: the "
                              "producer's, else detected per node from r")
 ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
                         "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
@@ -42,6 +43,10 @@ MaxSpikesOpt = typer.Option(None, "--max-spikes-per-dt",
                             help=".nir models: spikes a neuron may emit per step, which NIR does "
                             "not record (Rockpool's max_spikes_per_dt; snncc reads 1 only); "
                             "required for Rockpool files")
+ProducerOpt = typer.Option(None, "--producer", help=".nir models: the tool that wrote the "
+                           "file, where its structure cannot tell (snntorch, spikingjelly, "
+                           "norse, norse-1.1.0, rockpool, sinabs, snncc): its conventions, "
+                           "reset, spike rule and dt apply; default: detected")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
@@ -139,7 +144,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                 calibrate: Optional[Path] = CalibrateOpt,
                 convention: Optional[str] = ConventionOpt,
                 reset: Optional[str] = ResetOpt,
-                max_spikes_per_dt: Optional[int] = MaxSpikesOpt) -> None:
+                max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
+                producer: Optional[str] = ProducerOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -151,7 +157,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
         result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
                              progress=progress, convention=convention, reset=reset,
-                             max_spikes_per_dt=max_spikes_per_dt)
+                             max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -178,7 +184,8 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
            reset: Optional[str] = ResetOpt,
-           max_spikes_per_dt: Optional[int] = MaxSpikesOpt) -> None:
+           max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
+           producer: Optional[str] = ProducerOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
     from .progress import live
@@ -187,7 +194,7 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, input_shape=input_shape, dt=dt, progress=progress,
                             convention=convention, reset=reset,
-                            max_spikes_per_dt=max_spikes_per_dt)
+                            max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     _print_compile(result.compile)
     _print_report(result.report)
     _print_warnings(result.warnings)
@@ -272,6 +279,7 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
                dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
                reset: Optional[str] = ResetOpt,
                max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
+               producer: Optional[str] = ProducerOpt,
                quantized: bool = typer.Option(False, "--quantized", help="also write the "
                                               "target's integer program into the metadata "
                                               "(read back bit-exactly by snncc)"),
@@ -287,7 +295,7 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
     loaded = load_model(model, trust=trust) if model.suffix.lower() == ".nir" else model
     path = api.export_nir(loaded, out, trust=trust, input_shape=input_shape, dt=dt,
                           convention=convention, reset=reset, quantized=quantized, target=target,
-                          max_spikes_per_dt=max_spikes_per_dt)
+                          max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     if isinstance(loaded, NirFile):
         _print_nir_import(loaded.graph(dt))
     console.print(f"wrote {path}")
@@ -299,12 +307,14 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
             dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
             reset: Optional[str] = ResetOpt,
-            max_spikes_per_dt: Optional[int] = MaxSpikesOpt) -> None:
+            max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
+            producer: Optional[str] = ProducerOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
     info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
-                       convention=convention, reset=reset, max_spikes_per_dt=max_spikes_per_dt)
+                       convention=convention, reset=reset, max_spikes_per_dt=max_spikes_per_dt,
+                       producer=producer)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters

@@ -9,8 +9,12 @@ import pytest
 
 from bench.nir_conformance import CASES, run_case
 
-# measured, left to the quantization work (issue #13): recurrent CUBA layers lose agreement
-QUANT_GAPS = {"Affine, CubaLIF + recurrent Affine": 0.9}
+# measured, left to the quantization work (issue #13); the float reading is exact in both
+# (attribution in docs/nir.md): 8-bit weights of a recurrent CUBA layer (snnTorch
+# RSynaptic, 94.6%), of IF layers with the subtractive reset, which never forget a rounding
+# difference (Sinabs CNN, 98.0%)
+QUANT_GAPS = {"Affine, CubaLIF + recurrent Affine": 0.9,
+              "Conv2d, SumPool2d, Flatten, Affine, IF (CNN)": 0.97}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.producer.split()[0]}:{c.nodes}" for c in CASES])

@@ -140,15 +140,17 @@ def _check_spikes_per_step(nir_graph, producer, max_spikes: Optional[int]) -> No
 
 def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = None,
              reset: Optional[str] = None, limits: Optional[NirLimits] = None,
-             max_spikes_per_dt: Optional[int] = None) -> Graph:
+             max_spikes_per_dt: Optional[int] = None, producer: Optional[str] = None) -> Graph:
     """Float IR graph of ``nir_graph``.
 
     ``dt`` (s): overrides the file's step; ``convention`` ("euler", "unit-pulse",
-    "exp-euler"; :data:`conventions.CONVENTIONS`) forces how ``r``/``w_in`` and the decays
+    "exp-euler", "zoh", "exp-pulse"; :data:`conventions.CONVENTIONS`) forces how ``r``/``w_in`` and the decays
     of every neuron node are read; ``reset`` (:data:`neurons.RESET_CHOICES`) forces the reset
     flavour.  Left None, each comes from the file's metadata, its producer, or per node from
     ``r``.  ``max_spikes_per_dt``: how many spikes a neuron of the file may emit per step
-    (only 1 is readable; required for producers whose neurons may emit several, Rockpool).
+    (only 1 is readable; required for producers whose neurons may emit several: Rockpool,
+    Sinabs).  ``producer`` (a key of :data:`producers.BY_KEY`, e.g. "sinabs") says which tool
+    wrote the file where its structure cannot tell.
     Raises :class:`SnnccError` for graphs snncc cannot read exactly.
     """
     if convention is not None and convention not in conv.CONVENTIONS:
@@ -160,7 +162,10 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     meta = _graph_meta(nir_graph)
     notes: list[str] = []
     nir_graph = flatten_subgraphs(nir_graph, notes)
-    producer, evidence = prod.detect(nir_graph, meta)
+    if producer is not None:
+        producer, evidence = prod.by_key(producer), "--producer"
+    else:
+        producer, evidence = prod.detect(nir_graph, meta)
     _check_spikes_per_step(nir_graph, producer, max_spikes_per_dt)
     warnings: list[str] = []
     dt, dt_source = _resolve_dt(dt, meta, nir_graph, producer, notes, warnings)

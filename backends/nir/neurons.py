@@ -95,8 +95,7 @@ class ImportContext:
                         f"per input per step) nor 1/dt = {1 / self.dt:g} (Euler at dt); read "
                         f"as r per step (it fits Euler at dt = {1 / float(np.mean(r)):g})",
                         )
-        if choice == "exp-euler":     # no leak: the exponential integrator is Euler's
-            choice = "euler"
+        choice = conv.IF_READING[choice]       # no leak: exponential decay is no decay
         self.chosen[name] = choice
         return choice
 

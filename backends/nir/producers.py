@@ -28,6 +28,15 @@ source (the versions installed with snncc's test extra):
   once.  The exporter writes ``v_leak = 0`` whatever the bias and leaves a ``LIFTorch``'s
   ``w_rec`` out.  Node names are nirtorch's ``<index>_<ModuleClass>``.
 
+* **Sinabs 3.1.3** (``sinabs/nir.py``, ``layers/lif.py``, ``activation/*.py``): no dt, time
+  constants counted in steps (dt = 1); ``IAF`` -> ``IF`` (``r = 1``: ``v += x``), ``LIF`` ->
+  ``LIF`` (``r = 1``; ``v = a*v + (1-a)*x`` with ``a = exp(-1/tau)`` under its default
+  ``norm_input=True``), ``ExpLeak`` -> ``LI`` (``v = a*v + x``); spikes on ``v >= thr``,
+  ``floor(v/thr)`` of them (``MultiSpike``, the default) or one (``SingleSpike``); the
+  subtractive reset at the spike step.  The exporter writes neither ``norm_input``,
+  ``min_v_mem``, ``tau_syn`` nor the spike function.  IF-only graphs look like Norse's
+  (``--producer sinabs`` says which).
+
 Files that match none read every node by its own ``r`` (:func:`.conventions.detect`).
 """
 from __future__ import annotations
@@ -83,7 +92,16 @@ ROCKPOOL = Producer("Rockpool", {k: "exp-euler" for k in NEURONS}, dt=1e-3, rese
                     spike_ge=True, multi_spike=True,
                     caveat="Rockpool's exporter writes v_leak = 0 whatever a LIFTorch's bias, "
                            "and leaves out its recurrent weights (has_rec=True)")
-BY_NAME = {p.name.lower(): p for p in (SNNCC, SNNTORCH, SPIKINGJELLY, NORSE, NORSE_11, ROCKPOOL)}
+SINABS = Producer("Sinabs", {"IF": "unit-pulse", "LIF": "zoh", "LI": "exp-pulse",
+                             "CubaLIF": "zoh", "CubaLI": "zoh", "I": "unit-pulse"},
+                  dt=1.0, reset="subtract", spike_ge=True, multi_spike=True,
+                  caveat="Sinabs records neither norm_input (LIF read with its default True: "
+                         "v = a*v + (1-a)*x; --convention exp-pulse for False), min_v_mem nor "
+                         "tau_syn")
+PRODUCERS = (SNNCC, SNNTORCH, SPIKINGJELLY, NORSE, NORSE_11, ROCKPOOL, SINABS)
+BY_NAME = {p.name.lower(): p for p in PRODUCERS}
+# what --producer accepts: the name in lower case, spaces as dashes ("norse-1.1.0")
+BY_KEY = {p.name.lower().replace(" ", "-"): p for p in PRODUCERS}
 # nirtorch.torch_to_nir (SpikingJelly's exporter) names nodes as torch.fx does: "_0" for the
 # Sequential child "0", "input_1" for the forward argument "input"; snnTorch writes "0", "input"
 FX_NAME = re.compile(r"^(_\d+|input_\d+)$")
@@ -183,6 +201,15 @@ def _taus(nir_graph) -> list[np.ndarray]:
             for t in (_f(n, "tau"), _f(n, "tau_mem"), _f(n, "tau_syn")) if t is not None]
 
 
+def by_key(key: str) -> Producer:
+    """The producer ``--producer`` names (:data:`BY_KEY`); raises :class:`SnnccError`."""
+    from ...errors import SnnccError
+    found = BY_KEY.get(str(key).strip().lower())
+    if found is None:
+        raise SnnccError(f"unknown NIR producer {key!r}", f"use one of {', '.join(BY_KEY)}")
+    return found
+
+
 def detect(nir_graph, meta: dict) -> tuple[Optional[Producer], str]:
     """(producer, evidence) of a NIR graph from its metadata and structure."""
     if scalar(meta.get("format")) == "snncc.nir":
@@ -213,4 +240,6 @@ def detect(nir_graph, meta: dict) -> tuple[Optional[Producer], str]:
         taus = _taus(nir_graph)
         if taus and max(float(np.max(t)) for t in taus) < 1e-4:
             return NORSE_11, "r = 1 and taus shorter than any step (Norse 1.1.0's tau*dt)"
+        if taus and min(float(np.min(t)) for t in taus) >= 1.0:
+            return SINABS, "r = 1 and taus of a step or more (Sinabs counts them in steps)"
     return None, ""

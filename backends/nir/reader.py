@@ -138,19 +138,20 @@ def load_nir_graph(path: str | Path, limits: Optional[NirLimits] = None):
 
 def read_nir(path: str | Path, dt: Optional[float] = None, convention: Optional[str] = None,
              reset: Optional[str] = None, limits: Optional[NirLimits] = None,
-             max_spikes_per_dt: Optional[int] = None) -> Graph:
+             max_spikes_per_dt: Optional[int] = None, producer: Optional[str] = None) -> Graph:
     """Read a NIR file into the float IR, with one clear error for unreadable files.
 
     ``dt`` (seconds), ``convention`` and ``reset`` override what the file and its producer
     say; ``max_spikes_per_dt`` says how many spikes its neurons emit per step where the
-    producer's may emit several (see :func:`.importer.from_nir`).  Raises :class:`SnnccError`; repairs of legacy
+    producer's may emit several; ``producer`` names the tool that wrote it (see
+    :func:`.importer.from_nir`).  Raises :class:`SnnccError`; repairs of legacy
     files are listed in ``graph.meta["nir_repairs"]`` (the CLI prints them).
     """
     from .importer import NirOptionError, from_nir
     nir_graph, repairs = load_nir_graph(path, limits)
     try:
         graph = from_nir(nir_graph, dt, convention, reset, limits=limits,
-                         max_spikes_per_dt=max_spikes_per_dt)
+                         max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     except NirOptionError:
         raise                       # about the options, not the file's (repaired) content
     except SnnccError as exc:
