@@ -59,7 +59,7 @@ CASES = [
          "snntorch", SUB),
     Case("SpikingJelly 2.0.0", "Affine, IF", from_spikingjelly("IFNode"), "spikingjelly"),
     Case("SpikingJelly 2.0.0", "Affine, LIF (r = 1)", from_spikingjelly("LIFNode"), "spikingjelly",
-         {"dt": 1e-4}),
+         {"producer": "spikingjelly"}),      # r = 1 and tau*dt: the file cannot tell its dt
     Case("SpikingJelly 2.0.0", "Affine, LIF (r = tau)",
          from_spikingjelly("LIFNode(decay_input=False)"), "spikingjelly"),
     Case("SpikingJelly 2.0.0", "Affine, CubaLIF", from_spikingjelly("CUBALIFNode"), "spikingjelly"),
