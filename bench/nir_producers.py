@@ -69,7 +69,7 @@ def from_spikingjelly(kind: str):
                                                                      v_reset=0.0),
                 "CUBALIFNode": lambda: neuron.CUBALIFNode(c_decay=0.5, v_decay=0.75, v_reset=0.0)}[kind]
         net = torch.nn.Sequential(torch.nn.Linear(6, 12), make(), torch.nn.Linear(12, 4), make())
-        _scale(net, 6.0 if kind == "LIFNode" else 2.0)       # decay_input divides by tau
+        _scale(net, 12.0 if kind == "LIFNode" else 2.0)       # decay_input divides by tau
 
         def write(path):
             export_to_nir(net, torch.zeros(1, 6), save_path=path)
