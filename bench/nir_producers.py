@@ -2,8 +2,9 @@
 small network in one tool, and returns how to export it with *that tool's own* NIR exporter
 and how to simulate it with *that tool* (the oracle snncc's reading must reproduce).
 
-A builder returns ``(write(path), simulate(x (T, B, *in_shape)) -> spikes (T, B, n_out),
-in_shape, out)`` (``in_shape``: an int or a tuple).  Versions: those of snncc's test extra (snnTorch 1.0.0, SpikingJelly 2.0.0, Norse
+A builder returns ``(write(path), simulate(x (T, B, *in_shape)) -> (T, B, n_out), in_shape,
+readout)``: ``in_shape`` an int or a tuple; ``readout`` True when the network ends in a
+non-spiking readout (NIR LI), whose membrane (float) the simulation returns, else spikes.  Versions: those of snncc's test extra (snnTorch 1.0.0, SpikingJelly 2.0.0, Norse
 1.1.0, Rockpool 3.1.0, nirtorch 2.6, nir 1.0.8).
 """
 from __future__ import annotations
@@ -52,7 +53,7 @@ def from_snntorch(kind: str):
             with torch.no_grad():
                 outs = [net(torch.from_numpy(x[t])) for t in range(len(x))]
             return np.stack([(o[0] if isinstance(o, tuple) else o).numpy() for o in outs])
-        return write, simulate, 6, "3"
+        return write, simulate, 6, False
     return build
 
 
@@ -78,21 +79,25 @@ def from_spikingjelly(kind: str):
             functional.reset_net(net)
             with torch.no_grad():
                 return np.stack([net(torch.from_numpy(x[t])).numpy() for t in range(len(x))])
-        return write, simulate, 6, "3"
+        return write, simulate, 6, False
     return build
 
 
 # -- Norse 1.1.0 -----------------------------------------------------------------------------
 def from_norse(kind: str):
+    """``SequentialState(Linear, cell, Linear, cell)``; "LIBoxCell": a LIFBoxCell layer read
+    out by a LIBoxCell (Norse 1.1.0 exports no LICell)."""
     def build():
         import nir
         import norse.torch as norse
         import torch
         torch.manual_seed(0)
         cell = {"LIFBoxCell": norse.LIFBoxCell, "LIFCell": norse.LIFCell,
-                "IAFCell": norse.IAFCell}[kind]
-        model = norse.SequentialState(torch.nn.Linear(6, 12), cell(), torch.nn.Linear(12, 4), cell())
-        _scale(model, {"LIFBoxCell": 60.0, "LIFCell": 8.0, "IAFCell": 1.5}[kind])
+                "IAFCell": norse.IAFCell, "LIBoxCell": norse.LIFBoxCell}[kind]
+        last = norse.LIBoxCell if kind == "LIBoxCell" else cell
+        model = norse.SequentialState(torch.nn.Linear(6, 12), cell(), torch.nn.Linear(12, 4),
+                                      last())
+        _scale(model, {"LIFBoxCell": 60.0, "LIFCell": 8.0, "IAFCell": 1.5, "LIBoxCell": 60.0}[kind])
 
         def write(path):
             # its layers hold 0-d parameters, which nir.write's default gzip cannot store
@@ -105,7 +110,7 @@ def from_norse(kind: str):
                     y, state = model(torch.from_numpy(x[t]), state)
                     outs.append(y.numpy())
             return np.stack(outs)
-        return write, simulate, 6, "3"
+        return write, simulate, 6, kind == "LIBoxCell"
     return build
 
 
@@ -118,7 +123,7 @@ def from_rockpool(kind: str):
         import nir
         import torch
         from rockpool.nn.combinators import Sequential
-        from rockpool.nn.modules import LIFNeuronTorch, LIFTorch, LinearTorch
+        from rockpool.nn.modules import ExpSynTorch, LIFNeuronTorch, LIFTorch, LinearTorch
         from rockpool.nn.modules.torch.nir import to_nir
         torch.manual_seed(0)
         n, dt = 12, 1e-3
@@ -130,22 +135,32 @@ def from_rockpool(kind: str):
                  "LIFNeuronTorch": lambda: LIFNeuronTorch(n, tau_mem=taus(5e-3, 3e-2),
                                                           threshold=torch.rand(n) + 0.5, **one)}
         layer = first[kind.split("+")[0]]()
+        readout = kind.endswith("+ExpSynTorch")
+        last = (ExpSynTorch(4, tau=torch.tensor([0.005, 0.01, 0.02, 0.05]), dt=dt) if readout
+                else LIFTorch(4, tau_mem=0.02, tau_syn=0.01, **one))
         net = Sequential(LinearTorch((6, n), has_bias=kind.endswith("+bias")), layer,
-                         LinearTorch((n, 4)), LIFTorch(4, tau_mem=0.02, tau_syn=0.01, **one))
+                         LinearTorch((n, 4)), last)
         with torch.no_grad():
             for m in net.modules():
                 if isinstance(m, LinearTorch):
                     m.weight.mul_(2.0)
 
         def write(path):
-            nir.write(path, to_nir(net))
+            graph = to_nir(net)
+            for node in graph.nodes.values():
+                # Rockpool 3.1.0 writes ExpSynTorch's tau as a torch Parameter, which
+                # nir.write cannot store (it requires grad): a user detaches it, as here
+                for k, v in vars(node).items():
+                    if isinstance(v, torch.Tensor):
+                        setattr(node, k, v.detach().numpy())
+            nir.write(path, graph)
 
         def simulate(x):
             net.reset_state()
             with torch.no_grad():
                 y, _, _ = net(torch.from_numpy(np.ascontiguousarray(x.swapaxes(0, 1))))
             return y.numpy().swapaxes(0, 1)
-        return write, simulate, 6, "3"
+        return write, simulate, 6, readout
     return build
 
 
@@ -207,7 +222,7 @@ def from_nirtorch(kind: str):
                     m.v = m.i = None
             with torch.no_grad():
                 return np.stack([net(torch.from_numpy(x[t])).numpy() for t in range(len(x))])
-        return write, simulate, 6, "3"
+        return write, simulate, 6, False
     return build
 
 
@@ -215,7 +230,8 @@ def from_nirtorch(kind: str):
 def from_sinabs(kind: str):
     """Sinabs layers built with ``spike_fn=SingleSpike`` (one spike per step, what snncc can
     reproduce) and the default subtractive reset; exported with ``sinabs.to_nir``.  ``kind``:
-    "IAF" (Linear, IAF), "LIF" (Linear, LIF with norm_input=True, IAF readout), "CNN" (the NIR
+    "IAF" (Linear, IAF), "LIF" (Linear, LIF with norm_input=True, IAF), "readout" (Linear, IAF,
+    Linear, ExpLeak: a leaky-integrator readout), "CNN" (the NIR
     paper's kind: Conv2d, IAF, SumPool2d, Conv2d, IAF, Flatten, Linear, IAF on 2x8x8 spikes)."""
     def build():
         import nir
@@ -235,12 +251,14 @@ def from_sinabs(kind: str):
         else:
             shape = (6,)
             # per-neuron taus need per-neuron thresholds: nir 1.0.8 wants equal shapes
-            first = iaf() if kind == "IAF" else sl.LIFSqueeze(
+            first = iaf() if kind in ("IAF", "readout") else sl.LIFSqueeze(
                 tau_mem=torch.rand(12) * 20 + 5, spike_threshold=torch.ones(12),
                 batch_size=B, spike_fn=SingleSpike)
+            last = (sl.ExpLeakSqueeze(tau_mem=torch.tensor([2.0, 5.0, 10.0, 20.0]),
+                                      batch_size=B) if kind == "readout" else iaf())
             net = torch.nn.Sequential(torch.nn.Linear(6, 12), first, torch.nn.Linear(12, 4),
-                                      iaf())
-            _scale(net, 1.5 if kind == "IAF" else 6.0)
+                                      last)
+            _scale(net, 1.5 if kind in ("IAF", "readout") else 6.0)
 
         def write(path):
             sample = torch.zeros((B,) + shape)
@@ -273,5 +291,5 @@ def from_sinabs(kind: str):
             with torch.no_grad():
                 y = net(xb.reshape((batch * steps,) + shape))
             return y.reshape(batch, steps, -1).numpy().swapaxes(0, 1)
-        return write, simulate, shape, "3"
+        return write, simulate, shape, kind == "readout"
     return build

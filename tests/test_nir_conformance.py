@@ -8,6 +8,7 @@ import importlib.util
 import pytest
 
 from bench.nir_conformance import CASES, run_case
+from snncc.backends.nir.neurons import readouts_supported
 
 # measured, left to the quantization work (issue #13); the float reading is exact in both
 # (attribution in docs/nir.md): 8-bit weights of a recurrent CUBA layer (snnTorch
@@ -21,8 +22,11 @@ QUANT_GAPS = {"Affine, CubaLIF + recurrent Affine": 0.9,
 def test_producer_export_reproduced_by_snncc(case, tmp_path):
     if case.need and importlib.util.find_spec(case.need) is None:
         pytest.skip(f"{case.need} not installed")
+    if case.readout and not readouts_supported():
+        pytest.skip("the IR has no non-spiking readout yet")
     res = run_case(case, tmp_path)
     assert not res.error, res.error
     assert res.spikes_theirs > 0
-    assert res.equal, (res.spikes_theirs, res.spikes_ours)
-    assert res.agreement >= QUANT_GAPS.get(case.nodes, 0.99), res.agreement
+    assert res.equal, (res.spikes_theirs, res.spikes_ours, res.readout_err)
+    if not case.readout:     # a readout's quantized membrane is judged by its own error
+        assert res.agreement >= QUANT_GAPS.get(case.nodes, 0.99), res.agreement

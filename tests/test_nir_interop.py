@@ -136,7 +136,7 @@ def test_convention_can_be_forced_and_current_gains_differ():
     np.testing.assert_allclose(norse.node("fc").weight, 0.05, rtol=1e-6)
     forced = from_nir(cuba, dt=1e-3, convention="euler")          # w_in read as dt*w_in/tau_syn
     np.testing.assert_allclose(forced.node("fc").weight, 0.05 * 0.1, rtol=1e-6)
-    assert set(CONVENTIONS) == {"euler", "unit-pulse", "exp-euler", "zoh", "exp-pulse"}
+    assert set(CONVENTIONS) == {"euler", "unit-pulse", "exp-euler", "exp-syn", "zoh", "exp-pulse"}
 
 
 def test_legacy_file_is_repaired_and_the_repairs_are_listed(tmp_path):

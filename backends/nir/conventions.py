@@ -85,6 +85,12 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
                _exp_decay, lambda r, tau, dt: dt * r / (tau * np.exp(-dt / tau)),
                lambda w, tau, dt: w * np.exp(-dt / tau),
                lambda tau, dt: tau * np.exp(-dt / tau) / dt),
+    Convention("exp-syn", "exponential decay exp(-dt/tau) with the input added before the "
+               "decay, so r = tau*exp(-dt/tau)/dt gives it the gain exp(-dt/tau) (Rockpool "
+               "ExpSynTorch: isyn = b*(isyn + x))",
+               _exp_decay, lambda r, tau, dt: dt * r / tau,
+               lambda w, tau, dt: w * np.exp(-dt / tau),
+               lambda tau, dt: tau * np.exp(-dt / tau) / dt),
     Convention("zoh", "exact integration of the ODE over one step with the input held (zero-"
                "order hold): decay exp(-dt/tau), input gain r*(1 - exp(-dt/tau)) (Sinabs LIF, "
                "norm_input=True)",
@@ -97,7 +103,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
                lambda tau, dt: np.ones_like(tau)),
 )}
 # IF nodes have no leak: what each convention means for them ("euler": dt*r per step)
-IF_READING = {"euler": "euler", "exp-euler": "euler", "zoh": "euler",
+IF_READING = {"euler": "euler", "exp-euler": "euler", "zoh": "euler", "exp-syn": "euler",
               "unit-pulse": "unit-pulse", "exp-pulse": "unit-pulse"}
 
 

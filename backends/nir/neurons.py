@@ -81,9 +81,9 @@ class ImportContext:
         self.chosen[name] = choice
         return conv.CONVENTIONS[choice]
 
-    def pick_if(self, name: str, r: np.ndarray) -> str:
-        """IF (no leak): "euler" reads r as dt*r per step, "unit-pulse" as r per step."""
-        choice = self.convention or self._default("IF")
+    def pick_if(self, name: str, r: np.ndarray, kind: str = "IF") -> str:
+        """IF and I (no leak): "euler" reads r as dt*r per step, "unit-pulse" as r per step."""
+        choice = self.convention or self._default(kind)
         if choice is None:
             if np.allclose(r * self.dt, 1.0, rtol=1e-4):
                 choice = "euler"
@@ -91,7 +91,7 @@ class ImportContext:
                 choice = "unit-pulse"
                 if not np.allclose(r, 1.0, rtol=1e-4):
                     self.warnings.append(
-                        f"IF node {name!r}: r = {float(np.mean(r)):g} is neither 1 (one unit "
+                        f"{kind} node {name!r}: r = {float(np.mean(r)):g} is neither 1 (one unit "
                         f"per input per step) nor 1/dt = {1 / self.dt:g} (Euler at dt); read "
                         f"as r per step (it fits Euler at dt = {1 / float(np.mean(r)):g})",
                         )
@@ -150,17 +150,19 @@ def _check_decays(name: str, ctx: ImportContext, **decays: np.ndarray) -> None:
 
 def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_leak,
              tau_syn=None, w_in=None):
-    """Canonical neuron + the input gain to fold into the preceding weights."""
+    """Canonical neuron + the input gain to fold into the preceding weights.  Nodes without
+    ``v_threshold`` (LI, CubaLI, I) become non-spiking readouts (``spiking=False``)."""
     meta = dict(nir_node.metadata or {})
     dtype = _dtype(meta)
-    thr = arr(nir_node, "v_threshold")
+    readout = getattr(nir_node, "v_threshold", None) is None
+    thr = np.ones(np.shape(r)) if readout else arr(nir_node, "v_threshold")
     shape = np.broadcast_shapes(np.shape(thr), np.shape(r),
                                 *[np.shape(a) for a in (tau_mem, v_leak, tau_syn, w_in)
                                   if a is not None])
     thr = np.broadcast_to(thr, shape)
     if tau_mem is None:                          # IF: no leak
         c = conv.CONVENTIONS["euler"]
-        choice = ctx.pick_if(name, r)
+        choice = ctx.pick_if(name, r, kind)
         beta, bias = np.ones(shape), np.zeros(shape)
         gain_v = r * ctx.dt if choice == "euler" else r
     else:
@@ -174,6 +176,11 @@ def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_lea
     _check_decays(name, ctx, tau_mem=beta, tau_syn=alpha)
     b = lambda a: np.broadcast_to(a, shape).astype(dtype)
     threshold = b(thr)
+    if readout:
+        ctx.resets[name] = "none (a non-spiking readout)"
+        return (CubaLIF(name, shape=tuple(int(s) for s in shape), alpha=b(alpha), beta=b(beta),
+                        threshold=threshold, bias=b(bias), spiking=False),
+                _snap_unit(np.broadcast_to(gain_i * gain_v, shape), nir_node))
     if ctx.producer is not None and ctx.producer.spike_ge:
         # v >= thr  <=>  v > thr' (one ulp lower) in the layer's float dtype (as the
         # SpikingJelly frontend does); a subtract reset then removes thr', one ulp less
@@ -227,13 +234,40 @@ def import_threshold(name, n, ctx):
                    reset=RESET_ZERO), None
 
 
-def _non_spiking(kind: str, what: str):
-    def refuse(name, n, ctx):
+def readouts_supported() -> bool:
+    """The IR has non-spiking readouts (``CubaLIF.spiking``, snncc/ir/readout.py)."""
+    import dataclasses
+    return "spiking" in {f.name for f in dataclasses.fields(CubaLIF)}
+
+
+def _non_spiking(kind: str, what: str, read):
+    def importer(name, n, ctx):
+        if readouts_supported():
+            return read(name, n, ctx)
         raise SnnccError(f"NIR node {name!r} is a {kind} ({what}): snncc compiles spiking "
                          "layers; a non-spiking readout is not in its IR yet",
                          "end the graph at the last spiking layer and read its spike counts "
                          "(or its membrane in the float model)")
-    return refuse
+    return importer
+
+
+def import_li(name, n, ctx):
+    """``tau dv/dt = (v_leak - v) + r*I``: a LIF without threshold."""
+    return lif_like(name, n, ctx, "LI", tau_mem=arr(n, "tau"), r=arr(n, "r"),
+                    v_leak=arr(n, "v_leak"))
+
+
+def import_cuba_li(name, n, ctx):
+    """``tau_syn di/dt = -i + w_in*I``; ``tau_mem dv/dt = (v_leak - v) + r*i``."""
+    w_in = getattr(n, "w_in", None)
+    return lif_like(name, n, ctx, "CubaLI", tau_mem=arr(n, "tau_mem"), r=arr(n, "r"),
+                    v_leak=arr(n, "v_leak"), tau_syn=arr(n, "tau_syn"),
+                    w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
+
+
+def import_i(name, n, ctx):
+    """``dv/dt = r*I``: an IF without threshold (read per step as IF nodes are)."""
+    return lif_like(name, n, ctx, "I", tau_mem=None, r=arr(n, "r"), v_leak=None)
 
 
 def _delay(name, n, ctx):
@@ -243,6 +277,7 @@ def _delay(name, n, ctx):
 
 NEURON_IMPORTERS = {"LIF": import_lif, "IF": import_if, "CubaLIF": import_cuba,
                     "Threshold": import_threshold,
-                    "LI": _non_spiking("LI", "a leaky integrator"),
-                    "CubaLI": _non_spiking("CubaLI", "a current-based leaky integrator"),
-                    "I": _non_spiking("I", "an integrator"), "Delay": _delay}
+                    "LI": _non_spiking("LI", "a leaky integrator", import_li),
+                    "CubaLI": _non_spiking("CubaLI", "a current-based leaky integrator",
+                                           import_cuba_li),
+                    "I": _non_spiking("I", "an integrator", import_i), "Delay": _delay}

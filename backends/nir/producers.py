@@ -88,7 +88,8 @@ NORSE_11 = Producer("Norse 1.1.0", {k: "unit-pulse" for k in NEURONS}, dt=1e-3,
                     tau_times_dt=True,
                     caveat="Norse 1.1.0 writes tau = dt/tau_inv (dt times the true time "
                            "constant); snncc divides its taus by dt")
-ROCKPOOL = Producer("Rockpool", {k: "exp-euler" for k in NEURONS}, dt=1e-3, reset="subtract",
+ROCKPOOL = Producer("Rockpool", {**{k: "exp-euler" for k in NEURONS}, "LI": "exp-syn"},
+                    dt=1e-3, reset="subtract",
                     spike_ge=True, multi_spike=True,
                     caveat="Rockpool's exporter writes v_leak = 0 whatever a LIFTorch's bias, "
                            "and leaves out its recurrent weights (has_rec=True)")
