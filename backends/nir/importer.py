@@ -94,7 +94,8 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
         exp = producer is not None and "exp-euler" in producer.conventions.values()
         return implied, "the gains r = tau*exp(-dt/tau)/dt" if exp else "the gains r = tau/dt"
     if producer is not None and producer.dt is not None:
-        return producer.dt, f"{producer.name}'s default"
+        return producer.dt, f"{producer.name}'s default" + (
+            f"; {producer.dt_note}" if producer.dt_note else "")
     if not prod.euler_dts(nir_graph) and not any(
             getattr(n, f, None) is not None for n in nir_graph.nodes.values()
             for f in ("tau", "tau_mem", "tau_syn")):

@@ -60,7 +60,7 @@ class Producer:
     ``tau_times_dt``: its taus are ``dt`` times the true ones (Norse 1.1.0); ``spike_ge``: it
     fires on ``v >= threshold`` (snncc: ``>``, so the threshold is lowered by one float32
     ulp); ``multi_spike``: its neurons may emit several spikes in one step, a number the file
-    does not record (``--max-spikes-per-dt`` says it)."""
+    does not record (``--max-spikes-per-dt`` says it); ``dt_note``: what its default dt means."""
 
     name: str
     conventions: dict = field(default_factory=dict)
@@ -70,6 +70,7 @@ class Producer:
     tau_times_dt: bool = False
     spike_ge: bool = False
     multi_spike: bool = False
+    dt_note: str = ""
     caveat: str = ""
 
 
@@ -96,6 +97,7 @@ ROCKPOOL = Producer("Rockpool", {**{k: "exp-euler" for k in NEURONS}, "LI": "exp
 SINABS = Producer("Sinabs", {"IF": "unit-pulse", "LIF": "zoh", "LI": "exp-pulse",
                              "CubaLIF": "zoh", "CubaLI": "zoh", "I": "unit-pulse"},
                   dt=1.0, reset="subtract", spike_ge=True, multi_spike=True,
+                  dt_note="its time constants count steps",
                   caveat="Sinabs records neither norm_input (LIF read with its default True: "
                          "v = a*v + (1-a)*x; --convention exp-pulse for False), min_v_mem nor "
                          "tau_syn")
