@@ -1,8 +1,9 @@
 """Assemble report.json: the analysis, the quantizer's own numbers, calibration, bit-exactness.
 
 The layout is fixed by ``schema.json`` beside this file (format ``snncc.verify-report``,
-``version`` 1): fields are only ever added in a new version, never renamed, so scripts that
-read reports keep working.  :func:`validate` checks a report against it.
+``version`` 2): fields are only ever added in a new version, never renamed, so scripts that
+read reports keep working (version 2 added ``resources``; a version 1 report still
+validates).  :func:`validate` checks a report against it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Optional
 from ..compiler import Compiled
 from .analysis import Analysis
 
-FORMAT, VERSION = "snncc.verify-report", 1
+FORMAT, VERSION = "snncc.verify-report", 2
 
 
 def _version() -> str:
@@ -27,7 +28,8 @@ def _version() -> str:
 
 def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi",
                  backend: str = "sim", inputs: Optional[dict] = None,
-                 calibration: Optional[dict] = None, bit_exact: Optional[dict] = None) -> dict:
+                 calibration: Optional[dict] = None, bit_exact: Optional[dict] = None,
+                 resources: Optional[dict] = None) -> dict:
     """The report as a JSON-ready dict (see ``schema.json`` for every field's meaning)."""
     from ..targets.loihi.calibrate import worst_case_current
     from ..verify import synaptic_depth
@@ -77,6 +79,7 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
         "calibration": calibration,
         "bit_exact": bit_exact,
         "raster": analysis.raster,
+        "resources": resources,
     }
 
 

@@ -43,8 +43,10 @@ def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optiona
         from dataclasses import asdict
         bit_exact = {"backend": backend, "samples": int(subset.shape[1]),
                      "layers": [asdict(l) for l in layers]}
+    from .resources import resources_section
+    resources = resources_section(compiled, analysis, stimulus, target)
     return build_report(analysis, compiled, target=target, backend=backend, inputs=inputs,
-                        calibration=cal, bit_exact=bit_exact)
+                        calibration=cal, bit_exact=bit_exact, resources=resources)
 
 
 def write_artifacts(report: dict, json_path: Optional[Path] = None,
