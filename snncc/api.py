@@ -60,6 +60,17 @@ def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[
     return model
 
 
+def _paths(*items) -> list:
+    """The file inputs among ``items`` (paths, not loaded objects): outputs must not touch them."""
+    return [i if isinstance(i, (str, os.PathLike)) else i.path for i in items
+            if isinstance(i, (str, os.PathLike)) or isinstance(getattr(i, "path", None), Path)]
+
+
+def _check_backend(backend: str) -> None:
+    from .backends import get_runner
+    get_runner(backend)          # raises SnnccError naming the choices
+
+
 def _input_shape(compiled: Compiled) -> tuple[int, ...]:
     return compiled.fixed.node(compiled.fixed.input_names[0]).shape
 
@@ -103,21 +114,28 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
             lava_neuron: str = "auto", progress: Optional[Progress] = None,
             convention: Optional[str] = None, reset: Optional[str] = None,
             max_spikes_per_dt: Optional[int] = None,
-            producer: Optional[str] = None) -> CompileResult:
+            producer: Optional[str] = None, force: bool = False) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
     ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
     own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
     ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
+    ``out`` follows the output policy of :mod:`snncc.atomic` (checked before any work): a new
+    folder, an empty one or one snncc wrote (its manifest), never an input; ``force``
+    also writes into a non-empty folder without a manifest, replacing only snncc's files.
     ``convention``/``reset``/``max_spikes_per_dt``/``producer``: how a ``.nir`` model is
     read (see :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
+    from .atomic import check_output_dir
     from .compiler import compile_model
     from .sanity import compile_warnings
     from .targets import get_target
     tgt = get_target(target)
+    _check_lava_neuron(lava_neuron)
+    if out is not None:
+        check_output_dir(out, _paths(model, calibrate), force)
     config = _quant_config(target, netx)
     model = _load(model, trust, convention, reset, dt, max_spikes_per_dt, producer)
     try:
@@ -134,10 +152,11 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     result = CompileResult(compiled, model, calibration=cal, warnings=compile_warnings(compiled))
     if out is None:
         return result
-    from .atomic import atomic_dir
+    from .atomic import output_dir
     from .ir import serialize
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    meta = {"verb": "compile", "target": target, "lava_neuron": lava_neuron}
+    with output_dir(out, _paths(model, calibrate), force, meta) as tmp:
         serialize.save(compiled.fixed, tmp)
         files, notes = tgt.emit(compiled, tmp, lava_neuron=lava_neuron, netx=netx)
         (tmp / "quantization.json").write_text(json.dumps(
@@ -151,13 +170,38 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     return result
 
 
+def _streams(model) -> bool:
+    from .reference import streams
+    return streams(model)
+
+
+def _memory_check(graph, mode: str, data: PathLike, record_states: bool = False,
+                  streaming: bool = False):
+    """The ``memory`` hook of :func:`~snncc.loaders.load_data`: refuse a run that would not
+    fit, from the data's header, before it is decoded (see :mod:`snncc.memory`)."""
+    from .memory import estimate, require
+
+    def check(x_shape, x_dtype):
+        require(estimate(graph, x_shape, x_dtype.itemsize, mode, record_states=record_states,
+                         streaming=streaming), str(data))
+    return check
+
+
+def _check_lava_neuron(policy: str) -> None:
+    from .backends.lava.codegen import NEURON_CHOICES
+    if policy not in NEURON_CHOICES:
+        raise SnnccError(f"unknown Lava neuron policy {policy!r}",
+                         f"choose one of: {', '.join(NEURON_CHOICES)}")
+
+
 def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base, progress):
     """Calibrate on ``data``; returns (calibrated Compiled, the target's calibration result)."""
     from .loaders import load_data
-    if compiled.target != "loihi":
+    from .targets import get_target
+    calibrate = get_target(compiled.target).calibrate
+    if calibrate is None:
         raise SnnccError(f"--calibrate is not available for target {compiled.target!r}",
                          "compile without --calibrate")
-    from .targets.loihi.calibrate import calibrate
     x, y = load_data(data, _input_shape(compiled))
     return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
 
@@ -199,22 +243,34 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
            progress: Optional[Progress] = None, convention: Optional[str] = None,
            reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
-           producer: Optional[str] = None) -> VerifyResult:
+           producer: Optional[str] = None, force: bool = False) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
     on the first ``check_samples`` samples.  The JSON and HTML reports are both rendered
-    before either is written (both or neither).
+    before either is written (both or neither); options and outputs are checked before any
+    work (see :mod:`snncc.atomic` for the output policy and ``force``).
     """
-    from .loaders import load_data
-    from .report.write import make_report, write_artifacts
+    from .loaders import load_data, peek_data
+    from .report.write import check_artifacts, make_report, write_artifacts
     from .sanity import verify_warnings
     backend = _backend_for(target, backend)
+    if isinstance(check_samples, bool) or not isinstance(check_samples, int) or check_samples < 1:
+        raise SnnccError(f"--check-samples {check_samples!r}: the bit-exact check needs at least "
+                         "one sample", "pass --check-samples 1 or more (default 16)")
+    inputs = _paths(model, data, calibrate)
+    check_artifacts(json_out, html_out, inputs, force)
+    peek_data(data)                       # a bad data file is refused before the compile
+    if calibrate is not None:
+        peek_data(calibrate)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
                               convention=convention, reset=reset,
                               max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     compiled = compiled_result.compiled
-    x, y = load_data(data, _input_shape(compiled))
+    x, y = load_data(data, _input_shape(compiled),
+                     memory=_memory_check(compiled.fixed, "verify", data,
+                                          record_states=backend != "sim",
+                                          streaming=backend == "sim" and _streams(compiled_result.model)))
     if calibrate is not None:
         compiled, compiled_result.calibration = _calibrate(
             compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
@@ -225,7 +281,7 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                          inputs={"model": str(model) if isinstance(model, (str, os.PathLike))
                                  else type(model).__name__, "data": str(data),
                                  "calibration_data": None if calibrate is None else str(calibrate)})
-    written = write_artifacts(report, json_out, html_out)
+    written = write_artifacts(report, json_out, html_out, inputs, force)
     return VerifyResult(report, written, compiled_result,
                         verify_warnings(report, compiled.float_graph))
 
@@ -250,46 +306,67 @@ class RunResult:
 
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
-        out: Optional[PathLike] = None) -> RunResult:
+        out: Optional[PathLike] = None, force: bool = False) -> RunResult:
     """Run a build folder written by :func:`compile` on the spikes in ``data``.
 
     ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``).
-    The Loihi simulators (``sim``, ``fast``, ``torch``) stream over time: memory is bounded
-    by a window of steps, not by T (``snncc.backends.sim.stream``); the spikes of every layer
-    are kept in :attr:`RunResult.spikes` only while they fit 256 MiB, and ``out`` is written
-    as the windows come."""
-    from .atomic import atomic_file
+    The build is checked before it runs: its manifest (files changed since compile are
+    refused), then every field of ``network.json``/``params.npz``.  ``backend="lava"``
+    builds the Lava network from that checked graph (its ``lava_network.py`` is regenerated
+    in a private folder; the build's own copy is never imported).  The Loihi simulators
+    (``sim``, ``fast``, ``torch``) stream over time: memory is bounded by a window of steps,
+    not by T (``snncc.backends.sim.stream``); the spikes of every layer are kept in
+    :attr:`RunResult.spikes` only while they fit 256 MiB, and ``out`` (``.npz``,
+    ``spikes/<layer>`` arrays shaped (B, T, n)) is written as the windows come, following
+    the output policy of :mod:`snncc.atomic`.
+    """
+    from .atomic import check_file_target, output_file
     from .backends import get_runner
     from .ir import serialize
     from .loaders import load_data
+    from .manifest import check_build
+    _check_backend(backend)
+    inputs = _paths(build, data)
+    if out is not None:
+        check_file_target(out, "npz", inputs, force)
+    manifest = check_build(Path(build), (serialize.GRAPH_FILE, serialize.PARAMS_FILE)) \
+        if Path(build).is_dir() else None
     graph = serialize.load(build)
     backend = _backend_for(graph.meta.get("target", "loihi"), backend)
-    x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
-    if backend == "lava":      # run the generated module in the build directory itself
-        from .backends.lava import run_build_dir
-        raw = run_build_dir(Path(build), x)
-        spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
-    else:
-        from .backends.sim.stream import STREAMING, StreamedRun
-        get_runner(backend)                         # unknown backends: one clear error
-        if backend in STREAMING:
-            output = graph.inputs_of(graph.output_names[0])[0]
-            scratch = None if out is None else Path(out).absolute().parent
-            if scratch is not None:
-                scratch.mkdir(parents=True, exist_ok=True)
-            with StreamedRun(graph, x, backend, output, scratch) as streamed:
-                result = RunResult(streamed.spikes or {}, output,
-                                   output_counts=streamed.counts)
-                if out is not None:
-                    with atomic_file(out, suffix=".npz") as tmp:
+    from .backends.sim.stream import STREAMING, StreamedRun
+    streaming = backend in STREAMING
+    x, _ = load_data(data, graph.node(graph.input_names[0]).shape,
+                     memory=_memory_check(graph, "run", data, streaming=streaming))
+    kwargs = {}
+    if backend == "lava":      # from the checked graph, never the build's own module
+        kwargs["neuron"] = (manifest.meta.get("lava_neuron", "auto") if manifest else "auto")
+        _check_lava_neuron(kwargs["neuron"])
+    if streaming:
+        output = graph.inputs_of(graph.output_names[0])[0]
+        scratch = None       # where the windows are staged: beside a regular file output
+        if out is not None:
+            target = Path(out).absolute()
+            scratch = target.parent if not target.exists() or target.is_file() else None
+            if scratch is None or not scratch.is_dir():      # a FIFO, a device: the temp dir
+                import tempfile
+                scratch = Path(tempfile.gettempdir())
+        with StreamedRun(graph, x, backend, output, scratch) as streamed:
+            result = RunResult(streamed.spikes or {}, output, output_counts=streamed.counts)
+            if out is not None:
+                with output_file(out, "npz", inputs, force) as tmp:
+                    if streamed.file is None:      # nowhere to stage the windows: in memory
+                        with open(tmp, "wb") as f:
+                            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1)
+                                           for k, v in streamed.spikes.items()})
+                    else:
                         streamed.save(tmp)
-                    result.out = Path(out)
-            return result
-        spikes = get_runner(backend)(graph, x).spikes
+                result.out = Path(out)
+        return result
+    spikes = get_runner(backend)(graph, x, **kwargs).spikes
     result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
     if out is not None:
-        with atomic_file(out, suffix=".npz") as tmp:
-            np.savez(tmp, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
+        with output_file(out, "npz", inputs, force) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
         result.out = Path(out)
     return result
 
@@ -299,17 +376,22 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
                dt: Optional[float] = None, convention: Optional[str] = None,
                reset: Optional[str] = None, quantized: bool = False,
                target: str = "loihi", max_spikes_per_dt: Optional[int] = None,
-               producer: Optional[str] = None) -> Path:
+               producer: Optional[str] = None, force: bool = False) -> Path:
     """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
 
     A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
     ``reset`` override), written with snncc's conventions in the metadata, so it reads back
     to the same graph.  ``quantized`` also writes ``target``'s integer program into
     namespaced metadata (:mod:`snncc.backends.nir.quantized`), read back bit-exactly.
+    The HDF5 file is built in memory and written through the output policy of
+    :mod:`snncc.atomic` (checked before any work; ``force`` replaces a file of another kind).
     """
-    from .backends.nir import write_nir
+    from .atomic import check_file_target, write_bytes
+    from .backends.nir.export import nir_bytes
     from .modelfile import NirFile
     from .passes import lower_neurons, validate_float
+    inputs = _paths(model)
+    check_file_target(out, "hdf5", inputs, force)
     model = _load(model, trust, convention, reset, dt, max_spikes_per_dt, producer)
     if isinstance(model, NirFile):
         graph = model.graph(dt)
@@ -318,12 +400,12 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
         graph = trace(model, input_shape, dt)
     validate_float(graph)
     if quantized:
-        from .backends.nir.quantized import write_quantized_nir
+        from .backends.nir.quantized import quantized_nir_bytes
         from .compiler import compile_graph
-        write_quantized_nir(compile_graph(graph, target=target), out)
+        blob = quantized_nir_bytes(compile_graph(graph, target=target))
     else:
-        write_nir(lower_neurons(graph)[0], out)
-    return Path(out)
+        blob = nir_bytes(lower_neurons(graph)[0])
+    return write_bytes(out, blob, "hdf5", inputs, force)
 
 
 @dataclass

@@ -47,8 +47,12 @@ ProducerOpt = typer.Option(None, "--producer", help=".nir models: the tool that 
                            "file, where its structure cannot tell (snntorch, spikingjelly, "
                            "norse, norse-1.1.0, rockpool, sinabs, snncc): its conventions, "
                            "reset, spike rule and dt apply; default: detected")
-CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
-                            "search per-layer weight scales and exponents on it instead of max-abs")
+ForceOpt = typer.Option(False, "--force", help="write into an output snncc does not own: a "
+                        "non-empty folder without a manifest (only snncc's files are replaced, "
+                        "nothing is deleted), or replace a file of another kind")
+CalibrateOpt = typer.Option(None, "--calibrate", readable=False, help=".npz of calibration data (x, optional y): "
+                            "search per-layer weight scales and exponents on it instead of max-abs "
+                            "(Xylo: also headroom, weight shifts, bias corrections)")
 
 
 def _version(value: bool) -> None:
@@ -89,6 +93,11 @@ def _print_compile(result) -> None:
     _print_warnings(result.warnings)
     if result.calibration is not None:
         _print_calibration(result.calibration)
+    for layer in getattr(result.compiled.quant, "layers", []):
+        for w in getattr(layer, "warnings", []):
+            if "overflow" in w:
+                console.print(f"warning: layer {layer.name!r}: {w}", highlight=False,
+                              markup=False, soft_wrap=True)
 
 
 def _print_calibration(cal) -> None:
@@ -104,6 +113,13 @@ def _print_calibration(cal) -> None:
     for name, ratio, exp, a, b in rows:
         table.add_row(name, ratio, exp, f"{a:.4%}", f"{b:.4%}", f"{b - a:+.4%}")
     console.print(table)
+    x = cal.extra
+    if "headroom" in x:     # Xylo's own knobs
+        fixes = ", ".join(f"{n}: {c['neurons']} neurons {c['min']}..{c['max']}"
+                          for n, c in x["bias_correction"].items()) or "none"
+        console.print(f"Xylo: headroom {x['headroom_default']:g} -> {x['headroom']:g}; weight "
+                      f"shifts {x['weight_shift_default']} -> {x['weight_shift']}; "
+                      f"bias corrections: {fixes}", highlight=False)
 
 
 def _mapping_table(compiled) -> Table:
@@ -131,9 +147,9 @@ def _mapping_table(compiled) -> Table:
 
 
 @app.command("compile")
-def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def compile_cmd(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
                 target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
-                out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
+                out: Path = typer.Option(Path("build"), "-o", "--out", readable=False, help="output directory"),
                 trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                 dt: float = DtOpt,
                 lava_neuron: str = typer.Option("auto", "--lava-neuron",
@@ -145,7 +161,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                 convention: Optional[str] = ConventionOpt,
                 reset: Optional[str] = ResetOpt,
                 max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
-                producer: Optional[str] = ProducerOpt) -> None:
+                producer: Optional[str] = ProducerOpt, force: bool = ForceOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -157,7 +173,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
         result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
                              progress=progress, convention=convention, reset=reset,
-                             max_spikes_per_dt=max_spikes_per_dt, producer=producer)
+                             max_spikes_per_dt=max_spikes_per_dt, producer=producer,
+                             force=force)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -167,16 +184,16 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
 
 
 @app.command()
-def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
-           data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
+def verify(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
+           data: Path = typer.Option(..., "--data", readable=False, help=".npz with x (samples, time, ...) and optional y"),
            target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
            backend: str = typer.Option("sim", "--backend", help="sim: the target's bit-accurate "
                                        "simulator (loihi: sim, xylo: xylo); lava (Loihi) or "
                                        "xylosim (Xylo): the vendor's model, checked value by "
                                        "value against it"),
-           json_out: Optional[Path] = typer.Option(None, "--json", help="write report.json (schema: "
+           json_out: Optional[Path] = typer.Option(None, "--json", readable=False, help="write report.json (schema: "
                                                    "snncc/report/schema.json)"),
-           html_out: Optional[Path] = typer.Option(None, "--html", help="write a self-contained report.html "
+           html_out: Optional[Path] = typer.Option(None, "--html", readable=False, help="write a self-contained report.html "
                                                    "with plots"),
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
@@ -185,7 +202,7 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
            reset: Optional[str] = ResetOpt,
            max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
-           producer: Optional[str] = ProducerOpt) -> None:
+           producer: Optional[str] = ProducerOpt, force: bool = ForceOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
     from .progress import live
@@ -194,7 +211,7 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, input_shape=input_shape, dt=dt, progress=progress,
                             convention=convention, reset=reset,
-                            max_spikes_per_dt=max_spikes_per_dt, producer=producer)
+                            max_spikes_per_dt=max_spikes_per_dt, producer=producer, force=force)
     _print_compile(result.compile)
     _print_report(result.report)
     _print_warnings(result.warnings)
@@ -207,7 +224,7 @@ def _print_report(report: dict) -> None:
     table = Table(title=f"float vs {report['backend']} ({report['samples']} samples x "
                         f"{report['steps']} steps)")
     for col in ("layer", "depth", "neurons", "spike agreement", "rate float", "rate quant",
-                "membrane err (thr)", "v rail / w clip", "SynOps/sample f / q", "first divergence"):
+                "membrane err (thr)", "v rail / u wrap / w clip", "SynOps/sample f / q", "first divergence"):
         table.add_column(col)
     for l in report["layers"]:
         fd, mem, sat, syn = (l["first_divergence"], l["membrane_error"], l["saturation"],
@@ -215,10 +232,16 @@ def _print_report(report: dict) -> None:
         table.add_row(l["name"], str(l["depth"]), str(l["neurons"]), f"{l['spike_agreement']:.4%}",
                       f"{l['rate_float']:.4f}", f"{l['rate_quant']:.4f}",
                       "-" if mem is None else f"{mem['mean']:.4f}",
-                      f"{sat['v_rail_hits']} / {sat['weights_clipped']}",
+                      f"{sat['v_rail_hits']} / {sat.get('u_wraps', 0)} / {sat['weights_clipped']}",
                       "-" if syn is None else f"{syn['float']:.0f} / {syn['quant']:.0f}",
                       "-" if fd is None else f"t={fd['step']} sample={fd['sample']} n={fd['neuron']}")
     console.print(table)
+    for l in report["layers"]:
+        if l["saturation"].get("u_wraps"):
+            console.print(f"warning: layer {l['name']!r}: the 24-bit current u wrapped "
+                          f"{l['saturation']['u_wraps']} times (overflow: the quantized neuron "
+                          "flips sign; see the compile warning)", highlight=False, markup=False,
+                          soft_wrap=True)
     if report["bit_exact"]:
         _print_bit_exact(report["bit_exact"])
     console.print(f"output spike agreement: {s['output_agreement']:.4%}   "
@@ -255,15 +278,16 @@ def _print_bit_exact(bit_exact: dict) -> None:
 
 
 @app.command()
-def run(build: Path = typer.Argument(..., help="directory written by snncc compile"),
-        input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
+def run(build: Path = typer.Argument(..., readable=False, help="directory written by snncc compile"),
+        input: Path = typer.Option(..., "--input", readable=False, help=".npz with x (samples, time, ...)"),
         backend: str = typer.Option("sim", "--backend", help="sim (the build's own "
                                     "simulator), fast, torch, lava (Loihi builds); xylo, "
                                     "xylosim (Xylo builds)"),
-        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz")) -> None:
+        out: Optional[Path] = typer.Option(None, "-o", "--out", readable=False, help="write spikes to this .npz"),
+        force: bool = ForceOpt) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
-    result = api.run(build, input, backend=backend, out=out)
+    result = api.run(build, input, backend=backend, out=out, force=force)
     counts = result.counts
     console.print(f"output spike counts per sample (first 10 of {counts.shape[0]}):")
     console.print(str(counts[:10]))
@@ -272,9 +296,9 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 
 
 @app.command("export-nir")
-def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model), "
+def export_nir(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model), "
                                             "or a .nir graph to normalise"),
-               out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
+               out: Path = typer.Option(Path("model.nir"), "-o", "--out", readable=False),
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
                reset: Optional[str] = ResetOpt,
@@ -283,7 +307,8 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
                quantized: bool = typer.Option(False, "--quantized", help="also write the "
                                               "target's integer program into the metadata "
                                               "(read back bit-exactly by snncc)"),
-               target: str = typer.Option("loihi", "--target", help=TARGET_HELP)) -> None:
+               target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
+               force: bool = ForceOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
@@ -295,14 +320,15 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
     loaded = load_model(model, trust=trust) if model.suffix.lower() == ".nir" else model
     path = api.export_nir(loaded, out, trust=trust, input_shape=input_shape, dt=dt,
                           convention=convention, reset=reset, quantized=quantized, target=target,
-                          max_spikes_per_dt=max_spikes_per_dt, producer=producer)
+                          max_spikes_per_dt=max_spikes_per_dt, producer=producer,
+                          force=force)
     if isinstance(loaded, NirFile):
         _print_nir_import(loaded.graph(dt))
     console.print(f"wrote {path}")
 
 
 @app.command()
-def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
+def inspect(model: Path = typer.Argument(..., readable=False, help="model.pt, or a .nir graph"),
             target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
             dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
@@ -367,18 +393,55 @@ def _print_xylo_resources(res) -> None:
                   highlight=False)
 
 
+def _print_error(exc: SnnccError) -> None:
+    from rich.markup import escape
+    err_console.print(f"[bold red]error:[/] {escape(exc.cause)}", highlight=False, markup=True,
+                      soft_wrap=True)
+    if exc.fix:
+        err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Console entry point: one clear line per user error, exit code 2."""
-    try:
-        app()
-    except SnnccError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.cause}", highlight=False, markup=True,
-                          soft_wrap=True)
-        if exc.fix:
-            err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """Console entry point: one clear line per user error, exit code 2.
+
+    Every failure a user can cause ends the same way: :class:`SnnccError`, any OSError
+    (full disk, read-only file system, permissions, ...) and MemoryError each print one
+    ``error:`` line and its ``fix:``.  Warnings raised while a command runs are shown after
+    it succeeds, never before an error.  SIGTERM/SIGHUP unwind like Ctrl-C, so no temporary
+    file is left behind.
+    """
+    import warnings
+
+    from .atomic import terminate_as_exception
+    from .errors import memory_error, os_error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            with terminate_as_exception():
+                app()
+        except SnnccError as exc:
+            _print_error(exc)
+            sys.exit(2)
+        except OSError as exc:
+            _print_error(os_error(exc, "finish"))
+            sys.exit(2)
+        except MemoryError:
+            _print_error(memory_error())
+            sys.exit(2)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise
+            _show(caught)
+            raise
+        _show(caught)
+
+
+def _show(caught) -> None:
+    import warnings
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
     """Spikes (bool, (T, B, n)) of each module named in ``layers`` for ``stimulus`` (T, B, ...).
 
     ``layers`` are module qualified names, which the fx frontend uses as IR node names.
+    Multi-spike neurons (``max_spikes > 1``) record their spike counts (int16) instead.
     ``carry`` (models where :func:`streams` holds; at most ``batch_size`` samples): a dict
     holding the run between calls, so that a long run is fed window after window (empty:
     start from a reset model; the next call resumes from its state).
@@ -64,5 +65,7 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
             for h in hooks:
                 h.remove()
         for name in layers:
-            out[name].append(torch.stack(record[name]).numpy() > 0)
+            spikes = torch.stack(record[name]).numpy()
+            out[name].append(spikes.astype(np.int16)
+                             if getattr(modules[name], "max_spikes", 1) > 1 else spikes > 0)
     return {name: np.concatenate(chunks, axis=1) for name, chunks in out.items()}

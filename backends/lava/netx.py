@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 
 from snncc.targets.loihi import fixedpoint as fx
-from snncc.atomic import atomic_file
+from snncc.atomic import hdf5_write
 from snncc.errors import SnnccError
 from snncc.ir import FxDense, FxNeuron, Graph, Input, Output
 from snncc.targets.loihi.quantize import NETX_BIAS_EXP   # netx builds every LIF with bias_exp = 6
@@ -184,7 +184,7 @@ def _param(values: np.ndarray, neuron_arrays: bool) -> np.ndarray:
     return values if neuron_arrays and len(np.unique(values)) > 1 else values[:1]
 
 
-def _write_h5(graph: Graph, layers: list[tuple[FxDense, FxNeuron]], path: Path,
+def _write_h5(graph: Graph, layers: list[tuple[FxDense, FxNeuron]], path,
               neuron_arrays: bool) -> None:
     import h5py     # the compiler env and the Lava env have it; the numpy core does not need it
     n_in = int(np.prod(graph.node(graph.input_names[0]).shape))
@@ -222,9 +222,8 @@ def write_netx(graph: Graph, path: str | os.PathLike, neuron_arrays: bool = Fals
                          "parameters, zero resets and no recurrence")
     _, layers = _chain(graph)
     path = Path(path)
-    with atomic_file(path) as tmp:
-        _write_h5(graph, layers, tmp, neuron_arrays)
-    return path
+    # built in memory, then written atomically: HDF5 never sees a full disk
+    return hdf5_write(path, lambda buf: _write_h5(graph, layers, buf, neuron_arrays), force=True)
 
 
 def run_netx(graph: Graph, stimulus: np.ndarray, record_states: bool = False,

@@ -25,6 +25,8 @@ Per step and neuron, as documented on :class:`snncc.ir.nodes.CubaLIF`::
     v = mult*v - sub  where s           (immediate reset only)
 
 with ``(mult, sub) = CubaLIF.reset_terms()``: (0, 0) zero reset, (1, threshold) subtract.
+A neuron with ``max_spikes > 1`` emits the count ``s = #{k <= max_spikes : v > k*threshold}``
+and subtracts ``s*threshold`` (its spikes are recorded as int16 counts, not bool).
 Pure numpy: it serves tests and any pass that wants a float ground truth of a lowered graph.
 """
 from __future__ import annotations
@@ -175,6 +177,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             else np.asarray(node.input_gain, dtype).reshape(-1, n),
             "in_scale": None if lowered is None or lowered.input_scale is None
             else np.asarray(lowered.input_scale, dtype).reshape(n),
+            "max_spikes": int(node.max_spikes),
         }
         state[node.name] = {"i": np.zeros((batch, n), dtype), "v": np.zeros((batch, n), dtype),
                             "s": np.zeros((batch, n), dtype=bool)}
@@ -182,6 +185,10 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
     if carry:                       # resume a run cut into windows
         state, t0 = carry["state"], carry["t"]
     recorded = [n for n in order if isinstance(graph.node(n), (NeuronNode, Output))]
+    # multi-spike neurons (and outputs reading them) record int16 counts, the rest bool
+    counted = {n for n in params if params[n]["max_spikes"] > 1}
+    counted |= {n for n in recorded if isinstance(graph.node(n), Output)
+                and graph.inputs_of(n)[0] in counted}
     out = {n: np.zeros((steps, batch, 0), dtype=bool) for n in recorded}
     traces: dict[str, list[np.ndarray]] = {n: [] for n in recorded}
     # recurrent edges deliver the source's value of the previous step (zeros at step 0)
@@ -210,8 +217,12 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 v = v + st["i"] + p["bias"]
                 if p["floor"] is not None:
                     v = np.maximum(v, p["floor"])
-                s = v > p["thr"]
-                st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
+                if p["max_spikes"] > 1:     # subtract reset, immediate (validate checks it)
+                    s = spike_count(v, p["thr"], p["max_spikes"])
+                    st["v"] = v - s * p["thr"]
+                else:
+                    s = v > p["thr"]
+                    st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
                 st["s"] = s
                 values[name] = s
                 if states is not None:
@@ -219,7 +230,8 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             else:   # Output
                 values[name] = ins[0]
         for n in recorded:
-            traces[n].append(np.asarray(values[n], dtype=bool).reshape(batch, -1))
+            value = np.asarray(values[n]).reshape(batch, -1)
+            traces[n].append(value.astype(np.int16) if n in counted else value.astype(bool))
         for s in previous:
             previous[s] = values[s]
     for n in recorded:
@@ -227,3 +239,14 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
     if carry is not None:
         carry.update(state=state, previous=previous, t=t0 + steps)
     return out
+
+
+def spike_count(v: np.ndarray, threshold: np.ndarray, max_spikes: int) -> np.ndarray:
+    """``#{k in 1..max_spikes : v > k*threshold}`` elementwise (float ``v``, ``threshold`` > 0),
+    as ``v``'s dtype: the spike count of a multi-spike neuron (``CubaLIF.max_spikes``).
+
+    ``floor(v / threshold)`` corrected by one comparison each way, so the count agrees with
+    the products ``k*threshold`` even where the division rounds."""
+    c = np.clip(np.floor(v / threshold), 0, max_spikes)
+    c = c + ((c < max_spikes) & (v > (c + 1) * threshold)) - ((c > 0) & (v <= c * threshold))
+    return c.astype(v.dtype)

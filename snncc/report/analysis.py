@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from ..targets.loihi import fixedpoint as fx
+from ..targets.loihi.overflow import count_wraps
 from ..compiler import Compiled
 from ..errors import SnnccError
 from ..ir import Affine, FxDense, Graph, XyDense
@@ -51,6 +52,7 @@ class _Layer:
     mem_sq: float = 0.0
     mem_max: float = 0.0
     v_rail: int = 0
+    u_wraps: int = 0
     synops_f: float = 0.0
     synops_q: float = 0.0
     first: Optional[tuple[int, int, int]] = None
@@ -204,6 +206,8 @@ def _accumulate(acc: dict, names: list[str], flt: dict, q, v_float: Optional[dic
             a.mem_sq += float((err ** 2).sum())
             a.mem_max = max(a.mem_max, float(err.max(initial=0.0)))
         a.v_rail += int(np.sum(np.abs(q.v[n]) >= v_max))
+        if n in q.u_before and fixed.node(n).kind == "fx_neuron":
+            a.u_wraps += count_wraps(q.u[n], q.u_before[n], fixed.node(n).du)
         if syn[n] is not None and syn[n][0] in inputs_f:
             src, fan_f, fan_q = syn[n]
             a.synops_f += float(inputs_f[src].reshape(steps, batch, -1).sum(axis=(0, 1)) @ fan_f)
@@ -234,6 +238,7 @@ def _summary(a: _Layer, steps: int, samples: int, fan_in: Optional[int]) -> dict
         {"mean": a.mem_abs / max(a.mem_cells, 1), "rms": float(np.sqrt(a.mem_sq / max(a.mem_cells, 1))),
          "max": a.mem_max},
         "v_rail_hits": a.v_rail,
+        "u_wraps": a.u_wraps,
         "first_divergence": None if a.first is None else
         dict(zip(("step", "sample", "neuron"), a.first)),
         "spikes_per_sample": {"float": float(a.spikes_f.sum()) / samples,

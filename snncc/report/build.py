@@ -31,12 +31,13 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
                  calibration: Optional[dict] = None, bit_exact: Optional[dict] = None,
                  resources: Optional[dict] = None) -> dict:
     """The report as a JSON-ready dict (see ``schema.json`` for every field's meaning)."""
-    from ..targets.loihi.calibrate import worst_case_current
+    from ..targets.loihi.overflow import current_bounds
     from ..verify import synaptic_depth
     depth = synaptic_depth(compiled.fixed)
     quant = {l.name: l for l in compiled.quant.layers}
     mapping = {m.name: m for m in compiled.mapping}
-    current = worst_case_current(compiled.fixed)
+    # the 24-bit current bound over this run's steps (finite even without current decay)
+    current = {n: cb.bound_over(analysis.steps) for n, cb in current_bounds(compiled.fixed).items()}
     layers = []
     for name, a in analysis.layers.items():
         q, m = quant[name], mapping.get(name)
@@ -48,7 +49,7 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
             **{k: a[k] for k in ("neurons", "fan_in", "spike_agreement", "rate_float", "rate_quant",
                                  "rate_error_max", "rates_float", "rates_quant", "membrane_error",
                                  "first_divergence", "spikes_per_sample", "synops_per_sample")},
-            "saturation": {"v_rail_hits": a["v_rail_hits"],
+            "saturation": {"v_rail_hits": a["v_rail_hits"], "u_wraps": a["u_wraps"],
                            "weights_clipped": q.clipped.get("weight", 0),
                            "thresholds_clipped": q.clipped.get("threshold", 0),
                            "biases_clipped": q.clipped.get("bias", 0),

@@ -124,6 +124,7 @@ def render_html(report: dict) -> str:
     inputs = report["inputs"]
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name=\"generator\" content=\"snncc\">"
         f"<title>snncc verification report</title><style>{CSS}</style></head><body>"
         f"<h1>snncc verification report</h1><p>target {_e(report['target'])}, backend "
         f"{_e(report['backend'])}, model {_e(inputs['model'] or '-')}, data {_e(inputs['data'] or '-')}"

@@ -22,6 +22,7 @@ class QuantRun:
     depth: dict[str, int]
     u: dict[str, np.ndarray] = field(default_factory=dict)
     v: dict[str, np.ndarray] = field(default_factory=dict)
+    u_before: dict[str, np.ndarray] = field(default_factory=dict)   # u one step before, (B, n)
 
 
 def neuron_names(fixed: Graph) -> list[str]:
@@ -46,7 +47,9 @@ def run_quantized(fixed: Graph, stimulus: np.ndarray, record_states: bool = Fals
 
     def cut(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {n: arrays[n][depth[n]:depth[n] + steps] for n in names if n in arrays}
-    return QuantRun(cut(res.spikes), {n: depth[n] for n in names}, cut(res.u), cut(res.v))
+    before = {n: (res.u[n][depth[n] - 1] if depth[n] >= 1 else np.zeros_like(res.u[n][0]))
+              for n in names if n in res.u}
+    return QuantRun(cut(res.spikes), {n: depth[n] for n in names}, cut(res.u), cut(res.v), before)
 
 
 def agreement(float_spikes: dict[str, np.ndarray], quant: dict[str, np.ndarray]) -> dict[str, float]:
@@ -104,7 +107,9 @@ class QuantStream:
             w = self.whole
             return QuantRun({n: a[t0:t1] for n, a in w.spikes.items()}, w.depth,
                             {n: a[t0:t1] for n, a in w.u.items()},
-                            {n: a[t0:t1] for n, a in w.v.items()})
+                            {n: a[t0:t1] for n, a in w.v.items()},
+                            {n: (a[t0 - 1] if t0 else w.u_before[n]) for n, a in w.u.items()
+                             if n in w.u_before})
         need = min(t1 + self.pad, self.steps + self.pad)
         while self.end < need:
             win = next(self.windows)
@@ -115,8 +120,12 @@ class QuantStream:
             self.end += next(iter(win.spikes.values())).shape[0]
         cut = {kind: {n: table[n][t0 + self.depth[n] - self.start:t1 + self.depth[n] - self.start]
                       for n in self.names} for kind, table in self.have.items()}
+        # u one step before each layer's window (every neuron sits at depth >= 1)
+        before = {n: self.have["u"][n][t0 + self.depth[n] - 1 - self.start] for n in self.names
+                  if self.depth[n] >= 1}
         for table in self.have.values():          # the next window starts at t1 or later
             for n in self.names:
                 table[n] = table[n][t1 - self.start:]
         self.start = t1
-        return QuantRun(cut["spikes"], {n: self.depth[n] for n in self.names}, cut["u"], cut["v"])
+        return QuantRun(cut["spikes"], {n: self.depth[n] for n in self.names}, cut["u"], cut["v"],
+                        before)

@@ -10,8 +10,11 @@ from .. import Target, register_target
 
 
 def _quantize(lowered, config=None):
+    from .overflow import annotate
     from .quantize import quantize
-    return quantize(lowered, config)
+    fixed, report = quantize(lowered, config)
+    annotate(fixed, report)          # warn where the 24-bit current can wrap
+    return fixed, report
 
 
 def _default_config():
@@ -24,7 +27,12 @@ def _emit(compiled, directory, **options):
     return emit(compiled, directory, **options)
 
 
+def _calibrate(model, stimulus, labels=None, input_shape=None, dt=1e-3, **options):
+    from .calibrate import calibrate
+    return calibrate(model, stimulus, labels, input_shape, dt, **options)
+
+
 LOIHI = register_target(Target(
     name="loihi", description="Intel Loihi 2 (Lava fixed_pt)", quantize=_quantize,
     default_config=_default_config, emit=_emit, runners=("sim", "fast", "torch"),
-    reference="lava"))
+    reference="lava", calibrate=_calibrate))
