@@ -115,10 +115,10 @@ def from_norse(kind: str):
 
 
 # -- Rockpool 3.1.0 --------------------------------------------------------------------------
-def from_rockpool(kind: str):
+def from_rockpool(kind: str, max_spikes=1):
     """``Sequential(LinearTorch, <kind>, LinearTorch, LIFTorch)`` at dt = 1 ms, every spiking
-    module built with ``max_spikes_per_dt=1`` (what snncc can reproduce; the reader asks for
-    it), per-neuron time constants and thresholds, exported with ``rockpool...nir.to_nir``."""
+    module built with ``max_spikes_per_dt=max_spikes`` (None: Rockpool's default, 65536),
+    per-neuron time constants and thresholds, exported with ``rockpool...nir.to_nir``."""
     def build():
         import nir
         import torch
@@ -127,7 +127,7 @@ def from_rockpool(kind: str):
         from rockpool.nn.modules.torch.nir import to_nir
         torch.manual_seed(0)
         n, dt = 12, 1e-3
-        one = dict(dt=dt, max_spikes_per_dt=1)
+        one = dict(dt=dt) if max_spikes is None else dict(dt=dt, max_spikes_per_dt=max_spikes)
         taus = lambda lo, span: torch.rand(n) * span + lo
         first = {"LIFTorch": lambda: LIFTorch(n, tau_mem=taus(5e-3, 3e-2),
                                               tau_syn=taus(3e-3, 2e-2),
@@ -143,7 +143,7 @@ def from_rockpool(kind: str):
         with torch.no_grad():
             for m in net.modules():
                 if isinstance(m, LinearTorch):
-                    m.weight.mul_(2.0)
+                    m.weight.mul_(2.0 if max_spikes == 1 else 4.0)
 
         def write(path):
             graph = to_nir(net)
@@ -227,9 +227,10 @@ def from_nirtorch(kind: str):
 
 
 # -- Sinabs 3.1.3 ----------------------------------------------------------------------------
-def from_sinabs(kind: str):
-    """Sinabs layers built with ``spike_fn=SingleSpike`` (one spike per step, what snncc can
-    reproduce) and the default subtractive reset; exported with ``sinabs.to_nir``.  ``kind``:
+def from_sinabs(kind: str, multi: bool = False):
+    """Sinabs layers built with ``spike_fn=SingleSpike`` (``multi``: its default MultiSpike,
+    ``floor(v/thr)`` spikes per step) and the default subtractive reset; exported with
+    ``sinabs.to_nir``.  ``kind``:
     "IAF" (Linear, IAF), "LIF" (Linear, LIF with norm_input=True, IAF), "readout" (Linear, IAF,
     Linear, ExpLeak: a leaky-integrator readout), "CNN" (the NIR
     paper's kind: Conv2d, IAF, SumPool2d, Conv2d, IAF, Flatten, Linear, IAF on 2x8x8 spikes)."""
@@ -238,9 +239,10 @@ def from_sinabs(kind: str):
         import sinabs
         import sinabs.layers as sl
         import torch
-        from sinabs.activation import SingleSpike
+        from sinabs.activation import MultiSpike, SingleSpike
         torch.manual_seed(0)
-        iaf = lambda: sl.IAFSqueeze(batch_size=B, spike_fn=SingleSpike)
+        fn = MultiSpike if multi else SingleSpike
+        iaf = lambda: sl.IAFSqueeze(batch_size=B, spike_fn=fn)
         if kind == "CNN":
             shape = (2, 8, 8)
             net = torch.nn.Sequential(
@@ -253,12 +255,12 @@ def from_sinabs(kind: str):
             # per-neuron taus need per-neuron thresholds: nir 1.0.8 wants equal shapes
             first = iaf() if kind in ("IAF", "readout") else sl.LIFSqueeze(
                 tau_mem=torch.rand(12) * 20 + 5, spike_threshold=torch.ones(12),
-                batch_size=B, spike_fn=SingleSpike)
+                batch_size=B, spike_fn=fn)
             last = (sl.ExpLeakSqueeze(tau_mem=torch.tensor([2.0, 5.0, 10.0, 20.0]),
                                       batch_size=B) if kind == "readout" else iaf())
             net = torch.nn.Sequential(torch.nn.Linear(6, 12), first, torch.nn.Linear(12, 4),
                                       last)
-            _scale(net, 1.5 if kind in ("IAF", "readout") else 6.0)
+            _scale(net, (1.5 if kind in ("IAF", "readout") else 6.0) * (2.0 if multi else 1.0))
 
         def write(path):
             sample = torch.zeros((B,) + shape)

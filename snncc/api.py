@@ -71,6 +71,24 @@ def _check_backend(backend: str) -> None:
     get_runner(backend)          # raises SnnccError naming the choices
 
 
+def _nir_spikes_hint(model, exc: SnnccError, dt: Optional[float]) -> None:
+    """A target that refuses several spikes per step, for a .nir whose count snncc took from
+    its producer's default (Rockpool, Sinabs; NIR does not record it): the fix is the option."""
+    from .modelfile import NirFile
+    if not isinstance(model, NirFile) or model.max_spikes_per_dt is not None \
+            or "spikes per step" not in exc.cause:
+        return
+    try:
+        info = model.graph(dt).meta.get("nir_import", {})
+    except SnnccError:
+        return
+    if info.get("spikes_per_step"):
+        raise SnnccError(exc.cause + f" ({info['producer']}'s default for a NIR file, which "
+                         "does not record it)", "if the model was built with fewer spikes per "
+                         "step (Rockpool max_spikes_per_dt, Sinabs SingleSpike), say how many: "
+                         "--max-spikes-per-dt 1; else " + exc.fix) from exc
+
+
 def _input_shape(compiled: Compiled) -> tuple[int, ...]:
     return compiled.fixed.node(compiled.fixed.input_names[0]).shape
 
@@ -141,6 +159,7 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
+        _nir_spikes_hint(model, exc, dt)
         if not netx:
             raise
         raise SnnccError(f"--netx: {exc.cause}", "netx carries a layer's constant drive only as a "

@@ -40,9 +40,10 @@ ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does n
                         "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
                         "late), subtract-delayed; default: the file's metadata or v_reset")
 MaxSpikesOpt = typer.Option(None, "--max-spikes-per-dt",
-                            help=".nir models: spikes a neuron may emit per step, which NIR does "
-                            "not record (Rockpool's max_spikes_per_dt; snncc reads 1 only); "
-                            "required for Rockpool files")
+                            help=".nir models: the most spikes a neuron emits per step, "
+                            "which NIR does not record (Rockpool's max_spikes_per_dt, Sinabs "
+                            "SingleSpike = 1); default: the producer's (Rockpool, Sinabs: "
+                            "65536; others: 1)")
 ProducerOpt = typer.Option(None, "--producer", help=".nir models: the tool that wrote the "
                            "file, where its structure cannot tell (snntorch, spikingjelly, "
                            "norse, norse-1.1.0, rockpool, sinabs, snncc): its conventions, "

@@ -121,7 +121,7 @@ def _foreign(r, tau=0.02, w_in=None):
     ("exp-euler", 0.02 * np.exp(-0.05) / 1e-3, np.exp(-0.05), 1.0),   # Rockpool
 ])
 def test_the_three_r_conventions_are_detected_and_folded(name, r, beta, gain):
-    # exp-euler at a round dt is Rockpool's, whose neurons may emit several spikes per step
+    # exp-euler at a round dt is Rockpool's (up to 65536 spikes per step unless told)
     graph = from_nir(_foreign(np.full(2, r)), dt=1e-3, max_spikes_per_dt=1)
     assert graph.meta["nir_conventions"] == {"lif": name}
     np.testing.assert_allclose(graph.node("lif").beta, beta, rtol=1e-6)

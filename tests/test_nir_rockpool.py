@@ -1,7 +1,8 @@
 """Rockpool's NIR files read as Rockpool means them (rockpool 3.1.0, ``nn/modules/torch/nir.py``):
 exponential Euler folded into ``r = tau*exp(-dt/tau)/dt``, spikes on ``v >= threshold``, the
-subtractive reset at the spike step, and ``max_spikes_per_dt`` (which NIR does not record)
-asked of the user; SpikingJelly's ``>=`` on ties; the option on every verb."""
+subtractive reset at the spike step, and several spikes per step (``max_spikes_per_dt``,
+which NIR does not record: Rockpool's default unless ``--max-spikes-per-dt`` says it);
+SpikingJelly's ``>=`` on ties; the option on every verb."""
 from __future__ import annotations
 
 import warnings
@@ -74,34 +75,42 @@ def test_threshold_ties_fire_as_in_rockpool(tmp_path):
     np.testing.assert_array_equal(_float_spikes(graph, x, "1_LIFNeuronTorch"), theirs)
 
 
-def test_multi_spike_steps_are_refused_by_name_then_read_with_one(tmp_path, monkeypatch, capsys):
-    path = _export(_tie_model(), tmp_path / "m.nir")
-    with pytest.raises(SnnccError, match="max_spikes_per_dt") as exc:
-        read_nir(path)
-    assert "--max-spikes-per-dt 1" in exc.value.fix
-    assert "after repairs" not in exc.value.cause          # about the options, not the file
-    with pytest.raises(SnnccError, match="at most one spike per step"):
-        read_nir(path, max_spikes_per_dt=2)
+def test_several_spikes_per_step_as_rockpool_means_them(tmp_path, monkeypatch, capsys):
+    """NIR does not record max_spikes_per_dt: Rockpool's default (65536) is read, counts and
+    all; Loihi refuses such a layer by name, pointing at --max-spikes-per-dt."""
+    net = _tie_model(max_spikes=2 ** 16)
+    path = _export(net, tmp_path / "m.nir")
+    x = np.zeros((4, 1, 2), np.float32)
+    x[0, 0, 0] = 3.0                      # v = 3 and 1.5: 3 and 3 spikes in one step
+    theirs = _rockpool_run(net, x)
+    assert theirs.max() == 3
+    graph = read_nir(path)
+    assert graph.node("1_LIFNeuronTorch").max_spikes == 2 ** 16
+    assert "up to 65536 (Rockpool's default" in graph.meta["nir_import"]["spikes_per_step"]
+    np.testing.assert_array_equal(_float_spikes(graph, x, "1_LIFNeuronTorch"), theirs)
+    one = read_nir(path, max_spikes_per_dt=1)              # a model built with one
+    assert one.node("1_LIFNeuronTorch").max_spikes == 1
     code, out, err = run_cli(capsys, monkeypatch, "compile", path, "-o", tmp_path / "b")
-    assert code == 2 and "error:" in err and "--max-spikes-per-dt 1" in err, err
+    assert code == 2 and "spikes per step" in err and "--max-spikes-per-dt 1" in err, err
     assert "Traceback" not in err and not (tmp_path / "b").exists()
     code, out, err = run_cli(capsys, monkeypatch, "inspect", path, "--max-spikes-per-dt", "0")
-    assert code == 2 and "not a positive whole number" in err
+    assert code == 2 and "not a whole number >= 1" in err
     code, out, err = run_cli(capsys, monkeypatch, "compile", path, "-o", tmp_path / "b",
                              "--max-spikes-per-dt", "1")
     assert code == 0, err
     line = next(l for l in out.splitlines() if l.startswith("NIR import:"))
     assert "Rockpool" in line and "exp-euler" in line and "reset: subtract" in line
-    assert "v >= threshold" in line
+    assert "v >= threshold" in line and "spikes per step" not in line
 
 
-def test_default_rockpool_neurons_do_emit_several_spikes(tmp_path):
-    """Why the option exists: the same model with Rockpool's default max_spikes_per_dt emits
-    counts > 1 that no single-spike reading reproduces."""
-    net = _tie_model(max_spikes=2 ** 16)
-    x = np.zeros((4, 1, 2), np.float32)
-    x[0, 0, 0] = 3.0                      # v = 3 >= 3 thresholds: 3 spikes in one step
-    assert _rockpool_run(net, x).max() == 3
+def test_several_spikes_need_the_subtract_reset_and_a_multi_spike_producer(tmp_path):
+    path = _export(_tie_model(), tmp_path / "m.nir")
+    with pytest.raises(SnnccError, match="subtracts one threshold"):
+        read_nir(path, reset="zero")                    # Rockpool's default count, zero reset
+    assert read_nir(path, reset="zero", max_spikes_per_dt=1).node("1_LIFNeuronTorch").reset \
+        == "zero"
+    with pytest.raises(SnnccError, match="SpikingJelly's neurons emit at most one"):
+        read_nir(path, producer="spikingjelly", max_spikes_per_dt=4)
 
 
 @pytest.mark.parametrize("verb, extra", [("verify", "data"), ("export-nir", "out"),
@@ -148,3 +157,17 @@ def test_spikingjelly_ties_fire_as_in_spikingjelly(tmp_path):
     assert graph.meta["nir_import"]["producer"] == "SpikingJelly"
     np.testing.assert_array_equal(_float_spikes(graph, x, graph.output_names[0]), theirs)
     del sj
+
+
+def test_export_nir_keeps_the_spike_count(tmp_path, monkeypatch, capsys):
+    """snncc's own NIR says how many spikes per step in its metadata (NIR cannot)."""
+    path = _export(_tie_model(max_spikes=2 ** 16), tmp_path / "m.nir")
+    code, out, err = run_cli(capsys, monkeypatch, "export-nir", path, "-o", tmp_path / "n.nir")
+    assert code == 0, err
+    back = read_nir(tmp_path / "n.nir")
+    assert back.meta["nir_import"]["producer"] == "snncc"
+    assert back.node("1_LIFNeuronTorch").max_spikes == 2 ** 16
+    x = np.zeros((4, 1, 2), np.float32)
+    x[0, 0, 0] = 3.0
+    np.testing.assert_array_equal(_float_spikes(back, x, "1_LIFNeuronTorch"),
+                                  _float_spikes(read_nir(path), x, "1_LIFNeuronTorch"))

@@ -1,7 +1,8 @@
 """Sinabs's NIR files read as Sinabs means them (sinabs 3.1.3, ``sinabs/nir.py``): taus in
 steps (dt = 1), IF as one unit per input per step, LIF as exact exponential integration
 (``norm_input=True``), spikes on ``>=``, subtractive reset, several spikes per step unless the
-model was built with ``SingleSpike``; ``--producer`` where an IF-only graph cannot tell."""
+model was built with ``SingleSpike`` (``--max-spikes-per-dt 1``); ``--producer`` where an
+IF-only graph cannot tell."""
 from __future__ import annotations
 
 import warnings
@@ -76,8 +77,7 @@ def test_if_only_graph_needs_producer_and_then_matches_ties(tmp_path, monkeypatc
     info = graph.meta["nir_import"]
     assert info["producer"] == "Sinabs" and set(info["resets"].values()) == {"subtract"}
     np.testing.assert_array_equal(_ours(graph, x), theirs)
-    with pytest.raises(SnnccError, match="max_spikes_per_dt"):
-        read_nir(path, producer="sinabs")
+    assert read_nir(path, producer="sinabs").node("1").max_spikes == 2 ** 16   # MultiSpike
     with pytest.raises(SnnccError, match="unknown NIR producer"):
         read_nir(path, producer="brian2")
     code, out, err = run_cli(capsys, monkeypatch, "inspect", path, "--producer", "sinabs",
@@ -92,8 +92,8 @@ def test_lif_taus_in_steps_are_detected_and_integrated_exactly(tmp_path, monkeyp
     x = (np.random.default_rng(1).random((60, 3, 2)) < 0.6).astype(np.float32) * 3
     theirs = _run(net, x)
     assert theirs.sum() > 10
-    code, out, err = run_cli(capsys, monkeypatch, "inspect", path)
-    assert code == 2 and "max_spikes_per_dt" in err and "Sinabs" in err
+    code, out, err = run_cli(capsys, monkeypatch, "inspect", path)    # Loihi: one spike
+    assert code == 2 and "--max-spikes-per-dt 1" in err and "Sinabs's default" in err
     graph = read_nir(path, max_spikes_per_dt=1)
     info = graph.meta["nir_import"]
     assert info["producer"] == "Sinabs" and info["dt"] == 1.0

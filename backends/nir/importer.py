@@ -23,7 +23,9 @@ from ...ir.nodes import Input, NeuronNode, Output
 from . import conventions as conv
 from . import producers as prod
 from .cycles import delayed_edges
+from . import spiking
 from .neurons import NEURON_IMPORTERS, RESET_CHOICES, ImportContext, scalar
+from .spiking import NirOptionError  # noqa: F401  (re-exported for the reader)
 from .safety import NirLimits
 from .subgraphs import flatten_subgraphs
 
@@ -106,39 +108,6 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
                      "SpikingJelly: 1e-4, Norse: 1e-3)")
 
 
-class NirOptionError(SnnccError):
-    """A refusal about how the file is read (options), not about its content."""
-
-
-def _check_spikes_per_step(nir_graph, producer, max_spikes: Optional[int]) -> None:
-    """snncc's neurons emit at most one spike per step; a producer whose neurons may emit
-    more (Rockpool's ``max_spikes_per_dt``, which NIR does not record) is read only when the
-    user says the model was built with one."""
-    if max_spikes is not None:
-        try:
-            ok = int(max_spikes) == max_spikes
-        except (TypeError, ValueError, OverflowError):
-            ok = False
-        if not ok or max_spikes < 1:
-            raise NirOptionError(f"--max-spikes-per-dt {max_spikes!r} is not a positive whole number",
-                             "give the number of spikes a neuron may emit per step, e.g. 1")
-        if max_spikes > 1:
-            raise NirOptionError(f"--max-spikes-per-dt {max_spikes}: snncc's neurons (and Loihi's "
-                             "binary spikes) emit at most one spike per step, so a model whose "
-                             "neurons emit several cannot be reproduced",
-                             "build the model with max_spikes_per_dt=1 (Rockpool: LIFTorch(..., "
-                             "max_spikes_per_dt=1)), retrain and re-export it")
-        return
-    spiking = [n for n, k, _ in prod._neurons(nir_graph) if k in ("LIF", "IF", "CubaLIF")]
-    if producer is not None and producer.multi_spike and spiking:
-        raise NirOptionError(f"the NIR file comes from {producer.name}, whose spiking neurons "
-                         f"({', '.join(spiking[:3])}{', ...' if len(spiking) > 3 else ''}) emit "
-                         "up to max_spikes_per_dt spikes in one step (65536 unless the model "
-                         "set it), a number NIR does not record; snncc's neurons emit at most "
-                         "one", "if the model was built with max_spikes_per_dt=1, say so: "
-                         "--max-spikes-per-dt 1 (API: max_spikes_per_dt=1)")
-
-
 def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = None,
              reset: Optional[str] = None, limits: Optional[NirLimits] = None,
              max_spikes_per_dt: Optional[int] = None, producer: Optional[str] = None) -> Graph:
@@ -148,9 +117,8 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     "exp-euler", "zoh", "exp-pulse"; :data:`conventions.CONVENTIONS`) forces how ``r``/``w_in`` and the decays
     of every neuron node are read; ``reset`` (:data:`neurons.RESET_CHOICES`) forces the reset
     flavour.  Left None, each comes from the file's metadata, its producer, or per node from
-    ``r``.  ``max_spikes_per_dt``: how many spikes a neuron of the file may emit per step
-    (only 1 is readable; required for producers whose neurons may emit several: Rockpool,
-    Sinabs).  ``producer`` (a key of :data:`producers.BY_KEY`, e.g. "sinabs") says which tool
+    ``r``.  ``max_spikes_per_dt``: the most spikes a neuron of the file emits per step
+    (default: the producer's; Rockpool and Sinabs emit several, :mod:`.spiking`).  ``producer`` (a key of :data:`producers.BY_KEY`, e.g. "sinabs") says which tool
     wrote the file where its structure cannot tell.
     Raises :class:`SnnccError` for graphs snncc cannot read exactly.
     """
@@ -167,10 +135,12 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
         producer, evidence = prod.by_key(producer), "--producer"
     else:
         producer, evidence = prod.detect(nir_graph, meta)
-    _check_spikes_per_step(nir_graph, producer, max_spikes_per_dt)
+    max_spikes, spikes_source = spiking.spikes_per_step(nir_graph, producer,
+                                                        max_spikes_per_dt, meta)
     warnings: list[str] = []
     dt, dt_source = _resolve_dt(dt, meta, nir_graph, producer, notes, warnings)
-    ctx = ImportContext(dt, convention, reset, producer, notes=notes, warnings=warnings)
+    ctx = ImportContext(dt, convention, reset, producer, notes=notes, warnings=warnings,
+                        max_spikes=max_spikes, max_spikes_forced=max_spikes_per_dt is not None)
     if producer is not None and producer.tau_times_dt:
         _undo_tau_times_dt(nir_graph, dt)
     graph_meta = json.loads(meta["graph_meta"]) if "graph_meta" in meta else {}
@@ -208,6 +178,8 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
         "producer": None if producer is None else producer.name, "evidence": evidence,
         "dt": dt, "dt_source": dt_source, "conventions": dict(ctx.chosen),
         "resets": dict(ctx.resets), "spike_rules": dict(ctx.spike_rules),
+        "spikes_per_step": spiking.describe(max(ctx.max_spikes_used.values(), default=1),
+                                            spikes_source or "the file's metadata"),
         "caveat": "" if producer is None or reset is not None else producer.caveat,
         "notes": list(ctx.notes), "warnings": list(ctx.warnings)}
     return graph

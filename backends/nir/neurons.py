@@ -23,6 +23,7 @@ from ...errors import SnnccError
 from ...ir import CubaLIF
 from ...ir.nodes import RESET_CUSTOM, RESET_MODES, RESET_SUBTRACT, RESET_ZERO
 from . import conventions as conv
+from . import spiking
 
 RESET_CHOICES = ("zero", "subtract", "subtract-delayed")
 
@@ -63,6 +64,9 @@ class ImportContext:
     chosen: dict = field(default_factory=dict)
     resets: dict = field(default_factory=dict)
     spike_rules: dict = field(default_factory=dict)
+    max_spikes: int = 1                      # spikes per step of the spiking neurons
+    max_spikes_forced: bool = False          # --max-spikes-per-dt (beats snncc's metadata)
+    max_spikes_used: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
@@ -186,9 +190,15 @@ def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_lea
         # SpikingJelly frontend does); a subtract reset then removes thr', one ulp less
         threshold = np.nextafter(threshold, dtype.type(-np.inf)).astype(dtype)
         ctx.spike_rules[name] = ">="
+    reset = _reset_fields(name, nir_node, meta, ctx, kind)
+    max_spikes = ctx.max_spikes
+    if "max_spikes" in meta and not ctx.max_spikes_forced:          # snncc's own files
+        max_spikes = int(scalar(meta["max_spikes"]))
+    spiking.check_reset(name, max_spikes, reset["reset"], reset.get("reset_delayed", False))
+    if max_spikes > 1:
+        ctx.max_spikes_used[name] = max_spikes
     neuron = CubaLIF(name, shape=tuple(int(s) for s in shape), alpha=b(alpha), beta=b(beta),
-                     threshold=threshold, bias=b(bias),
-                     **_reset_fields(name, nir_node, meta, ctx, kind))
+                     threshold=threshold, bias=b(bias), max_spikes=max_spikes, **reset)
     return neuron, _snap_unit(np.broadcast_to(gain_i * gain_v, shape), nir_node)
 
 

@@ -60,7 +60,8 @@ class Producer:
     ``tau_times_dt``: its taus are ``dt`` times the true ones (Norse 1.1.0); ``spike_ge``: it
     fires on ``v >= threshold`` (snncc: ``>``, so the threshold is lowered by one float32
     ulp); ``multi_spike``: its neurons may emit several spikes in one step, a number the file
-    does not record (``--max-spikes-per-dt`` says it); ``dt_note``: what its default dt means."""
+    does not record (``--max-spikes-per-dt`` says it), ``max_spikes`` by default;
+    ``dt_note``: what its default dt means."""
 
     name: str
     conventions: dict = field(default_factory=dict)
@@ -70,6 +71,7 @@ class Producer:
     tau_times_dt: bool = False
     spike_ge: bool = False
     multi_spike: bool = False
+    max_spikes: int = 1
     dt_note: str = ""
     caveat: str = ""
 
@@ -91,12 +93,13 @@ NORSE_11 = Producer("Norse 1.1.0", {k: "unit-pulse" for k in NEURONS}, dt=1e-3,
                            "constant); snncc divides its taus by dt")
 ROCKPOOL = Producer("Rockpool", {**{k: "exp-euler" for k in NEURONS}, "LI": "exp-syn"},
                     dt=1e-3, reset="subtract",
-                    spike_ge=True, multi_spike=True,
+                    spike_ge=True, multi_spike=True, max_spikes=2 ** 16,
                     caveat="Rockpool's exporter writes v_leak = 0 whatever a LIFTorch's bias, "
                            "and leaves out its recurrent weights (has_rec=True)")
 SINABS = Producer("Sinabs", {"IF": "unit-pulse", "LIF": "zoh", "LI": "exp-pulse",
                              "CubaLIF": "zoh", "CubaLI": "zoh", "I": "unit-pulse"},
                   dt=1.0, reset="subtract", spike_ge=True, multi_spike=True,
+                  max_spikes=2 ** 16,       # MultiSpike has no cap: floor(v/thr) spikes
                   dt_note="its time constants count steps",
                   caveat="Sinabs records neither norm_input (LIF read with its default True: "
                          "v = a*v + (1-a)*x; --convention exp-pulse for False), min_v_mem nor "

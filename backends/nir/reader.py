@@ -147,7 +147,8 @@ def read_nir(path: str | Path, dt: Optional[float] = None, convention: Optional[
     :func:`.importer.from_nir`).  Raises :class:`SnnccError`; repairs of legacy
     files are listed in ``graph.meta["nir_repairs"]`` (the CLI prints them).
     """
-    from .importer import NirOptionError, from_nir
+    from .importer import from_nir
+    from .spiking import NirOptionError
     nir_graph, repairs = load_nir_graph(path, limits)
     try:
         graph = from_nir(nir_graph, dt, convention, reset, limits=limits,
