@@ -113,14 +113,15 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
              max_spikes_per_dt: Optional[int] = None, producer: Optional[str] = None) -> Graph:
     """Float IR graph of ``nir_graph``.
 
-    ``dt`` (s): overrides the file's step; ``convention`` ("euler", "unit-pulse",
-    "exp-euler", "zoh", "exp-pulse"; :data:`conventions.CONVENTIONS`) forces how ``r``/``w_in`` and the decays
-    of every neuron node are read; ``reset`` (:data:`neurons.RESET_CHOICES`) forces the reset
-    flavour.  Left None, each comes from the file's metadata, its producer, or per node from
-    ``r``.  ``max_spikes_per_dt``: the most spikes a neuron of the file emits per step
-    (default: the producer's; Rockpool and Sinabs emit several, :mod:`.spiking`).  ``producer`` (a key of :data:`producers.BY_KEY`, e.g. "sinabs") says which tool
-    wrote the file where its structure cannot tell.
-    Raises :class:`SnnccError` for graphs snncc cannot read exactly.
+    ``dt`` (s): overrides the file's step; ``convention`` (a key of
+    :data:`conventions.CONVENTIONS`: "euler", "unit-pulse", "exp-euler", "exp-syn", "zoh",
+    "exp-pulse") forces how ``r``/``w_in`` and the decays of every neuron node are read;
+    ``reset`` (:data:`neurons.RESET_CHOICES`) forces the reset flavour.  Left None, each
+    comes from the file's metadata, its producer, or per node from ``r``.
+    ``max_spikes_per_dt``: the most spikes a neuron of the file emits per step (default: the
+    producer's; Rockpool and Sinabs emit several, :mod:`.spiking`).  ``producer`` (a key of
+    :data:`producers.BY_KEY`, e.g. "sinabs") says which tool wrote the file where its
+    structure cannot tell.  Raises :class:`SnnccError` for graphs snncc cannot read exactly.
     """
     if convention is not None and convention not in conv.CONVENTIONS:
         raise SnnccError(f"unknown NIR convention {convention!r}",

@@ -214,20 +214,34 @@ def _snap_unit(gain: np.ndarray, nir_node) -> np.ndarray:
     return np.where(np.abs(gain - 1.0) <= 16 * max(eps, 1e-16), 1.0, gain)
 
 
-def import_lif(name, n, ctx):
-    return lif_like(name, n, ctx, "LIF", tau_mem=arr(n, "tau"), r=arr(n, "r"),
-                    v_leak=arr(n, "v_leak"))
+def _leaky(kind: str):
+    """LIF / LI: ``tau dv/dt = (v_leak - v) + r*I`` (LI: no threshold)."""
+    def read(name, n, ctx):
+        return lif_like(name, n, ctx, kind, tau_mem=arr(n, "tau"), r=arr(n, "r"),
+                        v_leak=arr(n, "v_leak"))
+    return read
 
 
-def import_if(name, n, ctx):
-    return lif_like(name, n, ctx, "IF", tau_mem=None, r=arr(n, "r"), v_leak=None)
+def _integrator(kind: str):
+    """IF / I: ``dv/dt = r*I`` (I: no threshold), read per step by :meth:`ImportContext.pick_if`."""
+    def read(name, n, ctx):
+        return lif_like(name, n, ctx, kind, tau_mem=None, r=arr(n, "r"), v_leak=None)
+    return read
 
 
-def import_cuba(name, n, ctx):
-    w_in = getattr(n, "w_in", None)
-    return lif_like(name, n, ctx, "CubaLIF", tau_mem=arr(n, "tau_mem"), r=arr(n, "r"),
-                    v_leak=arr(n, "v_leak"), tau_syn=arr(n, "tau_syn"),
-                    w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
+def _cuba(kind: str):
+    """CubaLIF / CubaLI: ``tau_syn di/dt = -i + w_in*I``; ``tau_mem dv/dt = (v_leak - v) + r*i``."""
+    def read(name, n, ctx):
+        w_in = getattr(n, "w_in", None)
+        return lif_like(name, n, ctx, kind, tau_mem=arr(n, "tau_mem"), r=arr(n, "r"),
+                        v_leak=arr(n, "v_leak"), tau_syn=arr(n, "tau_syn"),
+                        w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
+    return read
+
+
+import_lif, import_li = _leaky("LIF"), _leaky("LI")
+import_if, import_i = _integrator("IF"), _integrator("I")
+import_cuba, import_cuba_li = _cuba("CubaLIF"), _cuba("CubaLI")
 
 
 def import_threshold(name, n, ctx):
@@ -259,25 +273,6 @@ def _non_spiking(kind: str, what: str, read):
                          "end the graph at the last spiking layer and read its spike counts "
                          "(or its membrane in the float model)")
     return importer
-
-
-def import_li(name, n, ctx):
-    """``tau dv/dt = (v_leak - v) + r*I``: a LIF without threshold."""
-    return lif_like(name, n, ctx, "LI", tau_mem=arr(n, "tau"), r=arr(n, "r"),
-                    v_leak=arr(n, "v_leak"))
-
-
-def import_cuba_li(name, n, ctx):
-    """``tau_syn di/dt = -i + w_in*I``; ``tau_mem dv/dt = (v_leak - v) + r*i``."""
-    w_in = getattr(n, "w_in", None)
-    return lif_like(name, n, ctx, "CubaLI", tau_mem=arr(n, "tau_mem"), r=arr(n, "r"),
-                    v_leak=arr(n, "v_leak"), tau_syn=arr(n, "tau_syn"),
-                    w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
-
-
-def import_i(name, n, ctx):
-    """``dv/dt = r*I``: an IF without threshold (read per step as IF nodes are)."""
-    return lif_like(name, n, ctx, "I", tau_mem=None, r=arr(n, "r"), v_leak=None)
 
 
 def _delay(name, n, ctx):

@@ -111,7 +111,7 @@ BY_KEY = {p.name.lower().replace(" ", "-"): p for p in PRODUCERS}
 # nirtorch.torch_to_nir (SpikingJelly's exporter) names nodes as torch.fx does: "_0" for the
 # Sequential child "0", "input_1" for the forward argument "input"; snnTorch writes "0", "input"
 FX_NAME = re.compile(r"^(_\d+|input_\d+)$")
-# nirtorch.extract_nir_graph names a traced module's nodes <index>_<class> (extract_nir_graph; Rockpool's to_nir)
+# nirtorch.extract_nir_graph (Rockpool's to_nir) names a module's nodes <index>_<class>
 ROCKPOOL_NAME = re.compile(r"^\d+_(LIFTorch|LIFNeuronTorch|ExpSynTorch|LinearTorch|"
                            r"LIFBitshiftTorch|aLIFTorch)$")
 
