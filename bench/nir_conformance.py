@@ -186,7 +186,8 @@ def table(results: list[Result]) -> str:
         out = (f"{r.spikes_theirs} / {r.spikes_ours}" if r.readout_err is None else
                f"readout v: max error {r.readout_err:.0e} of its range")
         quant = ("-" if r.agreement is None else f"{r.agreement:.2%}"
-                 + ("" if c.target == "loihi" else f" ({c.target})"))
+                 + ("" if c.target == "loihi" else f" ({c.target})")
+                 + (" (argmax of v per step)" if c.readout else ""))
         if not c.target:
             quant = "Loihi refuses several spikes per step by name"
         rows.append(f"| {c.producer} | {c.nodes} | {_opts(c)} | {r.read_as} | {out} | "
