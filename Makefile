@@ -44,6 +44,10 @@ $(VENV)/.stamp: pyproject.toml
 	# SpikingJelly for tests/test_frameworks.py: its wheel declares torchaudio/tensorboard,
 	# which its neurons do not need, so it goes in without them (loguru comes with [test]).
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps spikingjelly==2.0.0
+	# Sinabs for the NIR conformance suite (docs/nir.md): its wheel requires samna (a vendor
+	# SDK, never installed here) and pins nir<=1.0.4; its layers and NIR export need neither
+	# (pbr, its one run-time import, comes with [test]).
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps sinabs==3.1.3
 	# SynSense's Xylo simulator, the oracle of the Xylo target: no wheels, pip builds its sdist
 	# with g++ and pybind11 (about 1 min).  Never samna / rockpool[xylo] (see docs/xylo.md).
 	$(VENV)/bin/pip install $(PIP_FLAGS) xylosim==0.1.3

@@ -16,144 +16,81 @@ from __future__ import annotations
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
+try:
+    from .nir_producers import (B, T, from_nirtorch, from_norse, from_rockpool, from_sinabs,
+                                from_snntorch, from_spikingjelly)
+except ImportError:          # run as a script: bench/ is on sys.path
+    from nir_producers import (B, T, from_nirtorch, from_norse, from_rockpool, from_sinabs,
+                               from_snntorch, from_spikingjelly)
+
 ROOT = Path(__file__).resolve().parent.parent
-T, B = 40, 8
 
 
 @dataclass
 class Case:
     producer: str
     nodes: str                      # NIR node types the export holds
-    build: Callable                 # () -> (write(path), simulate(x (T,B,n)) -> (T,B,m), n_in, out)
-    reset: Optional[str] = None     # what a user passes for the reset NIR does not record
+    build: Callable                 # () -> (write, simulate, in_shape, readout): nir_producers
     need: str = ""                  # module to import (skip when missing)
-    dt: Optional[float] = None      # what a user passes when the file implies no step
+    # what a user passes for what NIR does not record (read_nir/api keywords = CLI options):
+    # reset, dt, convention, max_spikes_per_dt
+    opts: dict = field(default_factory=dict)
+    readout: bool = False           # ends in a non-spiking readout (NIR LI): compares membranes
+    target: str = "loihi"           # the chip of the quantized check ("" when none takes it)
 
 
-def _x(n_in, seed=0, rate=0.3):
-    return (np.random.default_rng(seed).random((T, B, n_in)) < rate).astype(np.float32)
+def _x(in_shape, seed=0, rate=0.3):
+    shape = (T, B) + (tuple(in_shape) if isinstance(in_shape, tuple) else (in_shape,))
+    return (np.random.default_rng(seed).random(shape) < rate).astype(np.float32)
 
 
-def _scale(net, k):
-    import torch
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
-                m.weight.mul_(k)
-
-
-# -- snnTorch 1.0.0 --------------------------------------------------------------------------
-def _snntorch(kind: str):
-    def build():
-        import nir
-        import snntorch as snn
-        import torch
-        from snntorch.export_nir import export_to_nir
-        torch.manual_seed(0)
-        n = 12
-        kw = dict(threshold=torch.ones(n), init_hidden=True, reset_mechanism="subtract")
-        beta = torch.rand(n) * 0.5 + 0.4
-        layer = {"Leaky": lambda: snn.Leaky(beta=beta, **kw),
-                 "Synaptic": lambda: snn.Synaptic(alpha=torch.rand(n) * 0.5 + 0.3, beta=beta, **kw),
-                 "RLeaky": lambda: snn.RLeaky(beta=beta, linear_features=n, **kw),
-                 "RSynaptic": lambda: snn.RSynaptic(alpha=torch.rand(n) * 0.5 + 0.3, beta=beta,
-                                                    linear_features=n, **kw)}[kind]()
-        net = torch.nn.Sequential(torch.nn.Linear(6, n), layer, torch.nn.Linear(n, 4),
-                                  snn.Leaky(beta=torch.full((4,), 0.8), threshold=torch.ones(4),
-                                            init_hidden=True, output=True,
-                                            reset_mechanism="subtract"))
-        _scale(net, 3.0)
-
-        def write(path):
-            nir.write(path, export_to_nir(net, torch.zeros(6)))
-
-        def simulate(x):
-            for m in net.modules():
-                if isinstance(m, snn.SpikingNeuron):
-                    m.reset_mem()
-            with torch.no_grad():
-                outs = [net(torch.from_numpy(x[t])) for t in range(len(x))]
-            return np.stack([(o[0] if isinstance(o, tuple) else o).numpy() for o in outs])
-        return write, simulate, 6, "3"
-    return build
-
-
-# -- SpikingJelly 2.0.0 ----------------------------------------------------------------------
-def _spikingjelly(kind: str):
-    def build():
-        import torch
-        from spikingjelly.activation_based import functional, neuron
-        from spikingjelly.activation_based.nir_exchange import export_to_nir
-        torch.manual_seed(0)
-        make = {"IFNode": lambda: neuron.IFNode(v_reset=0.0),
-                "LIFNode": lambda: neuron.LIFNode(tau=3.0, v_reset=0.0),
-                "LIFNode(decay_input=False)": lambda: neuron.LIFNode(tau=3.0, decay_input=False,
-                                                                     v_reset=0.0),
-                "CUBALIFNode": lambda: neuron.CUBALIFNode(c_decay=0.5, v_decay=0.75, v_reset=0.0)}[kind]
-        net = torch.nn.Sequential(torch.nn.Linear(6, 12), make(), torch.nn.Linear(12, 4), make())
-        _scale(net, 6.0 if kind == "LIFNode" else 2.0)       # decay_input divides by tau
-
-        def write(path):
-            export_to_nir(net, torch.zeros(1, 6), save_path=path)
-
-        def simulate(x):
-            functional.reset_net(net)
-            with torch.no_grad():
-                return np.stack([net(torch.from_numpy(x[t])).numpy() for t in range(len(x))])
-        return write, simulate, 6, "3"
-    return build
-
-
-# -- Norse 1.1.0 -----------------------------------------------------------------------------
-def _norse(kind: str):
-    def build():
-        import nir
-        import norse.torch as norse
-        import torch
-        torch.manual_seed(0)
-        cell = {"LIFBoxCell": norse.LIFBoxCell, "LIFCell": norse.LIFCell,
-                "IAFCell": norse.IAFCell}[kind]
-        model = norse.SequentialState(torch.nn.Linear(6, 12), cell(), torch.nn.Linear(12, 4), cell())
-        _scale(model, {"LIFBoxCell": 60.0, "LIFCell": 8.0, "IAFCell": 1.5}[kind])
-
-        def write(path):
-            # its layers hold 0-d parameters, which nir.write's default gzip cannot store
-            nir.write(path, norse.to_nir(model, torch.zeros(1, 6)), compression=None)
-
-        def simulate(x):
-            state, outs = None, []
-            with torch.no_grad():
-                for t in range(len(x)):
-                    y, state = model(torch.from_numpy(x[t]), state)
-                    outs.append(y.numpy())
-            return np.stack(outs)
-        return write, simulate, 6, "3"
-    return build
-
-
+SUB = {"reset": "subtract"}           # snnTorch's default reset, which its files cannot say
+ONE = {"max_spikes_per_dt": 1}        # Rockpool, Sinabs: models built with one spike per step
 CASES = [
-    Case("snnTorch 1.0.0", "Affine, LIF", _snntorch("Leaky"), "subtract", "snntorch"),
-    Case("snnTorch 1.0.0", "Affine, CubaLIF", _snntorch("Synaptic"), "subtract", "snntorch"),
-    Case("snnTorch 1.0.0", "Affine, LIF + recurrent Affine", _snntorch("RLeaky"), "subtract",
-         "snntorch"),
-    Case("snnTorch 1.0.0", "Affine, CubaLIF + recurrent Affine", _snntorch("RSynaptic"),
-         "subtract", "snntorch"),
-    Case("SpikingJelly 2.0.0", "Affine, IF", _spikingjelly("IFNode"), None, "spikingjelly"),
-    Case("SpikingJelly 2.0.0", "Affine, LIF (r = 1)", _spikingjelly("LIFNode"), None,
-         "spikingjelly", dt=1e-4),
-    Case("SpikingJelly 2.0.0", "Affine, LIF (r = tau)", _spikingjelly("LIFNode(decay_input=False)"),
-         None, "spikingjelly"),
-    Case("SpikingJelly 2.0.0", "Affine, CubaLIF", _spikingjelly("CUBALIFNode"), None,
-         "spikingjelly"),
-    Case("Norse 1.1.0", "Affine, LIF", _norse("LIFBoxCell"), None, "norse"),
-    Case("Norse 1.1.0", "Affine, CubaLIF", _norse("LIFCell"), None, "norse"),
-    Case("Norse 1.1.0", "Affine, IF", _norse("IAFCell"), None, "norse"),
+    Case("snnTorch 1.0.0", "Affine, LIF", from_snntorch("Leaky"), "snntorch", SUB),
+    Case("snnTorch 1.0.0", "Affine, CubaLIF", from_snntorch("Synaptic"), "snntorch", SUB),
+    Case("snnTorch 1.0.0", "Affine, LIF + recurrent Affine", from_snntorch("RLeaky"), "snntorch",
+         SUB),
+    Case("snnTorch 1.0.0", "Affine, CubaLIF + recurrent Affine", from_snntorch("RSynaptic"),
+         "snntorch", SUB),
+    Case("SpikingJelly 2.0.0", "Affine, IF", from_spikingjelly("IFNode"), "spikingjelly"),
+    Case("SpikingJelly 2.0.0", "Affine, LIF (r = 1)", from_spikingjelly("LIFNode"), "spikingjelly",
+         {"producer": "spikingjelly"}),      # r = 1 and tau*dt: the file cannot tell its dt
+    Case("SpikingJelly 2.0.0", "Affine, LIF (r = tau)",
+         from_spikingjelly("LIFNode(decay_input=False)"), "spikingjelly"),
+    Case("SpikingJelly 2.0.0", "Affine, CubaLIF", from_spikingjelly("CUBALIFNode"), "spikingjelly"),
+    Case("Norse 1.1.0", "Affine, LIF", from_norse("LIFBoxCell"), "norse"),
+    Case("Norse 1.1.0", "Affine, CubaLIF", from_norse("LIFCell"), "norse"),
+    Case("Norse 1.1.0", "Affine, IF", from_norse("IAFCell"), "norse"),
+    Case("Rockpool 3.1.0", "Linear, CubaLIF (LIFTorch)", from_rockpool("LIFTorch"), "rockpool", ONE),
+    Case("Rockpool 3.1.0", "Affine, CubaLIF (LIFTorch)", from_rockpool("LIFTorch+bias"),
+         "rockpool", ONE),
+    Case("Rockpool 3.1.0", "Linear, LIF (LIFNeuronTorch)", from_rockpool("LIFNeuronTorch"),
+         "rockpool", ONE),
+    Case("Rockpool 3.1.0", "Linear, CubaLIF (LIFTorch, up to 65536 spikes/step)",
+         from_rockpool("LIFTorch", None), "rockpool", target=""),
+    Case("Sinabs 3.1.3", "Affine, IF (IAF)", from_sinabs("IAF"), "sinabs",
+         {"producer": "sinabs", **ONE}),
+    Case("Sinabs 3.1.3", "Affine, LIF, IF", from_sinabs("LIF"), "sinabs", ONE),
+    Case("Sinabs 3.1.3", "Affine, LIF, IF (MultiSpike)", from_sinabs("LIF", multi=True),
+         "sinabs", target=""),
+    Case("Sinabs 3.1.3", "Conv2d, SumPool2d, Flatten, Affine, IF (CNN)", from_sinabs("CNN"),
+         "sinabs", {"producer": "sinabs", **ONE}),
+    Case("Norse 1.1.0", "Affine, LIF, LI (LIBoxCell readout)", from_norse("LIBoxCell"), "norse",
+         readout=True),
+    Case("Rockpool 3.1.0", "Linear, CubaLIF, LI (ExpSynTorch readout)",
+         from_rockpool("LIFTorch+ExpSynTorch"), "rockpool", ONE, readout=True),
+    Case("Sinabs 3.1.3", "Affine, IF, LI (ExpLeak readout)", from_sinabs("readout"), "sinabs",
+         {"producer": "sinabs", **ONE}, readout=True),
+    Case("nirtorch 2.6", "Affine, LIF (user map)", from_nirtorch("LIF"), "nirtorch", {"dt": 1e-3}),
+    Case("nirtorch 2.6", "Affine, CubaLIF (user map)", from_nirtorch("CubaLIF"), "nirtorch",
+         {"dt": 1e-3, "convention": "euler"}),
 ]
 
 
@@ -164,6 +101,7 @@ class Result:
     spikes_theirs: int = 0
     spikes_ours: int = 0
     equal: bool = False
+    readout_err: Optional[float] = None     # readouts: max |v_snncc - v_producer| / max |v|
     agreement: Optional[float] = None
     error: str = ""
 
@@ -177,26 +115,42 @@ def run_case(case: Case, workdir: Path) -> Result:
     from snncc.passes import lower_neurons
     from snncc.passes.float_sim import simulate_float
     res = Result(case)
-    write, simulate, n_in, out = case.build()
+    write, simulate, in_shape, readout = case.build()
     path = workdir / "m.nir"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         write(path)
-        x = _x(n_in)
-        theirs = np.asarray(simulate(x)).astype(bool)
+        x = _x(in_shape)
+        theirs = np.asarray(simulate(x))
+    theirs = theirs.astype(np.float64)        # spikes, spike counts or a readout's membrane
     try:
-        graph = read_nir(path, dt=case.dt, reset=case.reset)
+        graph = read_nir(path, **case.opts)
     except SnnccError as exc:
         res.error = exc.cause[:160]
         return res
     res.read_as = describe(graph.meta["nir_import"])[0].replace("NIR import: ", "")
     lowered = lower_neurons(graph)[0]
-    ours = simulate_float(lowered, x)[lowered.inputs_of(lowered.output_names[0])[0]]
-    res.spikes_theirs, res.spikes_ours = int(theirs.sum()), int(ours.sum())
-    res.equal = ours.shape == theirs.shape and bool(np.array_equal(ours, theirs))
+    last = lowered.inputs_of(lowered.output_names[0])[0]
+    states: dict = {}
+    spikes = simulate_float(lowered, x, states=states)
+    if readout:       # the membrane of a non-spiking readout, float32 in the producer
+        ours = states[last]
+        scale = max(float(np.max(np.abs(theirs))), 1e-12)
+        res.readout_err = float(np.max(np.abs(ours - theirs))) / scale if ours.shape == \
+            theirs.shape else float("inf")
+        res.equal = res.readout_err <= 1e-5
+        hidden = [n for n in spikes if n != last and n in states]
+        res.spikes_theirs = res.spikes_ours = int(sum(spikes[n].sum() for n in hidden))
+    else:             # single-spike neurons give bools, multi-spike ones counts
+        ours = spikes[last].astype(np.float64)
+        res.spikes_theirs, res.spikes_ours = int(theirs.sum()), int(ours.sum())
+        res.equal = ours.shape == theirs.shape and bool(np.array_equal(ours, theirs))
     np.savez(workdir / "x.npz", x=x.swapaxes(0, 1))
-    report = api.verify(path, workdir / "x.npz", reset=case.reset, dt=case.dt).report
-    res.agreement = float(report["summary"]["output_agreement"])
+    if not case.target:
+        return res
+    report = api.verify(path, workdir / "x.npz", target=case.target, **case.opts).report
+    agreement = report.get("summary", {}).get("output_agreement")
+    res.agreement = None if agreement is None else float(agreement)
     return res
 
 
@@ -215,22 +169,29 @@ def run_all(cases=CASES) -> list[Result]:
 
 
 def _opts(c: Case) -> str:
-    opts = ([f"--reset {c.reset}"] if c.reset else []) + ([f"--dt {c.dt:g}"] if c.dt else [])
-    return " ".join(opts) or "-"
+    """The CLI options a user types for this case."""
+    return " ".join(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else
+                    f"--{k.replace('_', '-')} {v}" for k, v in c.opts.items()) or "-"
 
 
 def table(results: list[Result]) -> str:
     rows = ["| producer | NIR nodes | options | read as | output spikes (producer / snncc float) "
-            "| same float spikes | quantized agreement |", "|---|---|---|---|---|---|---|"]
+            "| same float output | quantized agreement |", "|---|---|---|---|---|---|---|"]
     for r in results:
         c = r.case
         if r.error:
             rows.append(f"| {c.producer} | {c.nodes} | {_opts(c)} | refused: {r.error} "
                         "| - | - | - |")
             continue
-        rows.append(f"| {c.producer} | {c.nodes} | {_opts(c)} | {r.read_as} | "
-                    f"{r.spikes_theirs} / {r.spikes_ours} | {'yes' if r.equal else 'NO'} | "
-                    f"{r.agreement:.2%} |")
+        out = (f"{r.spikes_theirs} / {r.spikes_ours}" if r.readout_err is None else
+               f"readout v: max error {r.readout_err:.0e} of its range")
+        quant = ("-" if r.agreement is None else f"{r.agreement:.2%}"
+                 + ("" if c.target == "loihi" else f" ({c.target})")
+                 + (" (argmax of v per step)" if c.readout else ""))
+        if not c.target:
+            quant = "Loihi refuses several spikes per step by name"
+        rows.append(f"| {c.producer} | {c.nodes} | {_opts(c)} | {r.read_as} | {out} | "
+                    f"{'yes' if r.equal else 'NO'} | {quant} |")
     return "\n".join(rows)
 
 

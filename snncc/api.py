@@ -39,11 +39,13 @@ def _check_dt(dt: Optional[float]) -> None:
 
 def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
           dt: Optional[float] = None, weights: Optional[PathLike] = None,
-          model_args: Optional[str] = None):
+          model_args: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
+          producer: Optional[str] = None):
     """The model object behind a model argument (see :func:`snncc.modelfile.load_model`):
     a path, a class spec (``train.py:Net`` with ``weights`` and JSON ``model_args``), or an
     object passed through (an ``nn.Module`` gets ``weights`` loaded into it);
-    ``convention``/``reset`` say how a ``.nir`` model is read."""
+    ``convention``/``reset``/``max_spikes_per_dt``/``producer`` say how a ``.nir`` model is
+    read."""
     from .modelfile import NirFile, load_model
     _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
@@ -56,9 +58,14 @@ def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[
             model.convention = convention
         if reset is not None:
             model.reset = reset
-    elif convention is not None or reset is not None:
-        raise SnnccError("--convention and --reset say how a NIR file is read; the model is "
-                         "not a .nir file", "drop --convention/--reset for torch models")
+        if max_spikes_per_dt is not None:
+            model.max_spikes_per_dt = max_spikes_per_dt
+        if producer is not None:
+            model.producer = producer
+    elif any(o is not None for o in (convention, reset, max_spikes_per_dt, producer)):
+        raise SnnccError("--convention, --reset, --max-spikes-per-dt and --producer say how a "
+                         "NIR file is read; the model is not a .nir file",
+                         "drop them for torch models")
     return model
 
 
@@ -88,6 +95,24 @@ def _paths(*items) -> list:
 def _check_backend(backend: str) -> None:
     from .backends import get_runner
     get_runner(backend)          # raises SnnccError naming the choices
+
+
+def _nir_spikes_hint(model, exc: SnnccError, dt: Optional[float]) -> None:
+    """A target that refuses several spikes per step, for a .nir whose count snncc took from
+    its producer's default (Rockpool, Sinabs; NIR does not record it): the fix is the option."""
+    from .modelfile import NirFile
+    if not isinstance(model, NirFile) or model.max_spikes_per_dt is not None \
+            or "spikes per step" not in exc.cause:
+        return
+    try:
+        info = model.graph(dt).meta.get("nir_import", {})
+    except SnnccError:
+        return
+    if info.get("spikes_per_step"):
+        raise SnnccError(exc.cause + f" ({info['producer']}'s default for a NIR file, which "
+                         "does not record it)", "if the model was built with fewer spikes per "
+                         "step (Rockpool max_spikes_per_dt, Sinabs SingleSpike), say how many: "
+                         "--max-spikes-per-dt 1; else " + exc.fix) from exc
 
 
 def _input_shape(compiled: Compiled) -> tuple[int, ...]:
@@ -133,7 +158,8 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
             netx: bool = False, calibrate: Optional[PathLike] = None,
             lava_neuron: str = "auto", progress: Optional[Progress] = None,
             convention: Optional[str] = None, reset: Optional[str] = None,
-            force: bool = False) -> CompileResult:
+            max_spikes_per_dt: Optional[int] = None,
+            producer: Optional[str] = None, force: bool = False) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
@@ -143,8 +169,8 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     ``out`` follows the output policy of :mod:`snncc.atomic` (checked before any work): a new
     folder, an empty one or one snncc wrote (its manifest), never an input; ``force``
     also writes into a non-empty folder without a manifest, replacing only snncc's files.
-    ``convention``/``reset``: how a ``.nir`` model is read (see
-    :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
+    ``convention``/``reset``/``max_spikes_per_dt``/``producer``: how a ``.nir`` model is
+    read (see :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
     from .atomic import check_output_dir
@@ -156,10 +182,12 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     if out is not None:
         check_output_dir(out, _paths(model, calibrate, weights), force)
     config = _quant_config(target, netx)
-    model = _load(model, trust, convention, reset, dt, weights, model_args)
+    model = _load(model, trust, convention, reset, dt, weights, model_args, max_spikes_per_dt,
+                  producer)
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
+        _nir_spikes_hint(model, exc, dt)
         if not netx:
             raise
         raise SnnccError(f"--netx: {exc.cause}", "netx carries a layer's constant drive only as a "
@@ -281,7 +309,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            weights: Optional[PathLike] = None, model_args: Optional[str] = None,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
            progress: Optional[Progress] = None, convention: Optional[str] = None,
-           reset: Optional[str] = None, force: bool = False) -> VerifyResult:
+           reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
+           producer: Optional[str] = None, force: bool = False) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
@@ -303,7 +332,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
         peek_data(calibrate)
     compiled_result = compile(model, target=target, trust=trust, weights=weights,
                               model_args=model_args, input_shape=input_shape, dt=dt,
-                              convention=convention, reset=reset)
+                              convention=convention, reset=reset,
+                              max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled),
                      memory=_memory_check(compiled.fixed, "verify", data,
@@ -434,7 +464,8 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
                input_shape: Optional[Sequence[int]] = None,
                dt: Optional[float] = None, convention: Optional[str] = None,
                reset: Optional[str] = None, quantized: bool = False,
-               target: str = "loihi", force: bool = False) -> Path:
+               target: str = "loihi", max_spikes_per_dt: Optional[int] = None,
+               producer: Optional[str] = None, force: bool = False) -> Path:
     """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
 
     A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
@@ -450,7 +481,8 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     from .passes import lower_neurons, validate_float
     inputs = _paths(model, weights)
     check_file_target(out, "hdf5", inputs, force)
-    model = _load(model, trust, convention, reset, dt, weights, model_args)
+    model = _load(model, trust, convention, reset, dt, weights, model_args, max_spikes_per_dt,
+                  producer)
     if isinstance(model, NirFile):
         graph = model.graph(dt)
     else:
@@ -488,7 +520,8 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
             weights: Optional[PathLike] = None, model_args: Optional[str] = None,
             input_shape: Optional[Sequence[int]] = None,
             dt: Optional[float] = None, convention: Optional[str] = None,
-            reset: Optional[str] = None, system: Optional[str] = None,
+            reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
+            producer: Optional[str] = None, system: Optional[str] = None,
             steps: Optional[int] = None, rate: Optional[float] = None,
             data: Optional[PathLike] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources.
@@ -498,10 +531,12 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
     run on the fast simulator; ``steps`` defaults to its length) or assumed (``rate`` spikes
     per neuron per step, default 0.1).  ``system``: ``oheo-gulch``, ``kapoho-point`` or
     ``hala-point`` to check the network against that system's chips.  Xylo: the chip's
-    resources in ``placement``.
+    resources in ``placement``.  ``convention``/``reset``/``max_spikes_per_dt``/``producer``:
+    how a ``.nir`` model is read (as in :func:`compile`).
     """
     result = compile(model, target=target, trust=trust, weights=weights, model_args=model_args,
-                     input_shape=input_shape, dt=dt, convention=convention, reset=reset)
+                     input_shape=input_shape, dt=dt, convention=convention, reset=reset,
+                     max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)

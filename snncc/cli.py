@@ -42,11 +42,21 @@ TARGET_HELP = ("chip: loihi (Intel Loihi 2), xylo-audio2 | xylo-imu | xylo-audio
                "Xylo; xylo = xylo-audio2), see docs/xylo.md")
 ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_in and the taus "
                              "of every neuron are read: euler (snnTorch, SpikingJelly, snncc), "
-                             "unit-pulse (Norse, Sinabs), exp-euler (Rockpool); default: the "
+                             "unit-pulse (Norse), exp-euler (Rockpool), zoh or exp-pulse "
+                             "(Sinabs); default: the "
                              "producer's, else detected per node from r")
 ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
                         "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
                         "late), subtract-delayed; default: the file's metadata or v_reset")
+MaxSpikesOpt = typer.Option(None, "--max-spikes-per-dt",
+                            help=".nir models: the most spikes a neuron emits per step, "
+                            "which NIR does not record (Rockpool's max_spikes_per_dt, Sinabs "
+                            "SingleSpike = 1); default: the producer's (Rockpool, Sinabs: "
+                            "65536; others: 1)")
+ProducerOpt = typer.Option(None, "--producer", help=".nir models: the tool that wrote the "
+                           "file, where its structure cannot tell (snntorch, spikingjelly, "
+                           "norse, norse-1.1.0, rockpool, sinabs, snncc): its conventions, "
+                           "reset, spike rule and dt apply; default: detected")
 ForceOpt = typer.Option(False, "--force", help="write into an output snncc does not own: a "
                         "non-empty folder without a manifest (only snncc's files are replaced, "
                         "nothing is deleted), or replace a file of another kind")
@@ -153,7 +163,9 @@ def compile_cmd(model: str = ModelArg,
                                                "write network.net (fails if netx cannot express it)"),
                 calibrate: Optional[Path] = CalibrateOpt,
                 convention: Optional[str] = ConventionOpt,
-                reset: Optional[str] = ResetOpt, force: bool = ForceOpt) -> None:
+                reset: Optional[str] = ResetOpt,
+                max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
+                producer: Optional[str] = ProducerOpt, force: bool = ForceOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -165,7 +177,9 @@ def compile_cmd(model: str = ModelArg,
         result = api.compile(model, target=target, out=out, trust=trust, weights=weights,
                              model_args=model_args, input_shape=api.parse_shape(input_shape),
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress, convention=convention, reset=reset, force=force)
+                             progress=progress, convention=convention, reset=reset,
+                             max_spikes_per_dt=max_spikes_per_dt, producer=producer,
+                             force=force)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -192,7 +206,9 @@ def verify(model: str = ModelArg,
            trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
-           reset: Optional[str] = ResetOpt, force: bool = ForceOpt) -> None:
+           reset: Optional[str] = ResetOpt,
+           max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
+           producer: Optional[str] = ProducerOpt, force: bool = ForceOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
     from .progress import live
@@ -201,7 +217,8 @@ def verify(model: str = ModelArg,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, weights=weights, model_args=model_args,
                             input_shape=api.parse_shape(input_shape), dt=dt,
-                            progress=progress, convention=convention, reset=reset, force=force)
+                            progress=progress, convention=convention, reset=reset,
+                            max_spikes_per_dt=max_spikes_per_dt, producer=producer, force=force)
     _print_compile(result.compile)
     _print_report(result.report)
     _print_warnings(result.warnings)
@@ -294,6 +311,8 @@ def export_nir(model: str = ModelArg,
                model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
                dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
                reset: Optional[str] = ResetOpt,
+               max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
+               producer: Optional[str] = ProducerOpt,
                quantized: bool = typer.Option(False, "--quantized", help="also write the "
                                               "target's integer program into the metadata "
                                               "(read back bit-exactly by snncc)"),
@@ -311,6 +330,7 @@ def export_nir(model: str = ModelArg,
     path = api.export_nir(loaded, out, trust=trust, weights=weights, model_args=model_args,
                           input_shape=api.parse_shape(input_shape), dt=dt,
                           convention=convention, reset=reset, quantized=quantized, target=target,
+                          max_spikes_per_dt=max_spikes_per_dt, producer=producer,
                           force=force)
     if isinstance(loaded, NirFile):
         _print_nir_import(loaded.graph(dt))
@@ -324,6 +344,8 @@ def inspect(model: str = ModelArg,
             model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
             dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
             reset: Optional[str] = ResetOpt,
+            max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
+            producer: Optional[str] = ProducerOpt,
             system: Optional[str] = typer.Option(
                 None, "--system", help="check against a Loihi 2 system: oheo-gulch (1 chip), "
                 "kapoho-point (8), hala-point (1152); default: as many chips as needed"),
@@ -340,8 +362,8 @@ def inspect(model: str = ModelArg,
     from . import api
     info = api.inspect(model, target=target, trust=trust, weights=weights,
                        model_args=model_args, input_shape=api.parse_shape(input_shape), dt=dt,
-                       convention=convention, reset=reset, system=system, steps=steps,
-                       rate=rate, data=data)
+                       convention=convention, reset=reset, max_spikes_per_dt=max_spikes_per_dt,
+                       producer=producer, system=system, steps=steps, rate=rate, data=data)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters

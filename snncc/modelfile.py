@@ -222,33 +222,38 @@ class NirFile:
     """A ``.nir`` model: read when compiled, once ``dt`` is known (the file's, or ``--dt``).
 
     NIR stores no time step, integrator or reset flavour; :meth:`graph` reads the file with
-    ``dt`` (None: the file's metadata or its producer's) and the ``convention`` and
-    ``reset`` set here (None: as the producer means them; see
+    ``dt`` (None: the file's metadata or its producer's) and the ``convention``, ``reset``,
+    ``max_spikes_per_dt`` and ``producer`` set here (None: as the producer means them; see
     :func:`snncc.backends.nir.from_nir`), and keeps the float graph, which is also the float
     reference ``verify`` compares with.  What was assumed and repaired is in
     ``graph.meta["nir_import"]`` and ``graph.meta["nir_repairs"]`` (the CLI prints both).
     """
 
     def __init__(self, path: Path, convention: Optional[str] = None,
-                 reset: Optional[str] = None) -> None:
+                 reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
+                 producer: Optional[str] = None) -> None:
         self.path = Path(path)
         self.convention = convention
         self.reset = reset
+        self.max_spikes_per_dt = max_spikes_per_dt
+        self.producer = producer
         self._graph = None
         self._key = None
 
     def graph(self, dt: Optional[float] = None):
-        key = (dt, self.convention, self.reset)
+        key = (dt, self.convention, self.reset, self.max_spikes_per_dt, self.producer)
         if self._graph is None or (key != self._key and (dt is not None or key[1:] != self._key[1:])):
             from .backends.nir import read_nir
-            self._graph = read_nir(self.path, dt, self.convention, self.reset)
+            self._graph = read_nir(self.path, dt, self.convention, self.reset,
+                                   max_spikes_per_dt=self.max_spikes_per_dt,
+                                   producer=self.producer)
             self._key = key
         return self._graph
 
     def quantized(self, target: str, dt: Optional[float] = None):
         """The integer program for ``target`` the file carries (``snncc export-nir
         --quantized``), or None; compile uses it instead of quantizing again."""
-        if self.convention is not None or self.reset is not None:
+        if self.convention is not None or self.reset is not None or self.producer is not None:
             return None        # the caller reads the float graph another way: quantize that
         from .backends.nir.reader import read_nir_quantized
         return read_nir_quantized(self.path, target, dt)

@@ -121,7 +121,8 @@ def _foreign(r, tau=0.02, w_in=None):
     ("exp-euler", 0.02 * np.exp(-0.05) / 1e-3, np.exp(-0.05), 1.0),   # Rockpool
 ])
 def test_the_three_r_conventions_are_detected_and_folded(name, r, beta, gain):
-    graph = from_nir(_foreign(np.full(2, r)), dt=1e-3)
+    # exp-euler at a round dt is Rockpool's (up to 65536 spikes per step unless told)
+    graph = from_nir(_foreign(np.full(2, r)), dt=1e-3, max_spikes_per_dt=1)
     assert graph.meta["nir_conventions"] == {"lif": name}
     np.testing.assert_allclose(graph.node("lif").beta, beta, rtol=1e-6)
     np.testing.assert_allclose(graph.node("fc").weight, gain, rtol=1e-6)
@@ -135,7 +136,7 @@ def test_convention_can_be_forced_and_current_gains_differ():
     np.testing.assert_allclose(norse.node("fc").weight, 0.05, rtol=1e-6)
     forced = from_nir(cuba, dt=1e-3, convention="euler")          # w_in read as dt*w_in/tau_syn
     np.testing.assert_allclose(forced.node("fc").weight, 0.05 * 0.1, rtol=1e-6)
-    assert set(CONVENTIONS) == {"euler", "unit-pulse", "exp-euler"}
+    assert set(CONVENTIONS) == {"euler", "unit-pulse", "exp-euler", "exp-syn", "zoh", "exp-pulse"}
 
 
 def test_legacy_file_is_repaired_and_the_repairs_are_listed(tmp_path):

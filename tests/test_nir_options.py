@@ -196,3 +196,14 @@ def test_quantized_program_is_checked_on_read(tmp_path):
     api.export_nir(tmp_path / "m.pt", tmp_path / "q2.nir", quantized=True)
     with pytest.raises(SnnccError, match="would change the float model"):
         api.compile(tmp_path / "q2.nir", dt=5e-4)
+
+
+def test_compile_calibrates_a_nir_model(tmp_path, monkeypatch, capsys):
+    """--calibrate reads a .nir model's float graph (it used to trace it as a torch model)."""
+    path = _lif_file(tmp_path / "m.nir")
+    np.savez(tmp_path / "x.npz", x=(np.random.default_rng(0).random((8, 30, 2)) < 0.5)
+             .astype(np.float32))
+    code, out, err = run_cli(capsys, monkeypatch, "compile", path, "-o", tmp_path / "b",
+                             "--calibrate", tmp_path / "x.npz")
+    assert code == 0, err
+    assert (tmp_path / "b" / "network.json").is_file()

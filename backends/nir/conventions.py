@@ -85,11 +85,33 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
                _exp_decay, lambda r, tau, dt: dt * r / (tau * np.exp(-dt / tau)),
                lambda w, tau, dt: w * np.exp(-dt / tau),
                lambda tau, dt: tau * np.exp(-dt / tau) / dt),
+    Convention("exp-syn", "exponential decay exp(-dt/tau) with the input added before the "
+               "decay, so r = tau*exp(-dt/tau)/dt gives it the gain exp(-dt/tau) (Rockpool "
+               "ExpSynTorch: isyn = b*(isyn + x))",
+               _exp_decay, lambda r, tau, dt: dt * r / tau,
+               lambda w, tau, dt: w * np.exp(-dt / tau),
+               lambda tau, dt: tau * np.exp(-dt / tau) / dt),
+    Convention("zoh", "exact integration of the ODE over one step with the input held (zero-"
+               "order hold): decay exp(-dt/tau), input gain r*(1 - exp(-dt/tau)) (Sinabs LIF, "
+               "norm_input=True)",
+               _exp_decay, lambda r, tau, dt: r * -np.expm1(-dt / np.asarray(tau, np.float64)),
+               lambda w, tau, dt: w * -np.expm1(-dt / np.asarray(tau, np.float64)),
+               lambda tau, dt: np.ones_like(tau)),
+    Convention("exp-pulse", "exponential decay exp(-dt/tau), each input adds r*x (w_in*x) in "
+               "its step (Sinabs ExpLeak and IAF, norm_input=False)",
+               _exp_decay, lambda r, tau, dt: r + 0.0 * tau, lambda w, tau, dt: w + 0.0 * tau,
+               lambda tau, dt: np.ones_like(tau)),
 )}
+# IF nodes have no leak: what each convention means for them ("euler": dt*r per step)
+IF_READING = {"euler": "euler", "exp-euler": "euler", "zoh": "euler", "exp-syn": "euler",
+              "unit-pulse": "unit-pulse", "exp-pulse": "unit-pulse"}
+
+
+DETECTABLE = ("euler", "unit-pulse", "exp-euler")    # r = 1 reads as unit-pulse unless told
 
 
 def detect(r: np.ndarray, tau_mem: np.ndarray, dt: float, rtol: float = 1e-4) -> list[str]:
     """Names of the conventions whose unit ``r`` this node's ``r`` is (possibly several)."""
     r = np.asarray(r, dtype=np.float64)
-    return [c.name for c in CONVENTIONS.values()
+    return [c.name for c in CONVENTIONS.values() if c.name in DETECTABLE
             if np.allclose(r, c.unit_r(np.asarray(tau_mem, np.float64), dt), rtol=rtol, atol=0)]

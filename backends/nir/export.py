@@ -54,9 +54,9 @@ def _neuron(node: CubaLIF, dt: float):
     alpha, beta, bias, thr = (_f64(node.alpha), _f64(node.beta), _f64(node.bias),
                               _f64(node.threshold))
     meta = _reset_meta(node)
-    if node.max_spikes > 1:
-        raise SnnccError(f"layer {node.name!r} emits up to {node.max_spikes} spikes per step; "
-                         "NIR's neurons emit one", "export a model trained with max_spikes=1")
+    if node.max_spikes > 1:       # NIR cannot say it: snncc's metadata does (tools that do
+        meta["max_spikes"] = int(node.max_spikes)     # not read it see one spike per step)
+        meta["spike_count"] = "#{k <= max_spikes : v > k*v_threshold}, v -= count*v_threshold"
     if node.input_gain is not None or np.any(beta > 1.0):
         raise SnnccError(f"layer {node.name!r}: a per-step input gain or a growing membrane "
                          "(beta > 1) has no NIR form", "compile it for Loihi instead")

@@ -23,7 +23,9 @@ from ...ir.nodes import Input, NeuronNode, Output
 from . import conventions as conv
 from . import producers as prod
 from .cycles import delayed_edges
+from . import spiking
 from .neurons import NEURON_IMPORTERS, RESET_CHOICES, ImportContext, scalar
+from .spiking import NirOptionError  # noqa: F401  (re-exported for the reader)
 from .safety import NirLimits
 from .subgraphs import flatten_subgraphs
 
@@ -42,7 +44,7 @@ def _shape_of(types, key: str) -> tuple[int, ...]:
 def _input(name, n, ctx):
     shape = _shape_of(n.input_type, "input")
     if len(shape) in (2, 4) and shape[0] == 1:
-        ctx.notes.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
+        ctx.notes.append(f"dropped the batch dimension of {name!r} ({[int(d) for d in shape]})")
         shape = shape[1:]
     if any(s <= 0 for s in shape):
         raise SnnccError(f"NIR input {name!r} has shape {list(shape)}",
@@ -65,7 +67,7 @@ def _graph_meta(nir_graph) -> dict:
 
 def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list) -> tuple[float, str]:
     """(dt, where it came from); warns when a given dt contradicts the file."""
-    implied = prod.consistent(prod.euler_dts(nir_graph))
+    implied = prod.implied_dt(nir_graph, producer)
     file_dt = meta.get("dt")
     if dt is not None:
         try:
@@ -79,7 +81,7 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
         theirs = float(file_dt) if file_dt is not None else implied
         if theirs is not None and abs(dt - theirs) > 1e-6 * theirs:
             what = ("the file's metadata records dt" if file_dt is not None else
-                    "the file's gains (r = tau/dt) were written for dt")
+                    "the file's gains (r) were written for dt")
             warnings.append(f"--dt {dt:g} differs from the {theirs:g} s {what}: every decay "
                             "and input gain changes, so spikes will not match the producer's "
                             f"(drop --dt to use {theirs:g})")
@@ -91,9 +93,11 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
                              "time step", "give the time step, e.g. --dt 1e-4")
         return file_dt, "file metadata"
     if implied is not None:
-        return implied, "the gains r = tau/dt"
+        exp = producer is not None and "exp-euler" in producer.conventions.values()
+        return implied, "the gains r = tau*exp(-dt/tau)/dt" if exp else "the gains r = tau/dt"
     if producer is not None and producer.dt is not None:
-        return producer.dt, f"{producer.name}'s default"
+        return producer.dt, f"{producer.name}'s default" + (
+            f"; {producer.dt_note}" if producer.dt_note else "")
     if not prod.euler_dts(nir_graph) and not any(
             getattr(n, f, None) is not None for n in nir_graph.nodes.values()
             for f in ("tau", "tau_mem", "tau_syn")):
@@ -105,14 +109,19 @@ def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list
 
 
 def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = None,
-             reset: Optional[str] = None, limits: Optional[NirLimits] = None) -> Graph:
+             reset: Optional[str] = None, limits: Optional[NirLimits] = None,
+             max_spikes_per_dt: Optional[int] = None, producer: Optional[str] = None) -> Graph:
     """Float IR graph of ``nir_graph``.
 
-    ``dt`` (s): overrides the file's step; ``convention`` ("euler", "unit-pulse",
-    "exp-euler"; :data:`conventions.CONVENTIONS`) forces how ``r``/``w_in`` and the decays
-    of every neuron node are read; ``reset`` (:data:`neurons.RESET_CHOICES`) forces the reset
-    flavour.  Left None, each comes from the file's metadata, its producer, or per node from
-    ``r``.  Raises :class:`SnnccError` for graphs snncc cannot read exactly.
+    ``dt`` (s): overrides the file's step; ``convention`` (a key of
+    :data:`conventions.CONVENTIONS`: "euler", "unit-pulse", "exp-euler", "exp-syn", "zoh",
+    "exp-pulse") forces how ``r``/``w_in`` and the decays of every neuron node are read;
+    ``reset`` (:data:`neurons.RESET_CHOICES`) forces the reset flavour.  Left None, each
+    comes from the file's metadata, its producer, or per node from ``r``.
+    ``max_spikes_per_dt``: the most spikes a neuron of the file emits per step (default: the
+    producer's; Rockpool and Sinabs emit several, :mod:`.spiking`).  ``producer`` (a key of
+    :data:`producers.BY_KEY`, e.g. "sinabs") says which tool wrote the file where its
+    structure cannot tell.  Raises :class:`SnnccError` for graphs snncc cannot read exactly.
     """
     if convention is not None and convention not in conv.CONVENTIONS:
         raise SnnccError(f"unknown NIR convention {convention!r}",
@@ -123,10 +132,16 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     meta = _graph_meta(nir_graph)
     notes: list[str] = []
     nir_graph = flatten_subgraphs(nir_graph, notes)
-    producer, evidence = prod.detect(nir_graph, meta)
+    if producer is not None:
+        producer, evidence = prod.by_key(producer), "--producer"
+    else:
+        producer, evidence = prod.detect(nir_graph, meta)
+    max_spikes, spikes_source = spiking.spikes_per_step(nir_graph, producer,
+                                                        max_spikes_per_dt, meta)
     warnings: list[str] = []
     dt, dt_source = _resolve_dt(dt, meta, nir_graph, producer, notes, warnings)
-    ctx = ImportContext(dt, convention, reset, producer, notes=notes, warnings=warnings)
+    ctx = ImportContext(dt, convention, reset, producer, notes=notes, warnings=warnings,
+                        max_spikes=max_spikes, max_spikes_forced=max_spikes_per_dt is not None)
     if producer is not None and producer.tau_times_dt:
         _undo_tau_times_dt(nir_graph, dt)
     graph_meta = json.loads(meta["graph_meta"]) if "graph_meta" in meta else {}
@@ -163,7 +178,9 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
     graph.meta["nir_import"] = {
         "producer": None if producer is None else producer.name, "evidence": evidence,
         "dt": dt, "dt_source": dt_source, "conventions": dict(ctx.chosen),
-        "resets": dict(ctx.resets),
+        "resets": dict(ctx.resets), "spike_rules": dict(ctx.spike_rules),
+        "spikes_per_step": spiking.describe(max(ctx.max_spikes_used.values(), default=1),
+                                            spikes_source or "the file's metadata"),
         "caveat": "" if producer is None or reset is not None else producer.caveat,
         "notes": list(ctx.notes), "warnings": list(ctx.warnings)}
     return graph

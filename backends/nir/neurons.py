@@ -23,6 +23,7 @@ from ...errors import SnnccError
 from ...ir import CubaLIF
 from ...ir.nodes import RESET_CUSTOM, RESET_MODES, RESET_SUBTRACT, RESET_ZERO
 from . import conventions as conv
+from . import spiking
 
 RESET_CHOICES = ("zero", "subtract", "subtract-delayed")
 
@@ -62,6 +63,10 @@ class ImportContext:
     producer: Any = None
     chosen: dict = field(default_factory=dict)
     resets: dict = field(default_factory=dict)
+    spike_rules: dict = field(default_factory=dict)
+    max_spikes: int = 1                      # spikes per step of the spiking neurons
+    max_spikes_forced: bool = False          # --max-spikes-per-dt (beats snncc's metadata)
+    max_spikes_used: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
@@ -80,9 +85,9 @@ class ImportContext:
         self.chosen[name] = choice
         return conv.CONVENTIONS[choice]
 
-    def pick_if(self, name: str, r: np.ndarray) -> str:
-        """IF (no leak): "euler" reads r as dt*r per step, "unit-pulse" as r per step."""
-        choice = self.convention or self._default("IF")
+    def pick_if(self, name: str, r: np.ndarray, kind: str = "IF") -> str:
+        """IF and I (no leak): "euler" reads r as dt*r per step, "unit-pulse" as r per step."""
+        choice = self.convention or self._default(kind)
         if choice is None:
             if np.allclose(r * self.dt, 1.0, rtol=1e-4):
                 choice = "euler"
@@ -90,12 +95,11 @@ class ImportContext:
                 choice = "unit-pulse"
                 if not np.allclose(r, 1.0, rtol=1e-4):
                     self.warnings.append(
-                        f"IF node {name!r}: r = {float(np.mean(r)):g} is neither 1 (one unit "
+                        f"{kind} node {name!r}: r = {float(np.mean(r)):g} is neither 1 (one unit "
                         f"per input per step) nor 1/dt = {1 / self.dt:g} (Euler at dt); read "
                         f"as r per step (it fits Euler at dt = {1 / float(np.mean(r)):g})",
                         )
-        if choice == "exp-euler":     # no leak: the exponential integrator is Euler's
-            choice = "euler"
+        choice = conv.IF_READING[choice]       # no leak: exponential decay is no decay
         self.chosen[name] = choice
         return choice
 
@@ -150,11 +154,11 @@ def _check_decays(name: str, ctx: ImportContext, **decays: np.ndarray) -> None:
 
 def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_leak,
              tau_syn=None, w_in=None):
-    """Canonical neuron + the input gain to fold into the preceding weights.  A node without
-    ``v_threshold`` (LI, CubaLI, I) is a non-spiking readout (``spiking=False``)."""
+    """Canonical neuron + the input gain to fold into the preceding weights.  Nodes without
+    ``v_threshold`` (LI, CubaLI, I) become non-spiking readouts (``spiking=False``)."""
     meta = dict(nir_node.metadata or {})
     dtype = _dtype(meta)
-    readout = not hasattr(nir_node, "v_threshold")
+    readout = getattr(nir_node, "v_threshold", None) is None
     thr = np.ones(np.shape(r)) if readout else arr(nir_node, "v_threshold")
     shape = np.broadcast_shapes(np.shape(thr), np.shape(r),
                                 *[np.shape(a) for a in (tau_mem, v_leak, tau_syn, w_in)
@@ -162,7 +166,7 @@ def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_lea
     thr = np.broadcast_to(thr, shape)
     if tau_mem is None:                          # IF: no leak
         c = conv.CONVENTIONS["euler"]
-        choice = ctx.pick_if(name, r)
+        choice = ctx.pick_if(name, r, kind)
         beta, bias = np.ones(shape), np.zeros(shape)
         gain_v = r * ctx.dt if choice == "euler" else r
     else:
@@ -175,26 +179,69 @@ def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_lea
         alpha, gain_i = c.decay(tau_syn, ctx.dt), c.i_gain(w_in, tau_syn, ctx.dt)
     _check_decays(name, ctx, tau_mem=beta, tau_syn=alpha)
     b = lambda a: np.broadcast_to(a, shape).astype(dtype)
+    threshold = b(thr)
+    if readout:
+        ctx.resets[name] = "none (a non-spiking readout)"
+        return (CubaLIF(name, shape=tuple(int(s) for s in shape), alpha=b(alpha), beta=b(beta),
+                        threshold=threshold, bias=b(bias), spiking=False),
+                _snap_unit(np.broadcast_to(gain_i * gain_v, shape), nir_node))
+    if ctx.producer is not None and ctx.producer.spike_ge:
+        # v >= thr  <=>  v > thr' (one ulp lower) in the layer's float dtype (as the
+        # SpikingJelly frontend does); a subtract reset then removes thr', one ulp less
+        threshold = np.nextafter(threshold, dtype.type(-np.inf)).astype(dtype)
+        ctx.spike_rules[name] = ">="
+    reset = _reset_fields(name, nir_node, meta, ctx, kind)
+    max_spikes = ctx.max_spikes
+    if "max_spikes" in meta and not ctx.max_spikes_forced:          # snncc's own files
+        max_spikes = int(scalar(meta["max_spikes"]))
+    spiking.check_reset(name, max_spikes, reset["reset"], reset.get("reset_delayed", False))
+    if max_spikes > 1:
+        ctx.max_spikes_used[name] = max_spikes
     neuron = CubaLIF(name, shape=tuple(int(s) for s in shape), alpha=b(alpha), beta=b(beta),
-                     threshold=b(thr), bias=b(bias), spiking=not readout,
-                     **({} if readout else _reset_fields(name, nir_node, meta, ctx, kind)))
-    return neuron, np.broadcast_to(gain_i * gain_v, shape)
+                     threshold=threshold, bias=b(bias), max_spikes=max_spikes, **reset)
+    return neuron, _snap_unit(np.broadcast_to(gain_i * gain_v, shape), nir_node)
 
 
-def import_lif(name, n, ctx):
-    return lif_like(name, n, ctx, "LIF", tau_mem=arr(n, "tau"), r=arr(n, "r"),
-                    v_leak=arr(n, "v_leak"))
+def _snap_unit(gain: np.ndarray, nir_node) -> np.ndarray:
+    """Gains within a few ulps of 1 *of the file's precision* are the unit gain the producer
+    meant: its ``r = tau*exp(-dt/tau)/dt`` (or ``tau/dt``) was rounded to float32, so the
+    gain snncc recomputes is 1 only to ~1e-7, and folding that into the weights would move
+    a membrane that lands exactly on the threshold (Rockpool, SpikingJelly fire on ``>=``)."""
+    eps = max(np.finfo(np.asarray(getattr(nir_node, f)).dtype).eps
+              if np.issubdtype(np.asarray(getattr(nir_node, f)).dtype, np.floating) else 0.0
+              for f in ("r", "w_in", "tau", "tau_mem", "tau_syn")
+              if getattr(nir_node, f, None) is not None)
+    return np.where(np.abs(gain - 1.0) <= 16 * max(eps, 1e-16), 1.0, gain)
 
 
-def import_if(name, n, ctx):
-    return lif_like(name, n, ctx, "IF", tau_mem=None, r=arr(n, "r"), v_leak=None)
+def _leaky(kind: str):
+    """LIF / LI: ``tau dv/dt = (v_leak - v) + r*I`` (LI: no threshold)."""
+    def read(name, n, ctx):
+        return lif_like(name, n, ctx, kind, tau_mem=arr(n, "tau"), r=arr(n, "r"),
+                        v_leak=arr(n, "v_leak"))
+    return read
 
 
-def import_cuba(name, n, ctx):
-    w_in = getattr(n, "w_in", None)
-    return lif_like(name, n, ctx, "CubaLIF", tau_mem=arr(n, "tau_mem"), r=arr(n, "r"),
-                    v_leak=arr(n, "v_leak"), tau_syn=arr(n, "tau_syn"),
-                    w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
+def _integrator(kind: str):
+    """IF / I: ``dv/dt = r*I`` (I: no threshold), read per step by :meth:`ImportContext.pick_if`."""
+    def read(name, n, ctx):
+        return lif_like(name, n, ctx, kind, tau_mem=None, r=arr(n, "r"), v_leak=None)
+    return read
+
+
+def _cuba(kind: str):
+    """CubaLIF / CubaLI: ``tau_syn di/dt = -i + w_in*I``; ``tau_mem dv/dt = (v_leak - v) + r*i``."""
+    def read(name, n, ctx):
+        w_in = getattr(n, "w_in", None)
+        return lif_like(name, n, ctx, kind, tau_mem=arr(n, "tau_mem"), r=arr(n, "r"),
+                        v_leak=arr(n, "v_leak"), tau_syn=arr(n, "tau_syn"),
+                        w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
+    return read
+
+
+import_lif, import_li = _leaky("LIF"), _leaky("LI")
+import_if, import_i = _integrator("IF"), _integrator("I")
+import_cuba, import_cuba_li = _cuba("CubaLIF"), _cuba("CubaLI")
 
 
 def import_threshold(name, n, ctx):
@@ -211,23 +258,6 @@ def import_threshold(name, n, ctx):
                    reset=RESET_ZERO), None
 
 
-def import_li(name, n, ctx):
-    """LI: the LIF equation without a threshold: a non-spiking readout (its v is the output)."""
-    return lif_like(name, n, ctx, "LI", tau_mem=arr(n, "tau"), r=arr(n, "r"),
-                    v_leak=arr(n, "v_leak"))
-
-
-def import_cuba_li(name, n, ctx):
-    """CubaLI: CubaLIF without a threshold: a non-spiking readout."""
-    w_in = getattr(n, "w_in", None)
-    return lif_like(name, n, ctx, "CubaLI", tau_mem=arr(n, "tau_mem"), r=arr(n, "r"),
-                    v_leak=arr(n, "v_leak"), tau_syn=arr(n, "tau_syn"),
-                    w_in=np.ones(np.shape(n.tau_syn)) if w_in is None else arr(n, "w_in"))
-
-
-def import_i(name, n, ctx):
-    """I (``dv/dt = r*I``): a non-leaky integrator readout, IF without a threshold."""
-    return lif_like(name, n, ctx, "IF", tau_mem=None, r=arr(n, "r"), v_leak=None)
 
 
 def _delay(name, n, ctx):

@@ -65,12 +65,13 @@ def _repair_dict(data: dict, prefix: str = "") -> list[str]:
                 node[f] = np.full(shape, np.asarray(node[f]).reshape(()))
             if fixed:
                 done.append(f"broadcast scalar {', '.join(fixed)} of {prefix + name!r} to "
-                            f"{list(shape)}")
+                            f"{[int(d) for d in shape]}")
         elif kind in ("Input", "Output") and "shape" in node:
             shape = np.asarray(node["shape"]).reshape(-1)
             if _batch_leading(shape):
                 node["shape"] = shape[1:]
-                done.append(f"dropped the batch dimension of {prefix + name!r} ({list(shape)})")
+                done.append(f"dropped the batch dimension of {prefix + name!r} "
+                            f"({[int(d) for d in shape]})")
         elif kind == "NIRGraph":
             done += _repair_dict(node, f"{prefix}{name}.")
     edges = data.get("edges")
@@ -136,17 +137,24 @@ def load_nir_graph(path: str | Path, limits: Optional[NirLimits] = None):
 
 
 def read_nir(path: str | Path, dt: Optional[float] = None, convention: Optional[str] = None,
-             reset: Optional[str] = None, limits: Optional[NirLimits] = None) -> Graph:
+             reset: Optional[str] = None, limits: Optional[NirLimits] = None,
+             max_spikes_per_dt: Optional[int] = None, producer: Optional[str] = None) -> Graph:
     """Read a NIR file into the float IR, with one clear error for unreadable files.
 
     ``dt`` (seconds), ``convention`` and ``reset`` override what the file and its producer
-    say (see :func:`.importer.from_nir`).  Raises :class:`SnnccError`; repairs of legacy
+    say; ``max_spikes_per_dt`` says how many spikes its neurons emit per step where the
+    producer's may emit several; ``producer`` names the tool that wrote it (see
+    :func:`.importer.from_nir`).  Raises :class:`SnnccError`; repairs of legacy
     files are listed in ``graph.meta["nir_repairs"]`` (the CLI prints them).
     """
     from .importer import from_nir
+    from .spiking import NirOptionError
     nir_graph, repairs = load_nir_graph(path, limits)
     try:
-        graph = from_nir(nir_graph, dt, convention, reset, limits=limits)
+        graph = from_nir(nir_graph, dt, convention, reset, limits=limits,
+                         max_spikes_per_dt=max_spikes_per_dt, producer=producer)
+    except NirOptionError:
+        raise                       # about the options, not the file's (repaired) content
     except SnnccError as exc:
         if repairs:
             raise SnnccError(f"{exc.cause} (after repairs: {'; '.join(repairs)})", exc.fix) from None

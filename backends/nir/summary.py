@@ -20,6 +20,10 @@ def describe(info: dict) -> tuple[str, list[str], list[str]]:
     line = (f"NIR import: {producer}{evidence}; dt = {info['dt']:g} s ({info['dt_source']}); "
             f"r convention: {_most(info.get('conventions', {}))}; "
             f"reset: {_most(info.get('resets', {}))}")
+    if info.get("spikes_per_step"):
+        line += "; " + info["spikes_per_step"]
+    if info.get("spike_rules"):
+        line += "; fires on v >= threshold (read as v > threshold one ulp lower)"
     notes = list(info.get("notes", []))
     warnings = list(info.get("warnings", []))
     if info.get("caveat"):

@@ -136,7 +136,8 @@ def calibrate(model, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
                          "pass at least one sample with at least one time step")
     stimulus = stimulus[:, :max_samples]
     base = base or QuantConfig()
-    graph = trace(model, input_shape, dt)
+    from ...modelfile import NirFile
+    graph = model.graph(dt) if isinstance(model, NirFile) else trace(model, input_shape, dt)
     validate_float(graph)
     lowered, mapping = lower_neurons(graph)
     cfg = dataclasses.replace(base, scale_factor=dict(base.scale_factor),
