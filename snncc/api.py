@@ -188,6 +188,10 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
     from .backends import get_runner
     from .ir import serialize
     from .loaders import load_data
+    if Path(build).is_file():
+        raise SnnccError(f"{build} is a file; `snncc run` takes the build folder written by "
+                         "`snncc compile` (a netx HDF5 file is not a build folder)",
+                         f"run `snncc compile {build} -o build` first, then `snncc run build`")
     graph = serialize.load(build)
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
     if backend == "lava":      # run the generated module in the build directory itself

@@ -62,6 +62,11 @@ def load_model(path: str | Path, trust: bool = False):
     check_file(path, "model", MAX_MODEL_BYTES)
     if path.suffix.lower() == ".nir":
         return NirFile(path)
+    from .hdf5_safety import is_hdf5
+    if is_hdf5(path):      # lava-dl netx (.net) or another HDF5 file: never a pickle
+        raise SnnccError(f"model file {path} is an HDF5 file (lava-dl netx format): snncc "
+                         "does not read netx networks as input yet",
+                         "compile the PyTorch model the netx file came from, or its NIR export")
     import torch
     try:
         if trust:
