@@ -6,7 +6,8 @@ bytes in any other file (*external storage*), a link may point into another HDF5
 may declare gigabytes that a few bytes decompress to.  :func:`check_hdf5` walks every link
 and object of a file **before any dataset is read** and refuses all of these by name, and
 caps what the file declares (objects, bytes per dataset, bytes in all).  Datasets must be
-numbers, booleans or fixed-length byte strings: no object references, variable-length or
+numbers, booleans or strings (variable-length ones only a few per dataset: their bytes live
+in the file's own heap, bounded by its size): no object references, other variable-length or
 compound types.
 
 Shared by every HDF5 reader of snncc (netx import; the NIR importer can call it too).  Needs
@@ -22,6 +23,7 @@ import numpy as np
 from .errors import SnnccError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+MAX_VLEN_STRINGS = 16      # lava-dl writes e.g. neuron/activation as one variable-length string
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,12 @@ def _dataset_problem(ds, limits: Hdf5Limits) -> str | None:
     if ds.id.get_create_plist().get_external_count() > 0:
         return "a dataset with external storage (its bytes live in another file)"
     dt = ds.dtype
-    if dt.kind not in "biuf" and not (dt.kind == "S" and h5py.check_string_dtype(dt) is not None
-                                      and h5py.check_string_dtype(dt).length is not None):
-        return f"a dataset of type {dt} (only numbers, booleans and fixed-length strings)"
+    text = h5py.check_string_dtype(dt)
+    if text is not None and text.length is None and ds.size <= MAX_VLEN_STRINGS:
+        return None     # a few variable-length strings: heap bytes in this very file
+    if dt.kind not in "biuf" and not (dt.kind == "S" and text is not None):
+        return (f"a dataset of type {dt} (only numbers, booleans, fixed-length strings and "
+                f"up to {MAX_VLEN_STRINGS} variable-length strings)")
     if ds.shape is None:
         return "a dataset without a shape"
     nbytes = int(np.prod(ds.shape, dtype=object)) * dt.itemsize

@@ -32,14 +32,13 @@ NETX_FILE = "network.net"
 NAME_ATTR = "snncc_name"    # our node name, stored as an HDF5 attribute netx ignores
 
 
-def netx_loaded_weights(weight: np.ndarray) -> Optional[tuple[np.ndarray, int]]:
-    """The (matrix, weight_exp) Lava's fixed_pt Dense ends up with when netx loads ``weight``.
+def netx_optimize(weight: np.ndarray) -> Optional[tuple[np.ndarray, int, int]]:
+    """What lava-dl 0.6.0's ``netx.utils.optimize_weight_bits`` makes of a weight matrix:
+    ``(scaled matrix, num_weight_bits, weight_exp)``; None where netx fails (an all-zero
+    matrix) or the scale goes negative (weights beyond 8 bits).
 
-    Mirrors lava-dl 0.6.0 ``netx.utils.optimize_weight_bits`` (which scales the matrix by
-    ``2**sb`` and sets ``weight_exp = -sb``, ``num_weight_bits = 8 - sb - n``) followed by
-    Lava's ``clip_weights``/``truncate_weights`` with the sign mode Lava infers from the
-    scaled matrix (netx does not pass its own).  None where netx fails or the scale goes
-    negative (an all-zero matrix, weights beyond 8 bits).
+    It scales the matrix by ``2**sb`` and sets ``weight_exp = -sb`` and ``num_weight_bits =
+    8 - sb - n`` (``n``: trailing zero bits shared by all weights, minus one when mixed).
     """
     w = np.asarray(weight).astype(np.int64)            # NetDict reads weights .astype(int)
     if w.size == 0:
@@ -63,15 +62,31 @@ def netx_loaded_weights(weight: np.ndarray) -> Optional[tuple[np.ndarray, int]]:
     n = 8
     while n > 0 and np.any(w % (2 ** n)):
         n -= 1
-    num_weight_bits = 8 - sb - (n - signed)
-    scaled = w << sb
+    return w << sb, 8 - sb - (n - signed), -sb
+
+
+def lava_dense_weights(scaled: np.ndarray, num_weight_bits: int) -> np.ndarray:
+    """Lava's fixed_pt Dense at run time: ``clip_weights`` and ``truncate_weights`` with the
+    sign mode it infers from the matrix itself (netx does not pass its own)."""
     mode = fx.sign_mode(scaled)                       # Lava's determine_sign_mode
     mixed = mode == fx.SIGN_MIXED
     mag = -scaled if mode == fx.SIGN_INHIBITORY else scaled
     mag = np.clip(mag, -256 if mixed else 0, 255)     # clip_weights(num_bits=8)
     drop = 8 - num_weight_bits + int(mixed)           # truncate_weights
     mag = (mag >> drop) << drop
-    return (-mag if mode == fx.SIGN_INHIBITORY else mag), -sb
+    return -mag if mode == fx.SIGN_INHIBITORY else mag
+
+
+def netx_loaded_weights(weight: np.ndarray) -> Optional[tuple[np.ndarray, int]]:
+    """The (matrix, weight_exp) Lava's fixed_pt Dense ends up with when netx loads ``weight``:
+    :func:`netx_optimize` followed by :func:`lava_dense_weights`.  None where netx fails or
+    the scale goes negative (an all-zero matrix, weights beyond 8 bits).
+    """
+    opt = netx_optimize(weight)
+    if opt is None:
+        return None
+    scaled, bits, exp = opt
+    return lava_dense_weights(scaled, bits), exp
 
 
 def _chain(graph: Graph) -> tuple[list[str], list[tuple[FxDense, FxNeuron]]]:

@@ -8,8 +8,12 @@ All return the same :class:`SimResult`, bit for bit.  Nothing here imports torch
 time, so the package loads in the torch-free Lava env.
 """
 from .. import register_runner
+from . import delays, sdnn
 from .stepper import SimResult, simulate
-from .vectorized import Plan, simulate_fast
+from .vectorized import KERNELS, Plan, simulate_fast
+
+sdnn.register_fast(KERNELS)       # graded neurons (sigma-delta), in their own files
+delays.register_fast(KERNELS)     # DelayDense, LIFReset
 
 register_runner("sim")(simulate)
 

@@ -40,6 +40,9 @@ class Executor:
 
     has_state = False
     delayed = False         # synapses and delay lines: accumulate step t, emit it later
+    spiking = False         # its output is recorded in SimResult.spikes (inputs, neurons)
+    records_states = False  # it has u and v to record (neurons)
+    out_dtype = bool        # graded neurons: integer payloads
 
     def __init__(self, node: Node, batch: int) -> None:
         self.node = node
@@ -55,9 +58,13 @@ class Executor:
 
 @executor(Input.kind)
 class InputExec(Executor):
+    spiking = True
+
     def __init__(self, node, batch, stimulus: np.ndarray):
         super().__init__(node, batch)
         self.stimulus = stimulus
+        if stimulus.size and not np.all((stimulus == 0) | (stimulus == 1)):
+            self.out_dtype = np.int32           # graded input (netx input neurons, SDNN)
 
     def emit(self, t, inputs):
         return self.stimulus[t]
@@ -155,6 +162,8 @@ class NeuronExec(Executor):
     """Lava ``LIF`` (PyLifModelBitAcc) generalised: per-neuron parameters, reset, floor."""
 
     has_state = True
+    spiking = True
+    records_states = True
 
     def __init__(self, node: FxNeuron, batch):
         super().__init__(node, batch)
@@ -229,10 +238,11 @@ def simulate(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
                              "quantize the graph first (snncc compile) so it holds fixed-point nodes")
         execs[name] = cls(node, batch, flat) if cls is InputExec else cls(node, batch)
 
-    spiking = [n for n in order if isinstance(execs[n], (InputExec, NeuronExec))]
+    spiking = [n for n in order if execs[n].spiking]
     res = SimResult(spikes={n: np.zeros((steps, batch, flat.shape[2] if isinstance(execs[n], InputExec)
-                                          else execs[n].v.shape[1]), dtype=bool) for n in spiking})
-    neurons = [n for n in order if isinstance(execs[n], NeuronExec)]
+                                          else execs[n].v.shape[1]), dtype=execs[n].out_dtype)
+                            for n in spiking})
+    neurons = [n for n in order if execs[n].records_states]
     if record_states:
         for n in neurons:
             res.u[n] = np.zeros((steps, batch, execs[n].u.shape[1]), dtype=np.int32)
@@ -261,5 +271,5 @@ def simulate(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
                 res.u[n][t] = execs[n].u
                 res.v[n][t] = execs[n].v
     for n in outputs:
-        res.outputs[n] = np.stack(out_steps[n]).astype(bool)
+        res.outputs[n] = np.stack(out_steps[n]).astype(execs[graph.inputs_of(n)[0]].out_dtype)
     return res

@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 
 from snncc.errors import SnnccError
-from snncc.ir import FxConv, FxDelay, FxDense, FxNeuron, Graph, Input, Output
+from snncc.ir import FxConv, FxDelay, FxDense, FxGradedNeuron, FxNeuron, Graph, Input, Output
 
 from .dense import DenseKernel, Delayed
 from .exact import exact_dtype
@@ -50,6 +50,7 @@ def check_stimulus(graph: Graph, stimulus: np.ndarray, input_name: Optional[str]
 
 KERNELS = {FxDense: DenseKernel, FxConv: ConvKernel, FxDelay: DelayKernel,
            FxNeuron: NeuronKernel}
+NEURONS = (FxNeuron, FxGradedNeuron)    # nodes with state, stepped in time (graded: int output)
 
 
 class Plan:
@@ -85,7 +86,7 @@ class Plan:
         for name, i in last.items():
             if name in self.delayed:
                 self.free_after.setdefault(i, []).append(name)
-        self.spiking = [n for n in self.order if isinstance(graph.node(n), (Input, FxNeuron))]
+        self.spiking = [n for n in self.order if isinstance(graph.node(n), (Input,) + NEURONS)]
         self.on_cpu = getattr(ops, "device", None) is None or ops.device.type == "cpu"
 
     def pool(self) -> Optional[ThreadPoolExecutor]:
@@ -180,7 +181,9 @@ class _Run:
         else:
             spikes, u, v = kernel.run(*self._input_sum(name, feeds), self.record,
                                       self.plan.rows_for(kernel.n), self.plan.pool())
-            self.values[name], self.bounds[name] = spikes, 1
+            # graded spikes (sigma-delta): their bound comes from the data
+            self.values[name], self.bounds[name] = spikes, (None if getattr(kernel, "graded", False)
+                                                            else 1)
             if self.record:
                 self.u[name], self.v[name] = u, v
 
@@ -189,6 +192,7 @@ class _Run:
         plan, members = self.plan, set(group)
         bounds: dict[str, Optional[int]] = {n: 1 for n in group
                                             if isinstance(plan.graph.node(n), FxNeuron)}
+        bounds.update({n: None for n in group if isinstance(plan.graph.node(n), FxGradedNeuron)})
         for _ in group:                     # synapse chains inside the cycle: settle in turns
             for n in group:
                 if n in plan.delayed:
@@ -204,7 +208,7 @@ class _Run:
         bounds = self._group_bounds(group)
         ext: dict[str, Array] = {}
         for n in group:
-            if isinstance(kinds[n], FxNeuron):
+            if isinstance(kinds[n], NEURONS):
                 outside = [s for s in plan.feeds[n] if s not in members]
                 ext[n], ext_bound = self._input_sum(n, outside)
                 inner = [bounds.get(s) for s in plan.feeds[n] if s in members]
@@ -222,7 +226,7 @@ class _Run:
             for n in group:                                      # phase 1: emit
                 if n in plan.delayed:
                     now[n] = plan.kernels[n].emit()
-                elif isinstance(kinds[n], FxNeuron):
+                elif isinstance(kinds[n], NEURONS):
                     kernel = plan.kernels[n]
                     a = ext[n][t]
                     for s in plan.feeds[n]:
@@ -241,12 +245,12 @@ class _Run:
                 if n in plan.delayed:
                     src = plan.feeds[n][0]
                     x = now[src] if src in members else self.values[src][t]
-                    bound = 1 if x.dtype == ops.bool_ else ops.max_abs(x)
+                    bound = 1 if x.dtype == ops.bool_ else max(ops.max_abs(x), 1)
                     plan.kernels[n].accumulate(x, t, bound)
         stack = lambda xs: ops.concat([x[None] for x in xs], 0)   # noqa: E731
         for n in group:
             self.values[n], self.bounds[n] = stack(series[n]), bounds.get(n)
-            if isinstance(kinds[n], FxNeuron) and self.record:
+            if isinstance(kinds[n], NEURONS) and self.record:
                 self.u[n] = ops.astype(stack(u_series[n]), ops.int32)
                 self.v[n] = ops.astype(stack(v_series[n]), ops.int32)
 
@@ -285,7 +289,7 @@ class _Results:
     def __init__(self, plan: Plan, steps: int, batch: int, record: bool) -> None:
         self.plan, self.steps, self.batch, self.record = plan, steps, batch, record
         self.result = SimResult(spikes={})
-        self.neurons = [n for n in plan.order if isinstance(plan.graph.node(n), FxNeuron)]
+        self.neurons = [n for n in plan.order if isinstance(plan.graph.node(n), NEURONS)]
 
     def _put(self, table: dict, name: str, value: Array, b0: int, dtype) -> None:
         array = self.plan.ops.to_numpy(value)
@@ -293,12 +297,20 @@ class _Results:
             table[name] = np.empty((self.steps, self.batch) + tuple(array.shape[2:]), dtype)
         table[name][:, b0:b0 + array.shape[1]] = array
 
+    def _dtype(self, run: "_Run", name: str):
+        """bool for spikes; int32 for graded spikes and a graded (non-binary) input."""
+        node = self.plan.graph.node(name)
+        if isinstance(node, FxGradedNeuron) or (isinstance(node, Input) and run.stim.dtype != self.plan.ops.bool_):
+            return np.int32
+        return np.bool_
+
     def add(self, run: "_Run", b0: int) -> None:
         res = self.result
         for name in self.plan.spiking:
-            self._put(res.spikes, name, run.values[name], b0, np.bool_)
+            self._put(res.spikes, name, run.values[name], b0, self._dtype(run, name))
         for name in self.plan.graph.output_names:
-            self._put(res.outputs, name, run.values[name], b0, np.bool_)
+            src = self.plan.graph.inputs_of(name)[0]
+            self._put(res.outputs, name, run.values[name], b0, self._dtype(run, src))
         if self.record:
             for name in self.neurons:
                 self._put(res.u, name, run.u[name], b0, np.int32)

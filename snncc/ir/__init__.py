@@ -4,8 +4,12 @@ from .nodes import (NODE_KINDS, Affine, CubaLIF, FxDense, FxNeuron, Input, LIF, 
                     NeuronNode, Node, Output)
 from .spatial import Add, BatchNorm, Conv2d, Flatten, MaxPool2d, Pool2d, Scale
 from .fixed_spatial import FxConv, FxDelay
+from .delays import FxDelayDense
+from .reset import FxLIFReset
+from .sigma_delta import FxDelta, FxGradedNeuron, FxSigma, FxSigmaDelta
 
 __all__ = ["Graph", "NODE_KINDS", "Affine", "CubaLIF", "FxDense", "FxNeuron", "Input", "LIF",
            "Lowered", "NeuronNode", "Node", "Output"]
 __all__ += ["Add", "BatchNorm", "Conv2d", "Flatten", "MaxPool2d", "Pool2d", "Scale", "FxConv",
-            "FxDelay"]
+            "FxDelay", "FxDelayDense", "FxLIFReset", "FxDelta", "FxGradedNeuron", "FxSigma",
+            "FxSigmaDelta"]
