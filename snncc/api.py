@@ -29,11 +29,26 @@ from .progress import Progress
 PathLike = str | os.PathLike
 
 
-def _load(model, trust: bool):
+def _load(model, trust: bool, netx_args: Optional[Sequence[str]] = None):
+    """The model object; ``netx_args`` (``NAME=VALUE``: lava-dl netx ``Network`` arguments)
+    apply to a netx file only."""
+    from .backends.lava.netx_model import NetxFile, NetxOptions
     from .modelfile import load_model
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model, trust=trust)
+        model = load_model(model, trust=trust)
+    if isinstance(model, NetxFile):
+        if netx_args:
+            model.options = NetxOptions.parse(list(netx_args))
+            model._graph = None
+    elif netx_args:
+        raise SnnccError("--netx-arg applies to lava-dl netx model files only",
+                         "drop --netx-arg, or pass a netx .net file as the model")
     return model
+
+
+def _is_netx(model) -> bool:
+    from .backends.lava.netx_model import NetxFile
+    return isinstance(model, NetxFile)
 
 
 def _input_shape(compiled: Compiled) -> tuple[int, ...]:
@@ -70,20 +85,25 @@ def _quant_config(target: str, netx: bool):
 def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, trust: bool = False,
             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
             netx: bool = False, calibrate: Optional[PathLike] = None,
-            lava_neuron: str = "auto", progress: Optional[Progress] = None) -> CompileResult:
+            lava_neuron: str = "auto", progress: Optional[Progress] = None,
+            netx_args: Optional[Sequence[str]] = None) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
     ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
     own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
-    ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
+    ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).  A lava-dl netx
+    file is read as is (``netx_args``: its netx ``Network`` arguments, ``NAME=VALUE``).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
     from .compiler import compile_model
     from .targets import get_target
     tgt = get_target(target)
     config = _quant_config(target, netx)
-    model = _load(model, trust)
+    model = _load(model, trust, netx_args)
+    if _is_netx(model) and calibrate is not None:
+        raise SnnccError("a netx file is already quantized: there is nothing to calibrate",
+                         "drop --calibrate")
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -140,15 +160,22 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            json_out: Optional[PathLike] = None, html_out: Optional[PathLike] = None,
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
-           progress: Optional[Progress] = None) -> VerifyResult:
+           progress: Optional[Progress] = None,
+           netx_args: Optional[Sequence[str]] = None) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
     on the first ``check_samples`` samples.  The JSON and HTML reports are both rendered
-    before either is written (both or neither).
+    before either is written (both or neither).  A lava-dl netx file has no float model:
+    snncc's ``backend`` runner is compared value by value with lava-dl's own netx loading
+    of the file in Lava (see :mod:`snncc.backends.lava.netx_verify`).
     """
     from .loaders import load_data
     from .report.write import make_report, write_artifacts
+    model_arg, model = model, _load(model, trust, netx_args)
+    if _is_netx(model):
+        return _verify_netx(model, data, target, backend, json_out, html_out, calibrate,
+                            check_samples)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled))
@@ -159,10 +186,25 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     report = make_report(compiled_result.model, compiled, x, y, target=target, backend=backend,
                          check_samples=check_samples, calibration=compiled_result.calibration,
                          progress=progress,
-                         inputs={"model": str(model) if isinstance(model, (str, os.PathLike))
-                                 else type(model).__name__, "data": str(data),
+                         inputs={"model": str(model_arg) if isinstance(model_arg, (str, os.PathLike))
+                                 else type(model_arg).__name__, "data": str(data),
                                  "calibration_data": None if calibrate is None else str(calibrate)})
     written = write_artifacts(report, json_out, html_out)
+    return VerifyResult(report, written, compiled_result)
+
+
+def _verify_netx(model, data, target, backend, json_out, html_out, calibrate,
+                 check_samples) -> VerifyResult:
+    from .backends.lava.netx_verify import render_netx_html, verify_netx
+    from .loaders import load_data
+    from .report.write import write_artifacts
+    compiled_result = compile(model, target=target, calibrate=calibrate)
+    graph = compiled_result.compiled.fixed
+    x, _ = load_data(data, _input_shape(compiled_result.compiled),
+                     graded=bool(graph.meta.get("graded_input")))
+    report = verify_netx(model, x, backend, check_samples,
+                         inputs={"model": str(model.path), "data": str(data)})
+    written = write_artifacts(report, json_out, html_out, render_html=render_netx_html)
     return VerifyResult(report, written, compiled_result)
 
 
@@ -182,22 +224,41 @@ class RunResult:
 
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
-        out: Optional[PathLike] = None) -> RunResult:
-    """Run a build folder written by :func:`compile` on the spikes in ``data``."""
+        out: Optional[PathLike] = None, netx_args: Optional[Sequence[str]] = None) -> RunResult:
+    """Run a build folder written by :func:`compile` (or a lava-dl netx file: read as is,
+    ``backend="lava"`` runs lava-dl's own netx loading of it) on the spikes in ``data``."""
     from .atomic import atomic_file
     from .backends import get_runner
     from .ir import serialize
     from .loaders import load_data
+    netx_model = None
     if Path(build).is_file():
-        raise SnnccError(f"{build} is a file; `snncc run` takes the build folder written by "
-                         "`snncc compile` (a netx HDF5 file is not a build folder)",
-                         f"run `snncc compile {build} -o build` first, then `snncc run build`")
-    graph = serialize.load(build)
-    x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
-    if backend == "lava":      # run the generated module in the build directory itself
+        from .hdf5_safety import is_hdf5
+        if not is_hdf5(build):
+            raise SnnccError(f"{build} is a file; `snncc run` takes the build folder written "
+                             "by `snncc compile`, or a lava-dl netx (HDF5) file",
+                             f"run `snncc compile {build} -o build` first, then `snncc run build`")
+        netx_model = _load(build, False, netx_args)
+        graph = netx_model.graph()
+    else:
+        if netx_args:
+            raise SnnccError("--netx-arg applies to lava-dl netx files only",
+                             "drop --netx-arg (a build folder holds its options)")
+        graph = serialize.load(build)
+    x, _ = load_data(data, graph.node(graph.input_names[0]).shape,
+                     graded=bool(graph.meta.get("graded_input")))
+    if netx_model is not None and backend == "lava":
+        from dataclasses import asdict as _asdict
+
+        from .backends.lava import run_netx_file
+        raw = run_netx_file(netx_model.path, x, options=_asdict(netx_model.options))
+        spikes = {k.split("/")[0]: v for k, v in raw.items()}
+    elif backend == "lava":      # run the generated module in the build directory itself
         from .backends.lava import run_build_dir
         raw = run_build_dir(Path(build), x)
-        spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
+        from .ir.sigma_delta import GRADED_KINDS
+        spikes = {k.split("/")[0]: v if graph.node(k.split("/")[0]).kind in GRADED_KINDS
+                  else v.astype(bool) for k, v in raw.items()}
     else:
         spikes = get_runner(backend)(graph, x).spikes
     result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
@@ -210,12 +271,20 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
 
 def export_nir(model, out: PathLike, *, trust: bool = False,
                input_shape: Optional[Sequence[int]] = None,
-               dt: Optional[float] = None) -> Path:
-    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path."""
+               dt: Optional[float] = None, netx_args: Optional[Sequence[str]] = None) -> Path:
+    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
+
+    A lava-dl netx file is written as the float network its integers stand for
+    (:func:`snncc.backends.lava.netx_model.float_graph`)."""
     from .backends.nir import write_nir
+    model = _load(model, trust, netx_args)
+    if _is_netx(model):
+        from .backends.lava.netx_model import float_graph
+        write_nir(float_graph(model.graph(), dt or 1e-3), out)
+        return Path(out)
     from .frontend import trace
     from .passes import lower_neurons, validate_float
-    graph = trace(_load(model, trust), input_shape, dt)
+    graph = trace(model, input_shape, dt)
     validate_float(graph)
     write_nir(lower_neurons(graph)[0], out)
     return Path(out)
@@ -234,9 +303,10 @@ class InspectResult:
 
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             input_shape: Optional[Sequence[int]] = None,
-            dt: Optional[float] = None) -> InspectResult:
+            dt: Optional[float] = None, netx_args: Optional[Sequence[str]] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources."""
-    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+                     netx_args=netx_args)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)

@@ -28,6 +28,9 @@ ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, 
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
                      "file's metadata)")
+NetxArgOpt = typer.Option(None, "--netx-arg", help="for a lava-dl netx model file: one of "
+                          "netx.hdf5.Network's arguments as NAME=VALUE (num_layers, skip_layers, "
+                          "input_message_bits, reset_interval, reset_offset, spike_exp); repeatable")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
@@ -44,6 +47,12 @@ def _print_compile(result) -> None:
     from .modelfile import NirFile
     if isinstance(result.model, NirFile):
         _print_nir_import(result.compiled.float_graph)
+    netx = result.compiled.fixed.meta.get("netx")
+    if netx is not None and result.compiled.fixed.meta.get("source") == "netx":
+        console.print(f"read lava-dl netx file {netx['file']} as is ({len(netx['blocks'])} "
+                      "blocks, no requantization)", highlight=False, markup=False)
+        for note in netx["notes"]:
+            console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if result.calibration is not None:
         _print_calibration(result.calibration)
 
@@ -94,7 +103,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                 netx: bool = typer.Option(False, "--netx",
                                           help="quantize within lava-dl netx's format and also "
                                                "write network.net (fails if netx cannot express it)"),
-                calibrate: Optional[Path] = CalibrateOpt) -> None:
+                calibrate: Optional[Path] = CalibrateOpt,
+                netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -105,7 +115,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
     with live() as progress:
         result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress)
+                             progress=progress, netx_args=netx_arg)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -127,16 +137,21 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-           dt: float = DtOpt) -> None:
-    """Compare the float model with the quantized network, layer by layer."""
+           dt: float = DtOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+    """Compare the float model with the quantized network, layer by layer (a netx file:
+    snncc's runner with lava-dl's netx in Lava, value by value)."""
     from . import api
     from .progress import live
     with live() as progress:
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
-                            trust=trust, input_shape=input_shape, dt=dt, progress=progress)
+                            trust=trust, input_shape=input_shape, dt=dt, progress=progress,
+                            netx_args=netx_arg)
     _print_compile(result.compile)
-    _print_report(result.report)
+    if result.report.get("format") == "snncc.netx-verify-report":
+        _print_bit_exact(result.report["bit_exact"], ours=result.report["backend"])
+    else:
+        _print_report(result.report)
     for path in result.written:
         console.print(f"wrote {path}")
 
@@ -174,8 +189,8 @@ def _print_report(report: dict) -> None:
                          if on["accuracy_default"] is not None else ""))
 
 
-def _print_bit_exact(bit_exact: dict) -> None:
-    table = Table(title=f"bit-exact check: sim vs {bit_exact['backend']} "
+def _print_bit_exact(bit_exact: dict, ours: str = "sim") -> None:
+    table = Table(title=f"bit-exact check: {ours} vs {bit_exact['backend']} "
                         f"({bit_exact['samples']} samples, spikes + u + v)")
     for col in ("layer", "spike mismatches", "u mismatches", "v mismatches",
                 "steps with mismatches", "first mismatch"):
@@ -194,13 +209,15 @@ def _print_bit_exact(bit_exact: dict) -> None:
 
 
 @app.command()
-def run(build: Path = typer.Argument(..., help="directory written by snncc compile"),
+def run(build: Path = typer.Argument(..., help="directory written by snncc compile, or a "
+                                    "lava-dl netx file"),
         input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
         backend: str = typer.Option("sim", "--backend"),
-        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz")) -> None:
+        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz"),
+        netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
-    result = api.run(build, input, backend=backend, out=out)
+    result = api.run(build, input, backend=backend, out=out, netx_args=netx_arg)
     counts = result.counts
     console.print(f"output spike counts per sample (first 10 of {counts.shape[0]}):")
     console.print(str(counts[:10]))
@@ -212,24 +229,24 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
                out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-               dt: float = DtOpt) -> None:
+               dt: float = DtOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
     compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.
     """
     from . import api
-    console.print(f"wrote {api.export_nir(model, out, trust=trust, input_shape=input_shape, dt=dt)}")
+    console.print(f"wrote {api.export_nir(model, out, trust=trust, input_shape=input_shape, dt=dt, netx_args=netx_arg)}")
 
 
 @app.command()
 def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-            dt: Optional[float] = DtOpt) -> None:
+            dt: Optional[float] = DtOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
-    info = api.inspect(model, trust=trust, input_shape=input_shape, dt=dt)
+    info = api.inspect(model, trust=trust, input_shape=input_shape, dt=dt, netx_args=netx_arg)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters

@@ -36,9 +36,14 @@ def compile_model(model, input_shape: Optional[Sequence[int]] = None,
                   dt: Optional[float] = 1e-3, config: Optional[Any] = None,
                   target: str = "loihi") -> Compiled:
     """Trace a single-step torch model (or read a ``.nir`` :class:`~snncc.modelfile.NirFile`,
-    whose ``dt`` comes from its metadata unless given) and compile it for ``target``."""
+    whose ``dt`` comes from its metadata unless given) and compile it for ``target``; a
+    lava-dl netx file (:class:`~snncc.backends.lava.netx_model.NetxFile`) is read as is."""
+    from .backends.lava.netx_model import NetxFile
     from .modelfile import NirFile
     if isinstance(model, NirFile):
         return compile_graph(model.graph(dt), config, target)
+    if isinstance(model, NetxFile):   # already Loihi fixed point: read as is, no requantization
+        from .backends.lava.netx_model import compile_netx
+        return compile_netx(model, target)
     from .frontend import trace   # torch is imported only when a torch model is compiled
     return compile_graph(trace(model, input_shape, dt), config, target)

@@ -93,38 +93,50 @@ def check_hdf5(path: str | Path, limits: Hdf5Limits = Hdf5Limits()) -> None:
     """
     import h5py
     path = Path(path)
-    counts = {"objects": 0, "bytes": 0}
 
-    def on_link(name: str, link) -> None:
-        counts["objects"] += 1
-        if counts["objects"] > limits.max_objects:
-            raise SnnccError(f"{path}: more than {limits.max_objects} HDF5 objects",
-                             "re-export the network; the file may be corrupt or hostile")
+    def check_link(name: str, link) -> None:
         if isinstance(link, h5py.ExternalLink):
             raise _refuse(path, f"an external link to {link.filename!r}", name)
         if not isinstance(link, (h5py.HardLink, h5py.SoftLink)):
             raise _refuse(path, "a user-defined link", name)
 
-    def on_object(name: str, obj) -> None:
+    def check_object(name: str, obj) -> int:
         for key in obj.attrs:
             if obj.attrs.get_id(key).get_storage_size() > limits.max_attribute_bytes:
                 raise _refuse(path, f"an attribute {key!r} over "
                                     f"{limits.max_attribute_bytes} bytes", name)
-        if isinstance(obj, h5py.Dataset):
-            problem = _dataset_problem(obj, limits)
-            if problem:
-                raise _refuse(path, problem, name)
-            counts["bytes"] += int(np.prod(obj.shape, dtype=object)) * obj.dtype.itemsize
-            if counts["bytes"] > limits.max_total_bytes:
-                raise SnnccError(f"{path}: its datasets declare over "
-                                 f"{limits.max_total_bytes / 2 ** 30:.0f} GiB decoded",
-                                 "re-export the network; the file may be corrupt or hostile")
+        if not isinstance(obj, h5py.Dataset):
+            return 0
+        problem = _dataset_problem(obj, limits)
+        if problem:
+            raise _refuse(path, problem, name)
+        return int(np.prod(obj.shape, dtype=object)) * obj.dtype.itemsize
+
+    def collect(visit) -> list[str]:
+        # exceptions must not cross h5py's visit callbacks: collect first (stopping early
+        # once over the cap), then check
+        names: list[str] = []
+
+        def add(name: str):
+            names.append(name)
+            return True if len(names) > limits.max_objects else None
+        visit(add)
+        if len(names) > limits.max_objects:
+            raise SnnccError(f"{path}: more than {limits.max_objects} HDF5 objects",
+                             "re-export the network; the file may be corrupt or hostile")
+        return names
 
     try:
         with h5py.File(path, "r") as f:
-            f.visit_links(lambda name: on_link(name, f.get(name, getlink=True)))
-            on_object("", f)
-            f.visititems(on_object)
+            for name in collect(f.visit_links):
+                check_link(name, f.get(name, getlink=True))
+            total = check_object("", f)
+            for name in collect(f.visit):       # objects reached through hard links
+                total += check_object(name, f[name])
+                if total > limits.max_total_bytes:
+                    raise SnnccError(f"{path}: its datasets declare over "
+                                     f"{limits.max_total_bytes / 2 ** 30:.0f} GiB decoded",
+                                     "re-export the network; the file may be corrupt or hostile")
     except SnnccError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:

@@ -16,6 +16,7 @@ import numpy as np
 from .errors import SnnccError
 
 MAX_DATA_BYTES = 4 * 2 ** 30
+GRADED_LIMIT = 2 ** 23   # graded input: Lava's 24-bit messages
 
 
 def check_file(path: Path, what: str, limit: int) -> None:
@@ -96,11 +97,14 @@ def _check_header(path: Path, name: str, shape: tuple[int, ...], dtype: np.dtype
 
 
 def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
-              limits: Optional[DataLimits] = None):
+              limits: Optional[DataLimits] = None, graded: bool = False):
     """Read ``x`` (samples, time, *input_shape) binary spikes and optional ``y`` labels.
 
     Returns ``(stimulus (T, B, ...) uint8, labels or None)``: time-major, as the simulators use.
     Sizes are checked against ``limits`` (default: :meth:`DataLimits.from_env`) before reading.
+    ``graded``: the network takes integer input (a netx input neuron or sigma-delta input
+    layer): ``x`` may hold any integers of magnitude below ``2**23`` (Lava's 24-bit messages),
+    returned as int32.
     """
     path = Path(path)
     limits = limits or DataLimits.from_env()
@@ -141,7 +145,13 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
             or x.dtype == bool):
         raise SnnccError(f"data 'x' has dtype {x.dtype}", "store spikes as 0/1 integers")
-    if not np.all((x == 0) | (x == 1)):
+    if graded:
+        if not np.all(np.isfinite(x)) or np.any(x != np.round(x)) or \
+                (x.size and float(np.abs(x).max()) >= GRADED_LIMIT):
+            raise SnnccError(f"data 'x' must hold integers of magnitude below {GRADED_LIMIT} "
+                             "(the network's input takes graded 24-bit values)",
+                             "store the input as integers, e.g. x.astype(np.int32)")
+    elif not np.all((x == 0) | (x == 1)):
         raise SnnccError("data 'x' is not binary: snncc feeds spikes (0/1) to the network",
                          "rate- or latency-encode analog inputs into 0/1 spikes first")
     if input_shape is not None and int(np.prod(x.shape[2:])) != int(np.prod(input_shape)):
@@ -157,4 +167,4 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
         if y.size and int(y.min()) < 0:
             raise SnnccError(f"labels 'y' include {int(y.min())}: class indices are >= 0",
                              "store class indices 0 .. classes-1")
-    return np.ascontiguousarray(np.swapaxes(x.astype(np.uint8), 0, 1)), y
+    return np.ascontiguousarray(np.swapaxes(x.astype(np.int32 if graded else np.uint8), 0, 1)), y

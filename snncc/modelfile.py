@@ -57,16 +57,16 @@ class NirFile:
 
 
 def load_model(path: str | Path, trust: bool = False):
-    """Load a full ``nn.Module`` saved with ``torch.save(model)``, or a ``.nir`` graph."""
+    """Load a full ``nn.Module`` saved with ``torch.save(model)``, a ``.nir`` graph, or a
+    lava-dl netx HDF5 file (any suffix: recognised by its HDF5 signature, never unpickled)."""
     path = Path(path)
     check_file(path, "model", MAX_MODEL_BYTES)
     if path.suffix.lower() == ".nir":
         return NirFile(path)
     from .hdf5_safety import is_hdf5
     if is_hdf5(path):      # lava-dl netx (.net) or another HDF5 file: never a pickle
-        raise SnnccError(f"model file {path} is an HDF5 file (lava-dl netx format): snncc "
-                         "does not read netx networks as input yet",
-                         "compile the PyTorch model the netx file came from, or its NIR export")
+        from .backends.lava.netx_model import NetxFile
+        return NetxFile(path)
     import torch
     try:
         if trust:

@@ -19,7 +19,8 @@ from typing import Optional
 import numpy as np
 
 from snncc.errors import SnnccError
-from snncc.ir import FxNeuron, Graph, serialize
+from snncc.ir import FxGradedNeuron, FxNeuron, Graph, serialize
+from snncc.ir.sigma_delta import GRADED_KINDS
 
 from .. import register_runner
 from ..sim import SimResult
@@ -120,9 +121,12 @@ def run_lava(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
         raw = run_build_dir(Path(tmp), stimulus, record_states)
     result = SimResult(spikes={"input": np.asarray(stimulus).reshape(
         stimulus.shape[0], stimulus.shape[1], -1).astype(bool)})
-    for node in graph.of_type(FxNeuron):
+    for node in graph.nodes():
+        if not isinstance(node, (FxNeuron, FxGradedNeuron)):
+            continue
         chw = _to_chw(node.shape)
-        result.spikes[node.name] = chw(raw[f"{node.name}/s"]).astype(bool)
+        spikes = chw(raw[f"{node.name}/s"])
+        result.spikes[node.name] = spikes.astype(np.int32 if node.kind in GRADED_KINDS else bool)
         if record_states:
             result.u[node.name] = chw(raw[f"{node.name}/u"]).astype(np.int32)
             result.v[node.name] = chw(raw[f"{node.name}/v"]).astype(np.int32)

@@ -34,8 +34,9 @@ def run_sample(module, stimulus: np.ndarray, states: bool) -> dict[str, np.ndarr
     steps = stimulus.shape[0]
     net = module.build(stimulus.T)
     probes = []
+    from .netx_harness import state_vars    # LIF: u, v; sigma-delta: sigma, act
     for name, proc in net["neurons"].items():
-        targets = [("s", proc.s_out)] + ([("u", proc.u), ("v", proc.v)] if states else [])
+        targets = [("s", proc.s_out)] + (list(state_vars(proc).items()) if states else [])
         for key, target in targets:
             mon = Monitor()
             mon.probe(target=target, num_steps=steps)
@@ -51,6 +52,9 @@ def run_sample(module, stimulus: np.ndarray, states: bool) -> dict[str, np.ndarr
             out[f"{name}/{key}"] = np.asarray(series).reshape(steps, -1)
     finally:
         source.stop()
+    for name in net["neurons"]:          # Lava's Sigma has one state: recorded as u and v
+        if states and f"{name}/v" not in out:
+            out[f"{name}/v"] = out[f"{name}/u"]
     return out
 
 

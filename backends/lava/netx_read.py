@@ -29,7 +29,6 @@ runs in the Lava env, where the harness names lava-dl's blocks with the same nam
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -41,48 +40,12 @@ from snncc.ir import (FxConv, FxDelayDense, FxDelta, FxDense, FxLIFReset, FxNeur
 from snncc.ir.check import MAX_VALUES
 from snncc.ir.delays import MAX_DELAY
 
+from .netx_model import NetxOptions
+
 NETX_BIAS_EXP = 6
 NAME_ATTR = "snncc_name"
 REFUSED = {"pool", "average", "concat", "convT", "unpool"}
 DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 18 - 1}
-
-
-@dataclass
-class NetxOptions:
-    """``lava.lib.dl.netx.hdf5.Network`` keyword arguments that change what a file means
-    (same names and defaults as lava-dl 0.6.0)."""
-
-    num_layers: Optional[int] = None
-    skip_layers: int = 0
-    input_message_bits: int = 0
-    reset_interval: Optional[int] = None
-    reset_offset: int = 0
-    spike_exp: int = 6
-
-    @classmethod
-    def parse(cls, items: list[str]) -> "NetxOptions":
-        """From ``["num_layers=5", ...]`` (CLI ``--netx-arg``); SnnccError on anything else."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values: dict = {}
-        for item in items or []:
-            key, sep, raw = item.partition("=")
-            key = key.strip()
-            if not sep or key not in names:
-                raise SnnccError(f"--netx-arg {item!r}: not one of lava-dl netx Network's "
-                                 f"arguments snncc reads ({', '.join(sorted(names))})",
-                                 "pass NAME=VALUE, e.g. --netx-arg num_layers=5")
-            try:
-                values[key] = None if raw.strip().lower() == "none" else int(raw)
-            except ValueError:
-                raise SnnccError(f"--netx-arg {item!r}: {raw!r} is not an integer",
-                                 "pass NAME=INTEGER") from None
-        opts = cls(**values)
-        if opts.reset_interval is not None and opts.reset_interval < 1:
-            raise SnnccError("--netx-arg reset_interval must be >= 1", "pass a positive interval")
-        if not 0 <= opts.spike_exp <= 7 or opts.input_message_bits < 0 or opts.skip_layers < 0:
-            raise SnnccError("--netx-arg: spike_exp lies in 0..7, input_message_bits and "
-                             "skip_layers are >= 0", "pass values lava-dl accepts")
-        return opts
 
 
 class _Layer:
@@ -434,21 +397,3 @@ def read_netx(path: str | Path, options: Optional[NetxOptions] = None) -> Graph:
         graph = reader.read(f)
     graph.shapes()
     return graph
-
-
-@dataclass
-class NetxFile:
-    """A netx model file given to a CLI verb: read (once) with its :class:`NetxOptions`."""
-
-    path: Path
-    options: NetxOptions = field(default_factory=NetxOptions)
-    _graph: Optional[Graph] = None
-
-    def graph(self) -> Graph:
-        if self._graph is None:
-            self._graph = read_netx(self.path, self.options)
-        return self._graph
-
-    @property
-    def notes(self) -> list[str]:
-        return list(self.graph().meta["netx"]["notes"])

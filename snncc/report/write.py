@@ -47,10 +47,13 @@ def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optiona
 
 
 def write_artifacts(report: dict, json_path: Optional[Path] = None,
-                    html_path: Optional[Path] = None) -> list[Path]:
-    """Render everything first, then write each file atomically; returns the paths written."""
+                    html_path: Optional[Path] = None, render_html=None) -> list[Path]:
+    """Render everything first, then write each file atomically; returns the paths written.
+
+    ``render_html``: the HTML renderer for another report format (default: verify's)."""
     from ..atomic import atomic_file
-    from .html import render_html
+    if render_html is None:
+        from .html import render_html
     texts = {}
     if json_path is not None:
         texts[Path(json_path)] = json.dumps(report, indent=1)

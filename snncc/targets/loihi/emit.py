@@ -19,8 +19,8 @@ def netx_preset_fits(compiled) -> bool:
     from ...backends.lava.netx import netx_problems
     from ...compiler import compile_graph
     from .quantize import netx_config
-    if compiled.float_graph is None:
-        return False
+    if compiled.float_graph is None or compiled.fixed.meta.get("source") == "netx":
+        return False                     # a netx input is not requantized
     try:
         again = compile_graph(compiled.float_graph, netx_config(), compiled.target)
     except SnnccError:
