@@ -226,7 +226,7 @@ def test_write_refuses_with_the_problems_and_leaves_nothing(tmp_path):
 
 
 def test_failure_mid_write_keeps_the_old_file_and_no_temporaries(tmp_path, monkeypatch):
-    import snncc.backends.lava.netx as netx
+    import snncc.backends.lava.netx_emit as netx
     good = compile_model(mlp(0, [LIF, LIF]), config=netx_config()).fixed
     path = write_netx(good, tmp_path / NETX_FILE)
     before = path.read_bytes()

@@ -9,7 +9,7 @@ into a :class:`snncc.compiler.Compiled` whose every stage is the fixed-point gra
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -62,8 +62,17 @@ class NetxFile:
     """A netx model file given to a CLI verb: read (once) with its :class:`NetxOptions`."""
 
     path: Path
-    options: NetxOptions = field(default_factory=NetxOptions)
+    options: Optional[NetxOptions] = None     # None: what the file says it needs, else defaults
     _graph: Optional[Graph] = None
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if self.options is None:
+            from snncc.hdf5_safety import check_hdf5
+
+            from .netx_read import file_options
+            check_hdf5(self.path)
+            self.options = file_options(self.path)
 
     def graph(self) -> Graph:
         if self._graph is None:

@@ -44,6 +44,8 @@ from .netx_model import NetxOptions
 
 NETX_BIAS_EXP = 6
 NAME_ATTR = "snncc_name"
+INPUT_ATTR = "snncc_input"       # written by snncc: its input node's name
+ARGS_ATTR = "snncc_netx_args"    # written by snncc: the Network arguments the file needs
 REFUSED = {"pool", "average", "concat", "convT", "unpool"}
 DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 18 - 1}
 
@@ -124,6 +126,7 @@ class _Reader:
         self.flatten_next = False
         self.graded_in = opts.input_message_bits > 0   # the data feeding the next synapse
         self.block = 0                            # netx's reset offset counts created blocks
+        self.input_name = "input"
         self.neurons = 0
 
     # helpers ---------------------------------------------------------------------------
@@ -134,9 +137,9 @@ class _Reader:
     def source(self, shape: tuple[int, ...]) -> str:
         """The node feeding a new block: the previous block, else the graph input."""
         if self.prev is None:
-            self.graph.add(Input("input", shape=shape))
+            self.graph.add(Input(self.input_name, shape=shape))
             self.graph.meta["graded_input"] = bool(self.graded_in)
-            self.prev, self.prev_shape = "input", shape
+            self.prev, self.prev_shape = self.input_name, shape
         return self.prev
 
     def name(self, layer: _Layer, base: str) -> str:
@@ -336,6 +339,9 @@ class _Reader:
             raise SnnccError(f"{self.path} is an HDF5 file but not a lava-dl netx network "
                              "(no 'layer' group)",
                              "pass a netx .net file, a .nir file or a torch model")
+        given = f.attrs.get(INPUT_ATTR)
+        if given is not None:
+            self.input_name = given.decode() if isinstance(given, bytes) else str(given)
         groups = f["layer"]
         count = len(groups)
         if sorted(groups, key=lambda k: int(k) if k.isdigit() else -1) != \
@@ -380,10 +386,28 @@ class _Reader:
             raise layer.fail(f"layer type {kind!r} is not one lava-dl netx reads")
 
 
+def file_options(path: str | Path) -> NetxOptions:
+    """The netx Network arguments a file written by snncc says it needs (``snncc_netx_args``),
+    else lava-dl's defaults.  The caller has run :func:`check_hdf5` on ``path``."""
+    import json
+
+    import h5py
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get(ARGS_ATTR)
+    if raw is None:
+        return NetxOptions()
+    try:
+        values = json.loads(raw)
+        return NetxOptions.parse([f"{k}={v}" for k, v in dict(values).items()])
+    except (ValueError, TypeError, AttributeError):
+        raise SnnccError(f"{path}: malformed attribute {ARGS_ATTR}", "re-export the network") from None
+
+
 def read_netx(path: str | Path, options: Optional[NetxOptions] = None) -> Graph:
     """Read a netx HDF5 file into snncc's fixed-point IR (see the module docstring).
 
-    The file is checked with :func:`snncc.hdf5_safety.check_hdf5` before any dataset is
+    ``options``: lava-dl's Network arguments (None: what the file says it needs, see
+    :func:`file_options`, else lava-dl's defaults).  The file is checked with :func:`snncc.hdf5_safety.check_hdf5` before any dataset is
     read.  Raises :class:`SnnccError` naming the layer for anything netx would not build
     the same way; ``graph.meta["netx"]`` holds the options, notes and block names.
     """
@@ -392,7 +416,7 @@ def read_netx(path: str | Path, options: Optional[NetxOptions] = None) -> Graph:
     from snncc.hdf5_safety import check_hdf5
     path = Path(path)
     check_hdf5(path)
-    reader = _Reader(path, options or NetxOptions())
+    reader = _Reader(path, options if options is not None else file_options(path))
     with h5py.File(path, "r") as f:
         graph = reader.read(f)
     graph.shapes()

@@ -36,7 +36,7 @@ def emit(compiled, directory: Path, lava_neuron: str = "auto",
     netx cannot express.  Otherwise a network netx cannot express gets a note instead.
     """
     from ...backends.lava import codegen
-    from ...backends.lava.netx import NETX_FILE, netx_problems, write_netx
+    from ...backends.lava.netx import NETX_FILE, netx_load_hint, netx_problems, write_netx
     problems = netx_problems(compiled.fixed)
     if netx and problems:
         raise SnnccError("--netx: lava-dl netx cannot express this network: " + "; ".join(problems),
@@ -52,4 +52,8 @@ def emit(compiled, directory: Path, lava_neuron: str = "auto",
     else:
         write_netx(compiled.fixed, Path(directory) / NETX_FILE)
         files.append(NETX_FILE)
+        hint = netx_load_hint(compiled.fixed)
+        if hint != "netx.hdf5.Network(net_config='network.net')":
+            notes.append(f"{NETX_FILE} needs netx Network arguments: load it with {hint} "
+                         "(snncc reads them from the file)")
     return files, notes
