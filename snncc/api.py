@@ -141,6 +141,11 @@ def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base,
     if compiled.target != "loihi":
         raise SnnccError(f"--calibrate is not available for target {compiled.target!r}",
                          "compile without --calibrate")
+    from .targets.loihi.quantize_sdnn import is_sdnn
+    if is_sdnn(compiled.lowered):        # sigma-delta: measure the activation ranges
+        from .targets.loihi.calibrate_sdnn import calibrate_sdnn
+        x, _ = load_data(data, _input_shape(compiled), graded=True)
+        return calibrate_sdnn(model, compiled, x, base)
     from .targets.loihi.calibrate import calibrate
     x, y = load_data(data, _input_shape(compiled))
     return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
@@ -178,11 +183,20 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                             check_samples)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
     compiled = compiled_result.compiled
-    x, y = load_data(data, _input_shape(compiled))
+    x, y = load_data(data, _input_shape(compiled),
+                     graded=bool(compiled.fixed.meta.get("graded_input")))
     if calibrate is not None:
         compiled, compiled_result.calibration = _calibrate(
             compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
         compiled_result.compiled = compiled
+    from .targets.loihi.quantize_sdnn import is_sdnn
+    if is_sdnn(compiled.lowered):     # graded spikes: compared by activations
+        from .verify_sdnn import render_sdnn_html, verify_sdnn
+        report = verify_sdnn(compiled_result.model, compiled, x, y, backend, check_samples,
+                             inputs={"model": str(model_arg) if isinstance(model_arg, (str, os.PathLike))
+                                     else type(model_arg).__name__, "data": str(data)})
+        written = write_artifacts(report, json_out, html_out, render_html=render_sdnn_html)
+        return VerifyResult(report, written, compiled_result)
     report = make_report(compiled_result.model, compiled, x, y, target=target, backend=backend,
                          check_samples=check_samples, calibration=compiled_result.calibration,
                          progress=progress,
@@ -285,6 +299,11 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     from .frontend import trace
     from .passes import lower_neurons, validate_float
     graph = trace(model, input_shape, dt)
+    graded = [n.name for n in graph.nodes() if getattr(n, "graded", False)]
+    if graded:
+        raise SnnccError(f"layer {graded[0]!r} is a sigma-delta neuron: NIR 1.0 has no "
+                         "sigma-delta (graded-spike) neuron", "export it as lava-dl netx "
+                         "instead (snncc compile --netx writes network.net)")
     validate_float(graph)
     write_nir(lower_neurons(graph)[0], out)
     return Path(out)

@@ -58,6 +58,10 @@ def _print_compile(result) -> None:
 
 
 def _print_calibration(cal) -> None:
+    if hasattr(cal, "lines"):            # sigma-delta: activation ranges
+        for line in cal.lines():
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        return
     table = Table(title=f"calibration on {cal.samples} samples x {cal.steps} steps "
                         "(spike agreement, default rule -> calibrated)")
     for col in ("layer", "clip ratio", "weight exp", "default", "calibrated", "gain"):
@@ -150,6 +154,8 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
     _print_compile(result.compile)
     if result.report.get("format") == "snncc.netx-verify-report":
         _print_bit_exact(result.report["bit_exact"], ours=result.report["backend"])
+    elif result.report.get("format") == "snncc.sdnn-verify-report":
+        _print_sdnn_report(result.report)
     else:
         _print_report(result.report)
     for path in result.written:
@@ -187,6 +193,27 @@ def _print_report(report: dict) -> None:
                       f"{on['output_agreement_default']:.4%} -> {on['output_agreement_calibrated']:.4%}"
                       + (f", accuracy {on['accuracy_default']:.4%} -> {on['accuracy_calibrated']:.4%}"
                          if on["accuracy_default"] is not None else ""))
+
+
+def _print_sdnn_report(report: dict) -> None:
+    table = Table(title=f"sigma-delta: float vs quantized activations ({report['samples']} "
+                        f"samples x {report['steps']} steps)")
+    for col in ("layer", "kind", "depth", "act error mean", "relative", "max",
+                "messages float / quant", "send agreement"):
+        table.add_column(col)
+    for l in report["layers"]:
+        e, m = l["activation_error"], l["messages"]
+        table.add_row(l["name"], l["kind"], str(l["depth"]), f"{e['mean']:.4g}",
+                      f"{e['relative']:.3%}", f"{e['max']:.4g}",
+                      f"{m['float']:.4f} / {m['quant']:.4f}", f"{m['agreement']:.4%}")
+    console.print(table)
+    if report["bit_exact"]:
+        _print_bit_exact(report["bit_exact"])
+    s = report["summary"]
+    console.print(f"prediction agreement (argmax of the last output): "
+                  f"{s['prediction_agreement']:.4%}")
+    if s["accuracy_float"] is not None:
+        console.print(f"accuracy: float {s['accuracy_float']:.4%}   quantized {s['accuracy_quant']:.4%}")
 
 
 def _print_bit_exact(bit_exact: dict, ours: str = "sim") -> None:

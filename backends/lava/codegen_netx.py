@@ -53,14 +53,14 @@ def _delta(ctx: _Ctx, name: str, node: FxDelta) -> None:
     ctx.imports.add(SDN)
     ctx.emit(f"{ctx.var[name]} = Delta(shape={_shape(node)}, vth={_scalar(node, 'vth')}, "
              f"cum_error={bool(node.cum_error)}, spike_exp={node.spike_exp}, "
-             f'state_exp={node.state_exp}, name="{name}")')
+             f"state_exp={node.state_exp})  # {name!r} (Lava's Delta takes no name)")
     _finish(ctx, name)
 
 
 @emitter(FxSigma.kind)
 def _sigma(ctx: _Ctx, name: str, node: FxSigma) -> None:
     ctx.imports.add(SDN)
-    ctx.emit(f'{ctx.var[name]} = Sigma(shape={_shape(node)}, name="{name}")')
+    ctx.emit(f"{ctx.var[name]} = Sigma(shape={_shape(node)})  # {name!r} (Lava's Sigma takes no name)")
     _finish(ctx, name)
 
 

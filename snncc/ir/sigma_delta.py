@@ -35,7 +35,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .nodes import Node
+from .nodes import NeuronNode, Node
 
 ACT_RELU, ACT_UNIT = "relu", "unit"
 STATE_EXP = 6          # netx builds every SDNN neuron with state_exp = 6
@@ -136,3 +136,52 @@ class FxSigma(FxGradedNeuron):
 
 
 GRADED_KINDS = (FxSigmaDelta.kind, FxDelta.kind, FxSigma.kind)
+
+
+# --- float nodes: what snncc.nn's SigmaDelta, Delta and Sigma trace into ------------------------
+
+def _floats(default=()) -> np.ndarray:
+    return np.asarray(default, dtype=np.float32)
+
+
+@dataclass
+class SigmaDeltaNeuron(NeuronNode):
+    """Float sigma-delta ReLU neuron (Lava's ``PySigmaDeltaModelFloat``), per step::
+
+        sigma += x;  act = relu(sigma + bias);  delta = act - act_prev + residue
+        s = delta where |delta| >= threshold else 0;  residue = delta - s;  act_prev = act
+
+    (``cum_error``: an error accumulator decides, cleared where a spike is sent).  ``s`` is a
+    graded spike.  Quantized by :mod:`snncc.targets.loihi.quantize_sdnn` into
+    :class:`FxSigmaDelta`; it is not lowered to CUBA-LIF.
+    """
+
+    kind: ClassVar[str] = "sigma_delta"
+    graded: ClassVar[bool] = True
+    threshold: np.ndarray = field(default_factory=lambda: _floats([0.0]))
+    bias: np.ndarray = field(default_factory=lambda: _floats([0.0]))
+    act_mode: str = ACT_RELU
+    cum_error: bool = False
+
+
+@dataclass
+class DeltaEncoder(NeuronNode):
+    """Float delta encoder of the input (Lava's ``PyDeltaModelFloat``): the sigma-delta
+    dynamics on ``act = x`` (no sigma, no bias, no activation)."""
+
+    kind: ClassVar[str] = "delta"
+    graded: ClassVar[bool] = True
+    threshold: np.ndarray = field(default_factory=lambda: _floats([0.0]))
+    cum_error: bool = False
+
+
+@dataclass
+class SigmaDecoder(NeuronNode):
+    """Float sigma decoder (Lava's ``PySigmaModelFloat``): ``sigma += x``, output ``sigma``
+    every step (a read-out that integrates the graded spikes back to an activation)."""
+
+    kind: ClassVar[str] = "sigma"
+    graded: ClassVar[bool] = True
+
+
+FLOAT_GRADED = (SigmaDeltaNeuron, DeltaEncoder, SigmaDecoder)

@@ -12,7 +12,9 @@ from .glif import GLIF
 from .surrogate import spike
 from .recurrent import RLIF, RCubaLIF
 from .pool import SumPool2d
+from .sigma_delta import Delta, Sigma, SigmaDelta
 
 __all__ = ["StatefulNeuron", "reset", "LIF", "CubaLIF", "spike"]
 __all__ += ["PLIF", "DALIF", "KLIF", "GLIF"]
 __all__ += ["RLIF", "RCubaLIF", "SumPool2d"]
+__all__ += ["Delta", "Sigma", "SigmaDelta"]

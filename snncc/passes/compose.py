@@ -303,6 +303,9 @@ def compose_synapses(graph: Graph) -> Graph:
             neuron = node
             biased: set[str] = set()
             for term in all_terms[name]:
+                if not term.ops and not term.recurrent and getattr(neuron, "graded", False):
+                    ff.append(term.source)       # a sigma-delta encoder reads its input as is
+                    continue
                 if term.ops:
                     last = term.ops[-1]
                     syn_name = last if uses[last] == 1 else fresh(f"{last}:{term.source}")
@@ -325,6 +328,8 @@ def compose_synapses(graph: Graph) -> Graph:
 
 
 def _bias_moves(neuron) -> bool:
+    if not hasattr(neuron, "alpha"):      # sigma-delta neurons keep their bias
+        return False
     return bool(np.all(np.asarray(neuron.alpha) == 0) and np.any(np.asarray(neuron.bias) != 0)
                 and getattr(neuron, "input_gain", None) is None)
 

@@ -11,6 +11,9 @@ from .. import Target, register_target
 
 def _quantize(lowered, config=None):
     from .quantize import quantize
+    from .quantize_sdnn import is_sdnn, quantize_sdnn
+    if is_sdnn(lowered):            # sigma-delta layers: graded spikes, Lava's SigmaDelta
+        return quantize_sdnn(lowered, config)
     return quantize(lowered, config)
 
 
