@@ -294,7 +294,8 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     model = _load(model, trust, netx_args)
     if _is_netx(model):
         from .backends.lava.netx_model import float_graph
-        write_nir(float_graph(model.graph(), dt or 1e-3), out)
+        from .backends.nir.delay import expand_delays
+        write_nir(expand_delays(float_graph(model.graph(), dt or 1e-3)), out)
         return Path(out)
     from .frontend import trace
     from .passes import lower_neurons, validate_float
@@ -304,8 +305,14 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
         raise SnnccError(f"layer {graded[0]!r} is a sigma-delta neuron: NIR 1.0 has no "
                          "sigma-delta (graded-spike) neuron", "export it as lava-dl netx "
                          "instead (snncc compile --netx writes network.net)")
+    periodic = [n.name for n in graph.nodes() if hasattr(n, "reset_interval")]
+    if periodic:
+        raise SnnccError(f"layer {periodic[0]!r} resets periodically: NIR 1.0 has no periodic "
+                         "reset", "export it as lava-dl netx (the reset interval goes with the "
+                         "file), or reset the NIR simulator between samples")
     validate_float(graph)
-    write_nir(lower_neurons(graph)[0], out)
+    from .backends.nir.delay import expand_delays
+    write_nir(expand_delays(lower_neurons(graph)[0]), out)
     return Path(out)
 
 

@@ -129,26 +129,27 @@ def float_graph(graph: Graph, dt: float) -> Graph:
     likewise; a CUBA neuron becomes a ``CubaLIF`` with ``alpha = 1 - (du + 1)/4096``,
     ``beta = 1 - dv/4096``, ``threshold = vth * 64``, ``bias = bias_mant << bias_exp`` and a
     zero reset (Lava's LIF).  An input neuron fed without a synapse gets a ``Scale`` of 64.
-    What NIR 1.0 cannot hold is refused by name: sigma-delta neurons, periodic resets,
-    per-synapse delays.  The float network drops Loihi's rounding toward zero and its one
+    Delayed synapses become ``DelayAffine`` (exported as ``nir.Delay`` next to the Linear:
+    :mod:`snncc.backends.nir.delay`).  What NIR 1.0 cannot hold is refused by name:
+    sigma-delta neurons, periodic resets, delays that vary per synapse.  The float network drops Loihi's rounding toward zero and its one
     step of latency per synapse (NIR has neither).
     """
-    from snncc.ir import (Affine, Conv2d, CubaLIF, Flatten, FxConv, FxDelayDense, FxDense,
-                          FxGradedNeuron, FxLIFReset, FxNeuron, Input, Output, Scale)
+    from snncc.ir import (Affine, Conv2d, CubaLIF, DelayAffine, Flatten, FxConv, FxDelayDense,
+                          FxDense, FxGradedNeuron, FxLIFReset, FxNeuron, Input, Output, Scale)
     from snncc.targets.loihi import fixedpoint as fx
     out = Graph({"dt": float(dt), "source": "netx", "netx": graph.meta.get("netx", {})})
     shapes = graph.shapes()
     for node in graph.nodes():
         ins = graph.inputs_of(node.name)
+        if isinstance(node, (FxDense, FxDelayDense)) and len(shapes[ins[0]]) > 1:
+            out.add(Flatten(f"{node.name}_flatten"), ins)     # netx's flatten: (C, H, W) order
+            ins = [f"{node.name}_flatten"]
         if isinstance(node, Input):
             out.add(Input(node.name, shape=node.shape))
         elif isinstance(node, Output):
             out.add(Output(node.name), ins)
         elif isinstance(node, FxDense):
             w = fx.lava_effective_weights(node.weight).astype(np.float64)
-            if len(shapes[ins[0]]) > 1:          # netx's flatten: (C, H, W) order
-                out.add(Flatten(f"{node.name}_flatten"), ins)
-                ins = [f"{node.name}_flatten"]
             out.add(Affine(node.name, weight=w * 2.0 ** node.weight_exp * 2 ** fx.ACT_SHIFT), ins)
         elif isinstance(node, FxConv):
             w = np.asarray(node.weight, np.float64) * 2.0 ** node.weight_exp * 2 ** fx.ACT_SHIFT
@@ -161,9 +162,10 @@ def float_graph(graph: Graph, dt: float) -> Graph:
         elif isinstance(node, FxLIFReset):
             raise SnnccError(f"layer {node.name!r}: a periodic reset (reset_interval) has no "
                              "NIR 1.0 form", "export without --netx-arg reset_interval")
-        elif isinstance(node, FxDelayDense):
-            raise SnnccError(f"layer {node.name!r}: per-synapse delays have no NIR 1.0 form",
-                             "keep the network as netx")
+        elif isinstance(node, FxDelayDense):     # NIR's Delay next to the Linear (see nir/delay)
+            w = fx.lava_effective_weights(node.weight).astype(np.float64)
+            out.add(DelayAffine(node.name, weight=w * 2.0 ** node.weight_exp * 2 ** fx.ACT_SHIFT,
+                                delay=np.asarray(node.delay, np.int64)), ins)
         elif isinstance(node, FxNeuron):
             if not node.is_stock_lif:
                 raise SnnccError(f"layer {node.name!r}: not Lava's stock LIF", "keep it as netx")

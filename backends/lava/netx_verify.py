@@ -25,24 +25,12 @@ REFERENCE = "lava-dl 0.6.0 netx.hdf5.Network on the file, Lava 0.10.0 fixed_pt"
 
 def compare(graph, ours, raw: dict) -> list:
     """:class:`snncc.verify.BitExactLayer` per block: snncc's result vs the Lava record."""
-    from snncc.verify import BitExactLayer
-    layers = []
-    for name in graph.meta["netx"]["blocks"]:
-        diffs = {"spike": np.asarray(ours.spikes[name]).astype(np.int64)
-                 != raw[f"{name}/s"].astype(np.int64),
-                 "u": np.asarray(ours.u[name]).astype(np.int64) != raw[f"{name}/u"].astype(np.int64),
-                 "v": np.asarray(ours.v[name]).astype(np.int64) != raw[f"{name}/v"].astype(np.int64)}
-        per_step = sum(d.sum(axis=(1, 2)) for d in diffs.values())
-        first = None
-        for what, d in diffs.items():
-            hits = np.argwhere(d)
-            if len(hits) and (first is None or tuple(hits[0]) < (first["step"], first["sample"],
-                                                                   first["neuron"])):
-                t, b, n = (int(v) for v in hits[0])
-                first = {"step": t, "sample": b, "neuron": n, "what": what}
-        layers.append(BitExactLayer(name, int(diffs["spike"].sum()), int(diffs["u"].sum()),
-                                    int(diffs["v"].sum()), [int(c) for c in per_step], first))
-    return layers
+    from snncc.backends.sim import SimResult
+    from snncc.verify import compare_runs
+    blocks = graph.meta["netx"]["blocks"]
+    lava = SimResult({n: raw[f"{n}/s"] for n in blocks}, {n: raw[f"{n}/u"] for n in blocks},
+                     {n: raw[f"{n}/v"] for n in blocks})
+    return compare_runs(ours, lava, blocks)
 
 
 def verify_netx(model, x: np.ndarray, backend: str = "sim", check_samples: int = 16,

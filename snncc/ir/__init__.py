@@ -4,8 +4,8 @@ from .nodes import (NODE_KINDS, Affine, CubaLIF, FxDense, FxNeuron, Input, LIF, 
                     NeuronNode, Node, Output)
 from .spatial import Add, BatchNorm, Conv2d, Flatten, MaxPool2d, Pool2d, Scale
 from .fixed_spatial import FxConv, FxDelay
-from .delays import FxDelayDense
-from .reset import FxLIFReset
+from .delays import DelayAffine, FxDelayDense, SpikeDelay
+from .reset import CubaLIFReset, FxLIFReset
 from .sigma_delta import FxDelta, FxGradedNeuron, FxSigma, FxSigmaDelta
 
 __all__ = ["Graph", "NODE_KINDS", "Affine", "CubaLIF", "FxDense", "FxNeuron", "Input", "LIF",

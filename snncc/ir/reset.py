@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .nodes import FxNeuron
+from .nodes import CubaLIF, FxNeuron
+
+
+def _check_interval(self) -> None:
+    if int(self.reset_interval) < 1:
+        raise ValueError(f"{self.name}: reset_interval must be >= 1, got {self.reset_interval}")
+
+
+def _resets_at(self, t: int) -> bool:
+    """Whether the state is cleared at the start of step ``t`` (0-based)."""
+    return (t + self.step_base) % self.reset_interval == self.reset_offset % self.reset_interval
 
 
 @dataclass
@@ -26,14 +36,10 @@ class FxLIFReset(FxNeuron):
     kind: ClassVar[str] = "fx_lif_reset"
     reset_interval: int = 1
     reset_offset: int = 0
+    step_base: ClassVar[int] = 1        # Lava counts time steps from 1
 
-    def __post_init__(self) -> None:
-        if int(self.reset_interval) < 1:
-            raise ValueError(f"{self.name}: reset_interval must be >= 1, got {self.reset_interval}")
-
-    def resets_at(self, t: int) -> bool:
-        """Whether the state is cleared at the start of step ``t`` (0-based)."""
-        return (t + 1) % self.reset_interval == self.reset_offset % self.reset_interval
+    __post_init__ = _check_interval
+    resets_at = _resets_at
 
     @property
     def is_stock_lif(self) -> bool:      # Lava's LIFReset, not LIF: never the plain process
@@ -41,3 +47,19 @@ class FxLIFReset(FxNeuron):
 
     def describe(self):
         return f"{super().describe()}; reset every {self.reset_interval} (offset {self.reset_offset})"
+
+
+@dataclass
+class CubaLIFReset(CubaLIF):
+    """Float :class:`~snncc.ir.nodes.CubaLIF` whose current and voltage are set to 0 at the
+    start of every step ``t`` with ``t % reset_interval == reset_offset % reset_interval``
+    (one sample every ``reset_interval`` steps: ``snncc.nn.CubaLIFReset``).  Quantized into
+    :class:`FxLIFReset` with the offset moved by the layer's synaptic depth."""
+
+    kind: ClassVar[str] = "cuba_lif_reset"
+    reset_interval: int = 1
+    reset_offset: int = 0
+    step_base: ClassVar[int] = 0        # the float model counts steps from 0
+
+    __post_init__ = _check_interval
+    resets_at = _resets_at

@@ -184,4 +184,12 @@ class SigmaDecoder(NeuronNode):
     graded: ClassVar[bool] = True
 
 
+def _no_cuba(self):
+    from ..errors import SnnccError
+    raise SnnccError(f"layer {self.name!r} ({self.kind}) is a sigma-delta neuron: it has no "
+                     "CUBA-LIF form", "compile it with snncc (Lava's SigmaDelta), not as LIF")
+
+
 FLOAT_GRADED = (SigmaDeltaNeuron, DeltaEncoder, SigmaDecoder)
+for _cls in FLOAT_GRADED:
+    _cls.lower = _no_cuba

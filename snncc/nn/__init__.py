@@ -13,8 +13,10 @@ from .surrogate import spike
 from .recurrent import RLIF, RCubaLIF
 from .pool import SumPool2d
 from .sigma_delta import Delta, Sigma, SigmaDelta
+from .delays import DelayedLinear
+from .periodic import CubaLIFReset
 
 __all__ = ["StatefulNeuron", "reset", "LIF", "CubaLIF", "spike"]
 __all__ += ["PLIF", "DALIF", "KLIF", "GLIF"]
 __all__ += ["RLIF", "RCubaLIF", "SumPool2d"]
-__all__ += ["Delta", "Sigma", "SigmaDelta"]
+__all__ += ["Delta", "Sigma", "SigmaDelta", "DelayedLinear", "CubaLIFReset"]

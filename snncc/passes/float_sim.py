@@ -172,6 +172,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             else np.asarray(node.input_gain, dtype).reshape(-1, n),
             "in_scale": None if lowered is None or lowered.input_scale is None
             else np.asarray(lowered.input_scale, dtype).reshape(n),
+            "resets_at": getattr(node, "resets_at", None),     # periodic reset (CubaLIFReset)
         }
         state[node.name] = {"i": np.zeros((batch, n), dtype), "v": np.zeros((batch, n), dtype),
                             "s": np.zeros((batch, n), dtype=bool)}
@@ -193,6 +194,8 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 values[name] = ops[name](ins)
             elif isinstance(node, NeuronNode):
                 p, st = params[name], state[name]
+                if p["resets_at"] is not None and p["resets_at"](t):
+                    st["i"], st["v"] = np.zeros_like(st["i"]), np.zeros_like(st["v"])
                 x = sum(np.asarray(v, dtype).reshape(batch, -1) for v in ins)   # inputs add
                 if p["in_scale"] is not None:
                     x = x * p["in_scale"]
@@ -219,3 +222,4 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
     for n in recorded:
         out[n] = np.stack(traces[n]) if steps else out[n]
     return out
+from . import float_delay  # noqa: E402,F401  (registers the delay ops)

@@ -14,6 +14,9 @@ def _quantize(lowered, config=None):
     from .quantize_sdnn import is_sdnn, quantize_sdnn
     if is_sdnn(lowered):            # sigma-delta layers: graded spikes, Lava's SigmaDelta
         return quantize_sdnn(lowered, config)
+    from .quantize_extras import needs_extras, quantize_extras
+    if needs_extras(lowered):       # DelayDense synapses, LIFReset neurons
+        return quantize_extras(lowered, config)
     return quantize(lowered, config)
 
 
