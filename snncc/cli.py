@@ -16,8 +16,9 @@ from rich.table import Table
 
 from .errors import SnnccError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
-                  help="snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR.")
+app = typer.Typer(pretty_exceptions_enable=False, rich_markup_mode="markdown",
+                  help="snncc: compile spiking neural networks to Loihi fixed point, Lava, NIR "
+                       "and SynSense Xylo.")
 # Piped output (CI logs, `make demo | tee`) would otherwise be cut to 80 columns and
 # truncate the layer tables; $COLUMNS still wins.
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 132)
@@ -27,7 +28,16 @@ TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only
 ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
-                     "file's metadata)")
+                     "file's metadata, the step its gains imply, or its producer's)")
+TARGET_HELP = ("chip: loihi (Intel Loihi 2), xylo-audio2 | xylo-imu | xylo-audio3 (SynSense "
+               "Xylo; xylo = xylo-audio2), see docs/xylo.md")
+ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_in and the taus "
+                             "of every neuron are read: euler (snnTorch, SpikingJelly, snncc), "
+                             "unit-pulse (Norse, Sinabs), exp-euler (Rockpool); default: the "
+                             "producer's, else detected per node from r")
+ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
+                        "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
+                        "late), subtract-delayed; default: the file's metadata or v_reset")
 NetxArgOpt = typer.Option(None, "--netx-arg", help="for a lava-dl netx model file: one of "
                           "netx.hdf5.Network's arguments as NAME=VALUE (num_layers, skip_layers, "
                           "input_message_bits, reset_interval, reset_offset, spike_exp); repeatable")
@@ -35,24 +45,49 @@ CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data 
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+        console.print(f"snncc {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print snncc's version and exit.")) -> None:
+    """snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR."""
+
+
 def _print_nir_import(graph) -> None:
-    """The time step and r convention a .nir model was read with (repairs are warned)."""
-    used = sorted(set(graph.meta.get("nir_conventions", {}).values()))
-    if used:
-        console.print(f"NIR import at dt = {graph.meta['dt']:g}, r convention: {', '.join(used)}",
-                      highlight=False)
+    """One line: how a .nir model was read (producer, dt, convention, reset); then what was
+    repaired or noted, and warnings on stderr."""
+    from .backends.nir.summary import describe
+    if "nir_import" not in graph.meta:
+        return
+    line, notes, warnings = describe(graph.meta["nir_import"])
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+    for note in graph.meta.get("nir_repairs", []) + notes:
+        console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
+    _print_warnings(warnings)
+
+
+def _print_warnings(warnings) -> None:
+    for w in warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
 
 
 def _print_compile(result) -> None:
     from .modelfile import NirFile
     if isinstance(result.model, NirFile):
         _print_nir_import(result.compiled.float_graph)
-    netx = result.compiled.fixed.meta.get("netx")
-    if netx is not None and result.compiled.fixed.meta.get("source") == "netx":
+    meta = result.compiled.fixed.meta
+    if meta.get("source") == "netx":
+        netx = meta["netx"]
         console.print(f"read lava-dl netx file {netx['file']} as is ({len(netx['blocks'])} "
                       "blocks, no requantization)", highlight=False, markup=False)
         for note in netx["notes"]:
             console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    _print_warnings(result.warnings)
     if result.calibration is not None:
         _print_calibration(result.calibration)
 
@@ -85,9 +120,13 @@ def _mapping_table(compiled) -> Table:
     for m in compiled.mapping:
         q = quant[m.name]
         err = {e.name: e.max_rel for e in q.errors}
+        # several synapses (recurrent, residual): "weight:<synapse>" each, the worst one shown
+        err.setdefault("weight", max((v for k, v in err.items() if k.startswith("weight")),
+                                     default=0.0))
         # biases, generalised-neuron resets and input gains: the worst one, named
         other = max(((v, k) for k, v in err.items()
-                     if k not in ("weight", "threshold", "beta", "alpha")), default=None)
+                     if k not in ("weight", "threshold", "beta", "alpha")
+                and not k.startswith("weight:")), default=None)
         table.add_row(m.name, m.source_kind, m.mapping, str(q.weight_exp), q.sign_mode,
                       f"{err['weight']:.2%}", f"{err['threshold']:.2%}",
                       f"{max(err['beta'], err['alpha']):.2%}",
@@ -98,7 +137,7 @@ def _mapping_table(compiled) -> Table:
 
 @app.command("compile")
 def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
-                target: str = typer.Option("loihi", "--target"),
+                target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
                 out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
                 trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                 dt: float = DtOpt,
@@ -108,6 +147,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                                           help="quantize within lava-dl netx's format and also "
                                                "write network.net (fails if netx cannot express it)"),
                 calibrate: Optional[Path] = CalibrateOpt,
+                convention: Optional[str] = ConventionOpt,
+                reset: Optional[str] = ResetOpt,
                 netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
@@ -119,7 +160,8 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
     with live() as progress:
         result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress, netx_args=netx_arg)
+                             progress=progress, convention=convention, reset=reset,
+                             netx_args=netx_arg)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -131,8 +173,11 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
 @app.command()
 def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
            data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
-           target: str = typer.Option("loihi", "--target"),
-           backend: str = typer.Option("sim", "--backend", help="sim (bit-accurate) or lava"),
+           target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
+           backend: str = typer.Option("sim", "--backend", help="sim: the target's bit-accurate "
+                                       "simulator (loihi: sim, xylo: xylo); lava (Loihi) or "
+                                       "xylosim (Xylo): the vendor's model, checked value by "
+                                       "value against it"),
            json_out: Optional[Path] = typer.Option(None, "--json", help="write report.json (schema: "
                                                    "snncc/report/schema.json)"),
            html_out: Optional[Path] = typer.Option(None, "--html", help="write a self-contained report.html "
@@ -141,16 +186,17 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-           dt: float = DtOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+           dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
+           reset: Optional[str] = ResetOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Compare the float model with the quantized network, layer by layer (a netx file:
-    snncc's runner with lava-dl's netx in Lava, value by value)."""
+    snncc's runner with lava-dl's netx in Lava, value by value; sigma-delta: activations)."""
     from . import api
     from .progress import live
     with live() as progress:
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, input_shape=input_shape, dt=dt, progress=progress,
-                            netx_args=netx_arg)
+                            convention=convention, reset=reset, netx_args=netx_arg)
     _print_compile(result.compile)
     if result.report.get("format") == "snncc.netx-verify-report":
         _print_bit_exact(result.report["bit_exact"], ours=result.report["backend"])
@@ -158,6 +204,7 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
         _print_sdnn_report(result.report)
     else:
         _print_report(result.report)
+    _print_warnings(result.warnings)
     for path in result.written:
         console.print(f"wrote {path}")
 
@@ -239,7 +286,9 @@ def _print_bit_exact(bit_exact: dict, ours: str = "sim") -> None:
 def run(build: Path = typer.Argument(..., help="directory written by snncc compile, or a "
                                     "lava-dl netx file"),
         input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
-        backend: str = typer.Option("sim", "--backend"),
+        backend: str = typer.Option("sim", "--backend", help="sim (the build's own "
+                                    "simulator), fast, torch, lava (Loihi builds); xylo, "
+                                    "xylosim (Xylo builds)"),
         out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz"),
         netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Run a compiled network on spike input; print output spike counts."""
@@ -253,27 +302,45 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 
 
 @app.command("export-nir")
-def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model), "
+                                            "or a .nir graph to normalise"),
                out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-               dt: float = DtOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+               dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
+               reset: Optional[str] = ResetOpt,
+               quantized: bool = typer.Option(False, "--quantized", help="also write the "
+                                              "target's integer program into the metadata "
+                                              "(read back bit-exactly by snncc)"),
+               target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
+               netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
-    compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.
+    compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.  A .nir input is
+    read as its producer means it and written back with snncc's explicit conventions.
     """
     from . import api
-    console.print(f"wrote {api.export_nir(model, out, trust=trust, input_shape=input_shape, dt=dt, netx_args=netx_arg)}")
+    from .modelfile import load_model, NirFile
+    loaded = load_model(model, trust=trust) if model.suffix.lower() == ".nir" else model
+    path = api.export_nir(loaded, out, trust=trust, input_shape=input_shape, dt=dt,
+                          convention=convention, reset=reset, quantized=quantized, target=target,
+                          netx_args=netx_arg)
+    if isinstance(loaded, NirFile):
+        _print_nir_import(loaded.graph(dt))
+    console.print(f"wrote {path}")
 
 
 @app.command()
 def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
+            target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-            dt: Optional[float] = DtOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+            dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
+            reset: Optional[str] = ResetOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
-    info = api.inspect(model, trust=trust, input_shape=input_shape, dt=dt, netx_args=netx_arg)
+    info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+                       convention=convention, reset=reset, netx_args=netx_arg)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters
@@ -281,6 +348,9 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
                   + ", ".join(f"{k} {v:,}" for k, v in params.items() if v) + ")",
                   highlight=False, soft_wrap=True)
     console.print(_mapping_table(info.compile.compiled))
+    if hasattr(info.placement, "chip"):        # a Xylo sub-target
+        _print_xylo_resources(info.placement)
+        return
     if info.placement is None:
         console.print(f"Loihi 2 resources: does not fit: {info.placement_error}", highlight=False,
                       markup=False, soft_wrap=True)
@@ -294,6 +364,18 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
     for row in rows:
         table.add_row(*(f"{v:.2%}" if isinstance(v, float) else str(v) for v in row.values()))
     console.print(table)
+
+
+def _print_xylo_resources(res) -> None:
+    table = Table(title=f"{res.chip.title} ({res.chip.part}) resources")
+    for col in ("resource", "used", "available", "fraction"):
+        table.add_column(col)
+    for row in res.rows():
+        table.add_row(row["resource"], str(row["used"]), str(row["available"]),
+                      f"{row['fraction']:.2%}")
+    console.print(table)
+    console.print("non-zero weights: " + ", ".join(f"{k} {v:,}" for k, v in res.weights.items()),
+                  highlight=False)
 
 
 def main() -> None:

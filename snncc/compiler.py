@@ -19,6 +19,10 @@ class Compiled:
     quant: Any             # the target's QuantReport
     target: str = "loihi"
 
+    def _repr_html_(self) -> str:
+        from .notebook import compiled_html
+        return compiled_html(self)
+
 
 def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loihi") -> Compiled:
     """Compile a float IR graph (from any frontend) to ``target``'s fixed point.
@@ -29,6 +33,8 @@ def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loi
     validate_float(graph)
     lowered, mapping = lower_neurons(graph)
     fixed, report = get_target(target).quantize(lowered, config)
+    if hasattr(report, "remap"):        # a target with its own mapping classes (Xylo)
+        mapping = report.remap(mapping)
     return Compiled(graph, lowered, fixed, mapping, report, target)
 
 
@@ -41,7 +47,11 @@ def compile_model(model, input_shape: Optional[Sequence[int]] = None,
     from .backends.lava.netx_model import NetxFile
     from .modelfile import NirFile
     if isinstance(model, NirFile):
-        return compile_graph(model.graph(dt), config, target)
+        compiled = compile_graph(model.graph(dt), config, target)
+        stored = model.quantized(target, dt) if config is None else None
+        if stored is not None:           # the file's own integer program, bit for bit
+            compiled.fixed = stored
+        return compiled
     if isinstance(model, NetxFile):   # already Loihi fixed point: read as is, no requantization
         from .backends.lava.netx_model import compile_netx
         return compile_netx(model, target)

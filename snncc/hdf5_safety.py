@@ -3,34 +3,35 @@
 HDF5 can make a reader touch other files and allocate without bound: a dataset may keep its
 bytes in any other file (*external storage*), a link may point into another HDF5 file
 (*external link*), a *virtual dataset* maps other files' datasets, and a compressed dataset
-may declare gigabytes that a few bytes decompress to.  :func:`check_hdf5` walks every link
-and object of a file **before any dataset is read** and refuses all of these by name, and
-caps what the file declares (objects, bytes per dataset, bytes in all).  Datasets must be
-numbers, booleans or strings (variable-length ones only a few per dataset: their bytes live
-in the file's own heap, bounded by its size): no object references, other variable-length or
-compound types.
+may declare gigabytes that a few bytes decompress to.  The checks here walk every link and
+object header of an **open** file (reading no dataset) and refuse all of these by name; the
+caller then reads from the same handle, so the file cannot be swapped between check and
+read.  Datasets must be numbers, booleans or strings; links must be hard links (what
+``nir.write`` and lava-dl's exporters write).
 
-Shared by every HDF5 reader of snncc (netx import; the NIR importer can call it too).  Needs
-h5py (the compiler env has it).
+Shared by snncc's HDF5 readers: the netx reader (:func:`open_checked`, generic caps
+:class:`Hdf5Limits`) and the NIR reader (``snncc.backends.nir.safety``, which adds NIR's own
+caps on nodes and edges around :func:`link_names` and :func:`dataset_problem`).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .errors import SnnccError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-MAX_VLEN_STRINGS = 16      # lava-dl writes e.g. neuron/activation as one variable-length string
 
 
 @dataclass(frozen=True)
 class Hdf5Limits:
     """Caps on what an HDF5 model file may declare (checked before reading)."""
 
-    max_objects: int = 100_000            # groups + datasets + links
+    max_objects: int = 100_000            # links (groups + datasets)
     max_dataset_bytes: int = 2 * 2 ** 30  # one dataset, decoded
     max_total_bytes: int = 4 * 2 ** 30    # all datasets, decoded
     max_attribute_bytes: int = 2 ** 20    # one attribute
@@ -54,91 +55,109 @@ def is_hdf5(path: str | Path) -> bool:
     return False
 
 
-def _refuse(path: Path, what: str, where: str) -> SnnccError:
-    return SnnccError(f"{path}: {what} at '/{where}' (snncc reads only data stored in the "
-                      "file itself, of declared, bounded size)",
-                      "re-export the network into one self-contained HDF5 file")
+def link_names(f, max_objects: int, too_many: Callable[[], SnnccError],
+               refuse: Callable[[str, str], SnnccError]) -> list[str]:
+    """Every link name of the open h5py file ``f``, each checked to be a hard link.
+
+    ``too_many()`` and ``refuse(what, name)`` make the caller's errors.  h5py's visit
+    callbacks must not raise (the exception comes back mangled): names are collected first
+    (stopping past the cap), then checked; links before objects, as an object walk would
+    follow an external link.
+    """
+    import h5py
+    names: list[str] = []
+    f.visit_links(lambda name: names.append(name) if len(names) <= max_objects else True)
+    if len(names) > max_objects:
+        raise too_many()
+    for name in names:
+        link = f.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise refuse(f"an external link to {link.filename!r}", name)
+        if not isinstance(link, h5py.HardLink):
+            raise refuse(f"a {type(link).__name__} (only hard links are read)", name)
+    return names
 
 
-def _dataset_problem(ds, limits: Hdf5Limits) -> str | None:
-    """Why ``ds`` (an h5py Dataset) must not be read, or None."""
+def dataset_problem(ds) -> str | None:
+    """Why the h5py Dataset ``ds`` must not be read, or None; reads its header only."""
     import h5py
     if ds.is_virtual:
-        return "a virtual dataset (it maps other files' data)"
-    if ds.id.get_create_plist().get_external_count() > 0:
+        return "a virtual dataset (it maps datasets of other files)"
+    if ds.external:
         return "a dataset with external storage (its bytes live in another file)"
-    dt = ds.dtype
-    text = h5py.check_string_dtype(dt)
-    if text is not None and text.length is None and ds.size <= MAX_VLEN_STRINGS:
-        return None     # a few variable-length strings: heap bytes in this very file
-    if dt.kind not in "biuf" and not (dt.kind == "S" and text is not None):
-        return (f"a dataset of type {dt} (only numbers, booleans, fixed-length strings and "
-                f"up to {MAX_VLEN_STRINGS} variable-length strings)")
+    if ds.dtype.kind not in "biuf" and h5py.check_string_dtype(ds.dtype) is None:
+        return f"a dataset of HDF5 type {ds.dtype} (only numbers, booleans and strings)"
     if ds.shape is None:
-        return "a dataset without a shape"
-    nbytes = int(np.prod(ds.shape, dtype=object)) * dt.itemsize
-    if nbytes > limits.max_dataset_bytes:
-        return (f"a dataset of {nbytes / 2 ** 20:.0f} MiB decoded, over the limit of "
-                f"{limits.max_dataset_bytes / 2 ** 20:.0f} MiB")
+        return "a dataset without a shape (an HDF5 null dataspace)"
     return None
 
 
-def check_hdf5(path: str | Path, limits: Hdf5Limits = Hdf5Limits()) -> None:
-    """Raise :class:`SnnccError` unless every link and dataset of ``path`` is safe to read.
+def declared(ds) -> tuple[int, int]:
+    """(elements, bytes) a dataset decodes to, from its header (strings: pointer size)."""
+    n = int(np.prod(ds.shape, dtype=object)) if ds.shape else 1
+    return n, n * max(int(ds.dtype.itemsize), 1)
 
-    Refused: external links, external storage, virtual datasets, user-defined links, datasets
-    of non-numeric types, more than ``limits.max_objects`` objects, declared sizes over the
-    limits.  Soft links are followed only within the file (and counted).  Nothing of any
-    dataset is read here: only headers.
-    """
+
+def check_open(f, path: Path, limits: Hdf5Limits = Hdf5Limits()) -> None:
+    """Raise :class:`SnnccError` unless every link, attribute and dataset of the open file
+    ``f`` is safe to read under ``limits`` (see the module docstring).  Reads no dataset."""
     import h5py
-    path = Path(path)
 
-    def check_link(name: str, link) -> None:
-        if isinstance(link, h5py.ExternalLink):
-            raise _refuse(path, f"an external link to {link.filename!r}", name)
-        if not isinstance(link, (h5py.HardLink, h5py.SoftLink)):
-            raise _refuse(path, "a user-defined link", name)
+    def refuse(what: str, where: str) -> SnnccError:
+        return SnnccError(f"{path}: {what} at '/{where}' (snncc reads only data stored in the "
+                          "file itself, of declared, bounded size)",
+                          "re-export the network into one self-contained HDF5 file")
 
-    def check_object(name: str, obj) -> int:
+    def too_big(what: str) -> SnnccError:
+        return SnnccError(f"{path}: {what} (checked before reading it)",
+                          "re-export the network; the file may be corrupt or hostile")
+
+    names = link_names(f, limits.max_objects,
+                       lambda: too_big(f"more than {limits.max_objects} HDF5 objects"), refuse)
+    total = 0
+    for name in [""] + names:
+        obj = f if name == "" else f[name]
         for key in obj.attrs:
             if obj.attrs.get_id(key).get_storage_size() > limits.max_attribute_bytes:
-                raise _refuse(path, f"an attribute {key!r} over "
-                                    f"{limits.max_attribute_bytes} bytes", name)
+                raise refuse(f"an attribute {key!r} over {limits.max_attribute_bytes} bytes", name)
         if not isinstance(obj, h5py.Dataset):
-            return 0
-        problem = _dataset_problem(obj, limits)
+            continue
+        problem = dataset_problem(obj)
         if problem:
-            raise _refuse(path, problem, name)
-        return int(np.prod(obj.shape, dtype=object)) * obj.dtype.itemsize
+            raise refuse(problem, name)
+        nbytes = declared(obj)[1]
+        if nbytes > limits.max_dataset_bytes:
+            raise refuse(f"a dataset of {nbytes / 2 ** 20:.0f} MiB decoded, over the limit of "
+                         f"{limits.max_dataset_bytes / 2 ** 20:.0f} MiB", name)
+        total += nbytes
+        if total > limits.max_total_bytes:
+            raise too_big(f"its datasets declare over {limits.max_total_bytes / 2 ** 30:.0f} "
+                          "GiB decoded")
 
-    def collect(visit) -> list[str]:
-        # exceptions must not cross h5py's visit callbacks: collect first (stopping early
-        # once over the cap), then check
-        names: list[str] = []
 
-        def add(name: str):
-            names.append(name)
-            return True if len(names) > limits.max_objects else None
-        visit(add)
-        if len(names) > limits.max_objects:
-            raise SnnccError(f"{path}: more than {limits.max_objects} HDF5 objects",
-                             "re-export the network; the file may be corrupt or hostile")
-        return names
-
+@contextmanager
+def open_checked(path: str | Path, limits: Hdf5Limits = Hdf5Limits()) -> Iterator:
+    """The h5py file at ``path``, opened read-only and checked (:func:`check_open`); read
+    from it inside the ``with``.  Any h5py failure becomes one SnnccError."""
+    import h5py
+    path = Path(path)
     try:
-        with h5py.File(path, "r") as f:
-            for name in collect(f.visit_links):
-                check_link(name, f.get(name, getlink=True))
-            total = check_object("", f)
-            for name in collect(f.visit):       # objects reached through hard links
-                total += check_object(name, f[name])
-                if total > limits.max_total_bytes:
-                    raise SnnccError(f"{path}: its datasets declare over "
-                                     f"{limits.max_total_bytes / 2 ** 30:.0f} GiB decoded",
-                                     "re-export the network; the file may be corrupt or hostile")
-    except SnnccError:
-        raise
-    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
         raise SnnccError(f"{path} is not a readable HDF5 file ({type(exc).__name__}: "
                          f"{str(exc)[:120]})", "re-export the network") from None
+    with f:
+        try:
+            check_open(f, path, limits)
+        except SnnccError:
+            raise
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+            raise SnnccError(f"{path} is not a readable HDF5 file ({type(exc).__name__}: "
+                             f"{str(exc)[:120]})", "re-export the network") from None
+        yield f
+
+
+def check_hdf5(path: str | Path, limits: Hdf5Limits = Hdf5Limits()) -> None:
+    """Open ``path`` and check it (:func:`open_checked`) without reading anything."""
+    with open_checked(path, limits):
+        pass

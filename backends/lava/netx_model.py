@@ -68,10 +68,7 @@ class NetxFile:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if self.options is None:
-            from snncc.hdf5_safety import check_hdf5
-
             from .netx_read import file_options
-            check_hdf5(self.path)
             self.options = file_options(self.path)
 
     def graph(self) -> Graph:

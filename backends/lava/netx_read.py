@@ -386,14 +386,10 @@ class _Reader:
             raise layer.fail(f"layer type {kind!r} is not one lava-dl netx reads")
 
 
-def file_options(path: str | Path) -> NetxOptions:
-    """The netx Network arguments a file written by snncc says it needs (``snncc_netx_args``),
-    else lava-dl's defaults.  The caller has run :func:`check_hdf5` on ``path``."""
+def _options_in(f, path: Path) -> NetxOptions:
+    """The netx Network arguments an open file written by snncc says it needs."""
     import json
-
-    import h5py
-    with h5py.File(path, "r") as f:
-        raw = f.attrs.get(ARGS_ATTR)
+    raw = f.attrs.get(ARGS_ATTR)
     if raw is None:
         return NetxOptions()
     try:
@@ -403,21 +399,27 @@ def file_options(path: str | Path) -> NetxOptions:
         raise SnnccError(f"{path}: malformed attribute {ARGS_ATTR}", "re-export the network") from None
 
 
+def file_options(path: str | Path) -> NetxOptions:
+    """The netx Network arguments a file written by snncc says it needs (``snncc_netx_args``),
+    else lava-dl's defaults.  The file is checked as hostile input first."""
+    from snncc.hdf5_safety import open_checked
+    with open_checked(path) as f:
+        return _options_in(f, Path(path))
+
+
 def read_netx(path: str | Path, options: Optional[NetxOptions] = None) -> Graph:
     """Read a netx HDF5 file into snncc's fixed-point IR (see the module docstring).
 
     ``options``: lava-dl's Network arguments (None: what the file says it needs, see
-    :func:`file_options`, else lava-dl's defaults).  The file is checked with :func:`snncc.hdf5_safety.check_hdf5` before any dataset is
-    read.  Raises :class:`SnnccError` naming the layer for anything netx would not build
+    :func:`file_options`, else lava-dl's defaults).  The file is checked with
+    :func:`snncc.hdf5_safety.open_checked` before any dataset is read, and read from the same
+    handle.  Raises :class:`SnnccError` naming the layer for anything netx would not build
     the same way; ``graph.meta["netx"]`` holds the options, notes and block names.
     """
-    import h5py
-
-    from snncc.hdf5_safety import check_hdf5
+    from snncc.hdf5_safety import open_checked
     path = Path(path)
-    check_hdf5(path)
-    reader = _Reader(path, options if options is not None else file_options(path))
-    with h5py.File(path, "r") as f:
-        graph = reader.read(f)
+    with open_checked(path) as f:
+        opts = options if options is not None else _options_in(f, path)
+        graph = _Reader(path, opts).read(f)
     graph.shapes()
     return graph

@@ -83,3 +83,19 @@ def render_netx_html(report: dict) -> str:
             f"<b>{'bit-exact' if s['bit_exact'] else str(s['mismatches']) + ' mismatching values'}"
             f"</b></p><table border='1'><tr><th>layer</th><th>spike</th><th>u</th><th>v</th></tr>"
             f"{rows}</table></body></html>")
+
+
+def verify_netx_file(model, data, target: str, backend: str, json_out, html_out, calibrate,
+                     check_samples: int):
+    """``snncc verify`` of a netx file: (report, files written, the compile result)."""
+    from snncc import api
+    from snncc.loaders import load_data
+    from snncc.report.write import write_artifacts
+    compiled_result = api.compile(model, target=target, calibrate=calibrate)
+    graph = compiled_result.compiled.fixed
+    x, _ = load_data(data, tuple(graph.node(graph.input_names[0]).shape),
+                     graded=bool(graph.meta.get("graded_input")))
+    report = verify_netx(model, x, backend, check_samples,
+                         inputs={"model": str(model.path), "data": str(data)})
+    written = write_artifacts(report, json_out, html_out, render_html=render_netx_html)
+    return report, written, compiled_result

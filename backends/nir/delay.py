@@ -63,3 +63,16 @@ def expand_delays(graph: Graph) -> Graph:
         if rec:
             out.add_recurrent(rename.get(src, src), dst)
     return out
+
+
+def refuse_without_nir_form(graph: Graph) -> None:
+    """Refuse by name what NIR 1.0 cannot hold: sigma-delta neurons, periodic resets."""
+    for node in graph.nodes():
+        if getattr(node, "graded", False):
+            raise SnnccError(f"layer {node.name!r} is a sigma-delta neuron: NIR 1.0 has no "
+                             "sigma-delta (graded-spike) neuron", "export it as lava-dl netx "
+                             "instead (snncc compile --netx writes network.net)")
+        if hasattr(node, "reset_interval"):
+            raise SnnccError(f"layer {node.name!r} resets periodically: NIR 1.0 has no periodic "
+                             "reset", "export it as lava-dl netx (the reset interval goes with "
+                             "the file), or reset the NIR simulator between samples")
