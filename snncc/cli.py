@@ -352,7 +352,9 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
         _print_xylo_resources(info.placement)
         return
     if info.placement is None:
-        console.print(f"Loihi 2 resources: does not fit: {info.placement_error}", highlight=False,
+        why = info.placement_error
+        why = why if why.startswith("not estimated") else f"does not fit: {why}"
+        console.print(f"Loihi 2 resources: {why}", highlight=False,
                       markup=False, soft_wrap=True)
         return
     placement = info.placement

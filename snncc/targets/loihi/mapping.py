@@ -214,3 +214,4 @@ def _fan_out(graph: Graph, layers: list[LayerPlacement], limits: Loihi2Limits) -
 
 
 from . import mapping_conv  # noqa: E402,F401  (registers the conv and delay-line estimators)
+from . import mapping_netx  # noqa: E402,F401  (DelayDense, input neurons)
