@@ -27,35 +27,9 @@ def load_module(build_dir: Path):
 
 def run_sample(module, stimulus: np.ndarray, states: bool) -> dict[str, np.ndarray]:
     """One sample: stimulus (steps, n_inputs) -> {"<layer>/s|u|v": (steps, n)}."""
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.monitor.process import Monitor
-
-    steps = stimulus.shape[0]
+    from .netx_harness import run_probed    # LIF: u, v; sigma-delta: sigma, act
     net = module.build(stimulus.T)
-    probes = []
-    from .netx_harness import state_vars    # LIF: u, v; sigma-delta: sigma, act
-    for name, proc in net["neurons"].items():
-        targets = [("s", proc.s_out)] + (list(state_vars(proc).items()) if states else [])
-        for key, target in targets:
-            mon = Monitor()
-            mon.probe(target=target, num_steps=steps)
-            probes.append((name, key, mon, proc))
-    source = net["source"]
-    try:
-        source.run(condition=RunSteps(num_steps=steps),
-                   run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        out = {}
-        for name, key, mon, proc in probes:
-            data = mon.get_data()
-            (series,) = data[proc.name].values()
-            out[f"{name}/{key}"] = np.asarray(series).reshape(steps, -1)
-    finally:
-        source.stop()
-    for name in net["neurons"]:          # Lava's Sigma has one state: recorded as u and v
-        if states and f"{name}/v" not in out:
-            out[f"{name}/v"] = out[f"{name}/u"]
-    return out
+    return run_probed(net["source"], net["neurons"], stimulus.shape[0], states)
 
 
 def run(build_dir: Path, stimulus: np.ndarray, states: bool = False) -> dict[str, np.ndarray]:

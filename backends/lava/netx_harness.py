@@ -44,10 +44,7 @@ def _whc_to_chw(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def run_sample(path: Path, options: dict, stimulus: np.ndarray, states: bool) -> dict:
     """One sample: stimulus (steps, n_inputs) in (C, H, W) order -> {"<layer>/s|u|v": (steps, n)}."""
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
 
     from .netx_import import import_netx
     from .netx_read import NetxOptions, read_netx
@@ -71,25 +68,36 @@ def run_sample(path: Path, options: dict, stimulus: np.ndarray, states: bool) ->
         data = data.reshape(steps, -1).T
     source = RingBuffer(data=data)
     source.s_out.connect(port)
+    neurons = {name: block.neuron for name, block in zip(blocks, net.layers)}
+    return run_probed(source, neurons, steps, states, lambda name, a: _whc_to_chw(
+        a, tuple(graph.node(name).shape)))
+
+
+def run_probed(source, neurons: dict, steps: int, states: bool, layout=None) -> dict:
+    """Probe every neuron process (spikes, and with ``states`` :func:`state_vars`) with Lava
+    Monitors, run ``steps`` under ``Loihi2SimCfg(select_tag="fixed_pt")`` from ``source``
+    and return ``{"<name>/s|u|v": (steps, n)}`` (``layout(name, series)`` reorders a record;
+    default: flattened).  Shared by the netx harness and the build-folder harness."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.monitor.process import Monitor
+    layout = layout or (lambda name, a: np.asarray(a).reshape(steps, -1))
     probes = []
-    for name, block in zip(blocks, net.layers):
-        targets = [("s", block.neuron.s_out)]
-        if states:
-            targets += list(state_vars(block.neuron).items())
+    for name, proc in neurons.items():
+        targets = [("s", proc.s_out)] + (list(state_vars(proc).items()) if states else [])
         for key, target in targets:
             mon = Monitor()
             mon.probe(target=target, num_steps=steps)
-            probes.append((name, key, mon, block.neuron))
+            probes.append((name, key, mon, proc))
     out = {}
     try:
         source.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         for name, key, mon, proc in probes:
             (series,) = mon.get_data()[proc.name].values()
-            shape = tuple(graph.node(name).shape)
-            out[f"{name}/{key}"] = _whc_to_chw(np.asarray(series), shape)
+            out[f"{name}/{key}"] = layout(name, np.asarray(series))
     finally:
         source.stop()
-    for name in blocks:          # Sigma has one state: it is recorded as u and as v
+    for name in neurons:          # Lava's Sigma has one state: recorded as u and as v
         if states and f"{name}/v" not in out:
             out[f"{name}/v"] = out[f"{name}/u"]
     return out
