@@ -37,13 +37,12 @@ def _check_dt(dt: Optional[float]) -> None:
 
 def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
           dt: Optional[float] = None, netx_args: Optional[Sequence[str]] = None):
-    """The model object; ``convention``/``reset`` say how a ``.nir`` model is read,
-    ``netx_args`` (``NAME=VALUE``: lava-dl netx ``Network`` arguments) how a netx file is."""
-    from .backends.lava.netx_model import NetxFile, NetxOptions
+    """The model object; ``convention``/``reset`` say how a ``.nir`` model is read."""
     from .modelfile import NirFile, load_model
     _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model, trust=trust)
+    from .backends.lava.netx_model import NetxFile, NetxOptions
     if isinstance(model, NetxFile):
         if netx_args:
             model.options = NetxOptions.parse(list(netx_args))
@@ -65,6 +64,17 @@ def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[
 def _is_netx(model) -> bool:
     from .backends.lava.netx_model import NetxFile
     return isinstance(model, NetxFile)
+
+
+def _paths(*items) -> list:
+    """The file inputs among ``items`` (paths, not loaded objects): outputs must not touch them."""
+    return [i if isinstance(i, (str, os.PathLike)) else i.path for i in items
+            if isinstance(i, (str, os.PathLike)) or isinstance(getattr(i, "path", None), Path)]
+
+
+def _check_backend(backend: str) -> None:
+    from .backends import get_runner
+    get_runner(backend)          # raises SnnccError naming the choices
 
 
 def _input_shape(compiled: Compiled) -> tuple[int, ...]:
@@ -109,22 +119,29 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
             netx: bool = False, calibrate: Optional[PathLike] = None,
             lava_neuron: str = "auto", progress: Optional[Progress] = None,
             convention: Optional[str] = None, reset: Optional[str] = None,
-            netx_args: Optional[Sequence[str]] = None) -> CompileResult:
+            force: bool = False, netx_args: Optional[Sequence[str]] = None) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
     ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
     own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
     ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
+    ``out`` follows the output policy of :mod:`snncc.atomic` (checked before any work): a new
+    folder, an empty one or one snncc wrote (its manifest), never an input; ``force``
+    also writes into a non-empty folder without a manifest, replacing only snncc's files.
     ``convention``/``reset``: how a ``.nir`` model is read (see
     :func:`snncc.backends.nir.from_nir`; None: as its producer means it).  A lava-dl netx
     file is read as is (``netx_args``: its netx ``Network`` arguments, ``NAME=VALUE``).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
+    from .atomic import check_output_dir
     from .compiler import compile_model
     from .sanity import compile_warnings
     from .targets import get_target
     tgt = get_target(target)
+    _check_lava_neuron(lava_neuron)
+    if out is not None:
+        check_output_dir(out, _paths(model, calibrate), force)
     config = _quant_config(target, netx)
     model = _load(model, trust, convention, reset, dt, netx_args)
     if _is_netx(model) and calibrate is not None:
@@ -144,10 +161,11 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     result = CompileResult(compiled, model, calibration=cal, warnings=compile_warnings(compiled))
     if out is None:
         return result
-    from .atomic import atomic_dir
+    from .atomic import output_dir
     from .ir import serialize
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    meta = {"verb": "compile", "target": target, "lava_neuron": lava_neuron}
+    with output_dir(out, _paths(model, calibrate), force, meta) as tmp:
         serialize.save(compiled.fixed, tmp)
         files, notes = tgt.emit(compiled, tmp, lava_neuron=lava_neuron, netx=netx)
         (tmp / "quantization.json").write_text(json.dumps(
@@ -161,18 +179,43 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     return result
 
 
+def _streams(model) -> bool:
+    from .reference import streams
+    return streams(model)
+
+
+def _memory_check(graph, mode: str, data: PathLike, record_states: bool = False,
+                  streaming: bool = False):
+    """The ``memory`` hook of :func:`~snncc.loaders.load_data`: refuse a run that would not
+    fit, from the data's header, before it is decoded (see :mod:`snncc.memory`)."""
+    from .memory import estimate, require
+
+    def check(x_shape, x_dtype):
+        require(estimate(graph, x_shape, x_dtype.itemsize, mode, record_states=record_states,
+                         streaming=streaming), str(data))
+    return check
+
+
+def _check_lava_neuron(policy: str) -> None:
+    from .backends.lava.codegen import NEURON_CHOICES
+    if policy not in NEURON_CHOICES:
+        raise SnnccError(f"unknown Lava neuron policy {policy!r}",
+                         f"choose one of: {', '.join(NEURON_CHOICES)}")
+
+
 def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base, progress):
     """Calibrate on ``data``; returns (calibrated Compiled, the target's calibration result)."""
     from .loaders import load_data
-    if compiled.target != "loihi":
-        raise SnnccError(f"--calibrate is not available for target {compiled.target!r}",
-                         "compile without --calibrate")
+    from .targets import get_target
     from .targets.loihi.quantize_sdnn import is_sdnn
     if is_sdnn(compiled.lowered):        # sigma-delta: measure the activation ranges
         from .targets.loihi.calibrate_sdnn import calibrate_sdnn
         x, _ = load_data(data, _input_shape(compiled), graded=True)
         return calibrate_sdnn(model, compiled, x, base)
-    from .targets.loihi.calibrate import calibrate
+    calibrate = get_target(compiled.target).calibrate
+    if calibrate is None:
+        raise SnnccError(f"--calibrate is not available for target {compiled.target!r}",
+                         "compile without --calibrate")
     x, y = load_data(data, _input_shape(compiled))
     return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
 
@@ -213,18 +256,22 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
            progress: Optional[Progress] = None, convention: Optional[str] = None,
-           reset: Optional[str] = None, netx_args: Optional[Sequence[str]] = None) -> VerifyResult:
+           reset: Optional[str] = None, force: bool = False,
+           netx_args: Optional[Sequence[str]] = None) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
+
+    A lava-dl netx file has no float model: snncc's ``backend`` runner is compared value by
+    value with lava-dl's own netx loading of the file in Lava
+    (:mod:`snncc.backends.lava.netx_verify`); a sigma-delta network by its activations
+    (:mod:`snncc.verify_sdnn`).
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
     on the first ``check_samples`` samples.  The JSON and HTML reports are both rendered
-    before either is written (both or neither).  A lava-dl netx file has no float model:
-    snncc's ``backend`` runner is compared value by value with lava-dl's own netx loading
-    of the file in Lava (:mod:`snncc.backends.lava.netx_verify`); a sigma-delta network by
-    its activations (:mod:`snncc.verify_sdnn`).
+    before either is written (both or neither); options and outputs are checked before any
+    work (see :mod:`snncc.atomic` for the output policy and ``force``).
     """
-    from .loaders import load_data
-    from .report.write import make_report, write_artifacts
+    from .loaders import load_data, peek_data
+    from .report.write import check_artifacts, make_report, write_artifacts
     from .sanity import verify_warnings
     model_arg, model = model, _load(model, trust, convention, reset, dt, netx_args)
     if _is_netx(model):
@@ -232,121 +279,173 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
         return VerifyResult(*verify_netx_file(model, data, target, backend, json_out, html_out,
                                               calibrate, check_samples))
     backend = _backend_for(target, backend)
+    if isinstance(check_samples, bool) or not isinstance(check_samples, int) or check_samples < 1:
+        raise SnnccError(f"--check-samples {check_samples!r}: the bit-exact check needs at least "
+                         "one sample", "pass --check-samples 1 or more (default 16)")
+    inputs = _paths(model_arg, data, calibrate)
+    check_artifacts(json_out, html_out, inputs, force)
+    peek_data(data)                       # a bad data file is refused before the compile
+    if calibrate is not None:
+        peek_data(calibrate)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
                               convention=convention, reset=reset)
     compiled = compiled_result.compiled
-    x, y = load_data(data, _input_shape(compiled),
-                     graded=bool(compiled.fixed.meta.get("graded_input")))
+    x, y = load_data(data, _input_shape(compiled), graded=bool(compiled.fixed.meta.get("graded_input")),
+                     memory=_memory_check(compiled.fixed, "verify", data,
+                                          record_states=backend != "sim",
+                                          streaming=backend == "sim" and _streams(compiled_result.model)))
     if calibrate is not None:
         compiled, compiled_result.calibration = _calibrate(
             compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
         compiled_result.compiled = compiled
-    inputs = {"model": str(model_arg) if isinstance(model_arg, (str, os.PathLike))
-              else type(model_arg).__name__, "data": str(data)}
     from .targets.loihi.quantize_sdnn import is_sdnn
     if is_sdnn(compiled.lowered):     # graded spikes: compared by activations
         from .verify_sdnn import render_sdnn_html, verify_sdnn
-        report = verify_sdnn(compiled_result.model, compiled, x, y, backend, check_samples, inputs)
-        written = write_artifacts(report, json_out, html_out, render_html=render_sdnn_html)
-        return VerifyResult(report, written, compiled_result)
+        report = verify_sdnn(compiled_result.model, compiled, x, y, backend, check_samples,
+                             {"model": str(model_arg), "data": str(data)})
+        return VerifyResult(report, write_artifacts(report, json_out, html_out, inputs, force,
+                                                    render_html=render_sdnn_html), compiled_result)
     report = make_report(compiled_result.model, compiled, x, y, target=target, backend=backend,
                          check_samples=check_samples, calibration=compiled_result.calibration,
                          progress=progress,
-                         inputs={**inputs, "calibration_data": None if calibrate is None
-                                 else str(calibrate)})
-    written = write_artifacts(report, json_out, html_out)
+                         inputs={"model": str(model_arg) if isinstance(model_arg, (str, os.PathLike))
+                                 else type(model_arg).__name__, "data": str(data),
+                                 "calibration_data": None if calibrate is None else str(calibrate)})
+    written = write_artifacts(report, json_out, html_out, inputs, force)
     return VerifyResult(report, written, compiled_result,
                         verify_warnings(report, compiled.float_graph))
 
 
 @dataclass
 class RunResult:
-    """``spikes``: layer name -> bool (T, B, n); ``output``: the output layer's name;
-    ``out``: the .npz written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
+    """``spikes``: layer name -> bool (T, B, n) (empty when the run was too long to hold:
+    it streamed, see ``out``); ``output``: the output layer's name; ``out``: the .npz
+    written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
 
     spikes: dict[str, np.ndarray]
     output: str
     out: Optional[Path] = None
+    output_counts: Optional[np.ndarray] = None
 
     @property
     def counts(self) -> np.ndarray:
         """Output spike counts per sample and neuron, (B, n)."""
+        if self.output_counts is not None:
+            return self.output_counts
         return self.spikes[self.output].sum(axis=0)
 
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
-        out: Optional[PathLike] = None, netx_args: Optional[Sequence[str]] = None) -> RunResult:
+        out: Optional[PathLike] = None, force: bool = False,
+        netx_args: Optional[Sequence[str]] = None) -> RunResult:
     """Run a build folder written by :func:`compile` (or a lava-dl netx file: read as is,
     ``backend="lava"`` runs lava-dl's own netx loading of it) on the spikes in ``data``.
 
-    ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``)."""
-    from .atomic import atomic_file
+    ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``).
+    The build is checked before it runs: its manifest (files changed since compile are
+    refused), then every field of ``network.json``/``params.npz``.  ``backend="lava"``
+    builds the Lava network from that checked graph (its ``lava_network.py`` is regenerated
+    in a private folder; the build's own copy is never imported).  The Loihi simulators
+    (``sim``, ``fast``, ``torch``) stream over time: memory is bounded by a window of steps,
+    not by T (``snncc.backends.sim.stream``); the spikes of every layer are kept in
+    :attr:`RunResult.spikes` only while they fit 256 MiB, and ``out`` (``.npz``,
+    ``spikes/<layer>`` arrays shaped (B, T, n)) is written as the windows come, following
+    the output policy of :mod:`snncc.atomic`.
+    """
+    from .atomic import check_file_target, output_file
     from .backends import get_runner
     from .ir import serialize
     from .loaders import load_data
-    netx_model = _netx_build(build, netx_args)
+    from .manifest import check_build
+    _check_backend(backend)
+    inputs = _paths(build, data)
+    if out is not None:
+        check_file_target(out, "npz", inputs, force)
+    from .backends.lava.netx_model import netx_build
+    netx_model = netx_build(build, lambda path: _load(path, False, netx_args=netx_args), netx_args)
+    manifest = check_build(Path(build), (serialize.GRAPH_FILE, serialize.PARAMS_FILE)) \
+        if Path(build).is_dir() else None
     graph = netx_model.graph() if netx_model is not None else serialize.load(build)
     backend = _backend_for(graph.meta.get("target", "loihi"), backend)
+    from .backends.sim.stream import STREAMING, StreamedRun
+    streaming = backend in STREAMING
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape,
-                     graded=bool(graph.meta.get("graded_input")))
-    if netx_model is not None and backend == "lava":
+                     graded=bool(graph.meta.get("graded_input")),
+                     memory=_memory_check(graph, "run", data, streaming=streaming))
+    if netx_model is not None and backend == "lava":    # lava-dl's own loading of the file
         from .backends.lava import run_netx_file
         raw = run_netx_file(netx_model.path, x, options=asdict(netx_model.options))
-        spikes = {k.split("/")[0]: v for k, v in raw.items()}
-    elif backend == "lava":      # run the generated module in the build directory itself
-        from .backends.lava import run_build_dir
-        from .ir.sigma_delta import GRADED_KINDS
-        raw = run_build_dir(Path(build), x)
-        spikes = {k.split("/")[0]: v if graph.node(k.split("/")[0]).kind in GRADED_KINDS
-                  else v.astype(bool) for k, v in raw.items()}
-    else:
-        spikes = get_runner(backend)(graph, x).spikes
-    result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
+        return _write_run(RunResult({k.split("/")[0]: v for k, v in raw.items()},
+                                    graph.inputs_of(graph.output_names[0])[0]), out, inputs, force)
+    kwargs = {}
+    if backend == "lava":      # from the checked graph, never the build's own module
+        kwargs["neuron"] = (manifest.meta.get("lava_neuron", "auto") if manifest else "auto")
+        _check_lava_neuron(kwargs["neuron"])
+    if streaming:
+        output = graph.inputs_of(graph.output_names[0])[0]
+        scratch = None       # where the windows are staged: beside a regular file output
+        if out is not None:
+            target = Path(out).absolute()
+            scratch = target.parent if not target.exists() or target.is_file() else None
+            if scratch is None or not scratch.is_dir():      # a FIFO, a device: the temp dir
+                import tempfile
+                scratch = Path(tempfile.gettempdir())
+        with StreamedRun(graph, x, backend, output, scratch) as streamed:
+            result = RunResult(streamed.spikes or {}, output, output_counts=streamed.counts)
+            if out is not None:
+                with output_file(out, "npz", inputs, force) as tmp:
+                    if streamed.file is None:      # nowhere to stage the windows: in memory
+                        with open(tmp, "wb") as f:
+                            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1)
+                                           for k, v in streamed.spikes.items()})
+                    else:
+                        streamed.save(tmp)
+                result.out = Path(out)
+        return result
+    spikes = get_runner(backend)(graph, x, **kwargs).spikes
+    return _write_run(RunResult(spikes, graph.inputs_of(graph.output_names[0])[0]), out, inputs,
+                      force)
+
+
+def _write_run(result: "RunResult", out, inputs, force) -> "RunResult":
+    """Write ``result``'s spikes to ``out`` (``.npz``, output policy) when given."""
+    from .atomic import output_file
     if out is not None:
-        with atomic_file(out, suffix=".npz") as tmp:
-            np.savez(tmp, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in spikes.items()})
+        with output_file(out, "npz", inputs, force) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in result.spikes.items()})
         result.out = Path(out)
     return result
-
-
-def _netx_build(build: PathLike, netx_args):
-    """The NetxFile when ``build`` is a netx file (else None: a build folder)."""
-    if Path(build).is_file():
-        from .hdf5_safety import is_hdf5
-        if not is_hdf5(build):
-            raise SnnccError(f"{build} is a file; `snncc run` takes the build folder written "
-                             "by `snncc compile`, or a lava-dl netx (HDF5) file",
-                             f"run `snncc compile {build} -o build` first, then `snncc run build`")
-        return _load(build, False, netx_args=netx_args)
-    if netx_args:
-        raise SnnccError("--netx-arg applies to lava-dl netx files only",
-                         "drop --netx-arg (a build folder holds its options)")
-    return None
 
 
 def export_nir(model, out: PathLike, *, trust: bool = False,
                input_shape: Optional[Sequence[int]] = None,
                dt: Optional[float] = None, convention: Optional[str] = None,
                reset: Optional[str] = None, quantized: bool = False,
-               target: str = "loihi", netx_args: Optional[Sequence[str]] = None) -> Path:
+               target: str = "loihi", force: bool = False,
+               netx_args: Optional[Sequence[str]] = None) -> Path:
     """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
 
     A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
     ``reset`` override), written with snncc's conventions in the metadata, so it reads back
     to the same graph.  ``quantized`` also writes ``target``'s integer program into
-    namespaced metadata (:mod:`snncc.backends.nir.quantized`), read back bit-exactly.  A
-    lava-dl netx file is written as the float network its integers stand for
+    namespaced metadata (:mod:`snncc.backends.nir.quantized`), read back bit-exactly.
+    The HDF5 file is built in memory and written through the output policy of
+    :mod:`snncc.atomic` (checked before any work; ``force`` replaces a file of another kind).
+    A lava-dl netx file is written as the float network its integers stand for
     (:func:`snncc.backends.lava.netx_model.float_graph`).
     """
-    from .backends.nir import write_nir
-    from .backends.nir.delay import expand_delays, refuse_without_nir_form
+    from .atomic import check_file_target, write_bytes
+    from .backends.nir.export import nir_bytes
     from .modelfile import NirFile
     from .passes import lower_neurons, validate_float
+    inputs = _paths(model)
+    check_file_target(out, "hdf5", inputs, force)
+    from .backends.nir.delay import expand_delays, refuse_without_nir_form
     model = _load(model, trust, convention, reset, dt, netx_args)
     if _is_netx(model):
         from .backends.lava.netx_model import float_graph
-        write_nir(expand_delays(float_graph(model.graph(), dt or 1e-3)), out)
-        return Path(out)
+        return write_bytes(out, nir_bytes(expand_delays(float_graph(model.graph(), dt or 1e-3))),
+                           "hdf5", inputs, force)
     if isinstance(model, NirFile):
         graph = model.graph(dt)
     else:
@@ -355,21 +454,24 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     refuse_without_nir_form(graph)       # sigma-delta neurons, periodic resets
     validate_float(graph)
     if quantized:
-        from .backends.nir.quantized import write_quantized_nir
+        from .backends.nir.quantized import quantized_nir_bytes
         from .compiler import compile_graph
-        write_quantized_nir(compile_graph(graph, target=target), out)
+        blob = quantized_nir_bytes(compile_graph(graph, target=target))
     else:
-        write_nir(expand_delays(lower_neurons(graph)[0]), out)
-    return Path(out)
+        blob = nir_bytes(expand_delays(lower_neurons(graph)[0]))
+    return write_bytes(out, blob, "hdf5", inputs, force)
 
 
 @dataclass
 class InspectResult:
-    """``parameters``: node name -> parameter count; ``placement``: the Loihi 2 placement,
-    or None with ``placement_error`` saying why the network does not fit."""
+    """``parameters``: node name -> parameter count; ``resources``: Loihi's resource and
+    time/energy estimate (report.json's ``resources`` section, see
+    :func:`snncc.targets.loihi.resources.resources`); ``placement``: a Xylo target's
+    resources; ``placement_error``: why the network does not fit Loihi 2, if it does not."""
 
     compile: CompileResult
     parameters: dict[str, int]
+    resources: Optional[dict] = None
     placement: Any = None
     placement_error: Optional[str] = None
 
@@ -377,8 +479,19 @@ class InspectResult:
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             input_shape: Optional[Sequence[int]] = None,
             dt: Optional[float] = None, convention: Optional[str] = None,
-            reset: Optional[str] = None, netx_args: Optional[Sequence[str]] = None) -> InspectResult:
-    """Compile ``model`` without writing anything and estimate its chip resources."""
+            reset: Optional[str] = None, system: Optional[str] = None,
+            steps: Optional[int] = None, rate: Optional[float] = None,
+            data: Optional[PathLike] = None,
+            netx_args: Optional[Sequence[str]] = None) -> InspectResult:
+    """Compile ``model`` without writing anything and estimate its chip resources.
+
+    Loihi: tiles, cores and chips per layer and per core, and time and energy per step and
+    per inference of ``steps`` steps.  Firing rates are measured on ``data`` (an ``.npz``,
+    run on the fast simulator; ``steps`` defaults to its length) or assumed (``rate`` spikes
+    per neuron per step, default 0.1).  ``system``: ``oheo-gulch``, ``kapoho-point`` or
+    ``hala-point`` to check the network against that system's chips.  Xylo: the chip's
+    resources in ``placement``.
+    """
     result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
                      convention=convention, reset=reset, netx_args=netx_args)
     graph = result.compiled.float_graph
@@ -390,11 +503,26 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
     if target == "loihi" and any(getattr(n, "graded", False) for n in result.compiled.fixed.nodes()):
         info.placement_error = "not estimated: the Loihi 2 estimate does not cover sigma-delta layers yet"
     elif target == "loihi":
-        from .targets.loihi.mapping import map_loihi2
-        try:
-            info.placement = map_loihi2(result.compiled.fixed)
-        except SnnccError as exc:
-            info.placement_error = exc.cause
+        from .targets.loihi.energy import DEFAULT_RATE, Activity
+        from .targets.loihi.resources import measured_activity, resources
+        fixed = result.compiled.fixed
+        if steps is not None and steps < 1:
+            raise SnnccError(f"--steps {steps}: an inference needs at least one step",
+                             "give --steps 1 or more")
+        if rate is not None and not 0 <= rate <= 1:
+            raise SnnccError(f"--rate {rate} is not a firing rate",
+                             "give spikes per neuron per step, between 0 and 1")
+        if data is not None:
+            from .loaders import load_data
+            x, _ = load_data(data, _input_shape(result.compiled),
+                             graded=bool(result.compiled.fixed.meta.get("graded_input")))
+            activity = measured_activity(fixed, x)
+            steps = steps or int(x.shape[0])
+        else:
+            r = DEFAULT_RATE if rate is None else float(rate)
+            activity = Activity(default=r, source=f"assumed: {r:g} spikes per neuron per step")
+        info.resources = resources(fixed, activity=activity, steps=steps or 1, system=system)
+        info.placement_error = info.resources["error"]
     return info
 
 

@@ -38,11 +38,15 @@ ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_i
 ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
                         "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
                         "late), subtract-delayed; default: the file's metadata or v_reset")
+ForceOpt = typer.Option(False, "--force", help="write into an output snncc does not own: a "
+                        "non-empty folder without a manifest (only snncc's files are replaced, "
+                        "nothing is deleted), or replace a file of another kind")
 NetxArgOpt = typer.Option(None, "--netx-arg", help="for a lava-dl netx model file: one of "
                           "netx.hdf5.Network's arguments as NAME=VALUE (num_layers, skip_layers, "
                           "input_message_bits, reset_interval, reset_offset, spike_exp); repeatable")
-CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
-                            "search per-layer weight scales and exponents on it instead of max-abs")
+CalibrateOpt = typer.Option(None, "--calibrate", readable=False, help=".npz of calibration data (x, optional y): "
+                            "search per-layer weight scales and exponents on it instead of max-abs "
+                            "(Xylo: also headroom, weight shifts, bias corrections)")
 
 
 def _version(value: bool) -> None:
@@ -90,6 +94,11 @@ def _print_compile(result) -> None:
     _print_warnings(result.warnings)
     if result.calibration is not None:
         _print_calibration(result.calibration)
+    for layer in getattr(result.compiled.quant, "layers", []):
+        for w in getattr(layer, "warnings", []):
+            if "overflow" in w:
+                console.print(f"warning: layer {layer.name!r}: {w}", highlight=False,
+                              markup=False, soft_wrap=True)
 
 
 def _print_calibration(cal) -> None:
@@ -109,6 +118,13 @@ def _print_calibration(cal) -> None:
     for name, ratio, exp, a, b in rows:
         table.add_row(name, ratio, exp, f"{a:.4%}", f"{b:.4%}", f"{b - a:+.4%}")
     console.print(table)
+    x = cal.extra
+    if "headroom" in x:     # Xylo's own knobs
+        fixes = ", ".join(f"{n}: {c['neurons']} neurons {c['min']}..{c['max']}"
+                          for n, c in x["bias_correction"].items()) or "none"
+        console.print(f"Xylo: headroom {x['headroom_default']:g} -> {x['headroom']:g}; weight "
+                      f"shifts {x['weight_shift_default']} -> {x['weight_shift']}; "
+                      f"bias corrections: {fixes}", highlight=False)
 
 
 def _mapping_table(compiled) -> Table:
@@ -136,9 +152,9 @@ def _mapping_table(compiled) -> Table:
 
 
 @app.command("compile")
-def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def compile_cmd(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
                 target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
-                out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
+                out: Path = typer.Option(Path("build"), "-o", "--out", readable=False, help="output directory"),
                 trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                 dt: float = DtOpt,
                 lava_neuron: str = typer.Option("auto", "--lava-neuron",
@@ -148,7 +164,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                                                "write network.net (fails if netx cannot express it)"),
                 calibrate: Optional[Path] = CalibrateOpt,
                 convention: Optional[str] = ConventionOpt,
-                reset: Optional[str] = ResetOpt,
+                reset: Optional[str] = ResetOpt, force: bool = ForceOpt,
                 netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
@@ -160,7 +176,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
     with live() as progress:
         result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress, convention=convention, reset=reset,
+                             progress=progress, convention=convention, reset=reset, force=force,
                              netx_args=netx_arg)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
@@ -171,23 +187,24 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
 
 
 @app.command()
-def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
-           data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
+def verify(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model)"),
+           data: Path = typer.Option(..., "--data", readable=False, help=".npz with x (samples, time, ...) and optional y"),
            target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
            backend: str = typer.Option("sim", "--backend", help="sim: the target's bit-accurate "
                                        "simulator (loihi: sim, xylo: xylo); lava (Loihi) or "
                                        "xylosim (Xylo): the vendor's model, checked value by "
                                        "value against it"),
-           json_out: Optional[Path] = typer.Option(None, "--json", help="write report.json (schema: "
+           json_out: Optional[Path] = typer.Option(None, "--json", readable=False, help="write report.json (schema: "
                                                    "snncc/report/schema.json)"),
-           html_out: Optional[Path] = typer.Option(None, "--html", help="write a self-contained report.html "
+           html_out: Optional[Path] = typer.Option(None, "--html", readable=False, help="write a self-contained report.html "
                                                    "with plots"),
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
-           reset: Optional[str] = ResetOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+           reset: Optional[str] = ResetOpt, force: bool = ForceOpt,
+           netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Compare the float model with the quantized network, layer by layer (a netx file:
     snncc's runner with lava-dl's netx in Lava, value by value; sigma-delta: activations)."""
     from . import api
@@ -196,12 +213,19 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, input_shape=input_shape, dt=dt, progress=progress,
-                            convention=convention, reset=reset, netx_args=netx_arg)
+                            convention=convention, reset=reset, force=force, netx_args=netx_arg)
     _print_compile(result.compile)
-    if result.report.get("format") == "snncc.netx-verify-report":
+    fmt = result.report.get("format")
+    if fmt == "snncc.netx-verify-report":
         _print_bit_exact(result.report["bit_exact"], ours=result.report["backend"])
-    elif result.report.get("format") == "snncc.sdnn-verify-report":
-        _print_sdnn_report(result.report)
+    elif fmt == "snncc.sdnn-verify-report":
+        from .verify_sdnn import summary_lines, table_rows
+        _print_rows(f"sigma-delta: float vs quantized activations ({result.report['samples']} "
+                    f"samples x {result.report['steps']} steps)", *table_rows(result.report))
+        if result.report["bit_exact"]:
+            _print_bit_exact(result.report["bit_exact"])
+        for line in summary_lines(result.report):
+            console.print(line, highlight=False, markup=False)
     else:
         _print_report(result.report)
     _print_warnings(result.warnings)
@@ -214,7 +238,7 @@ def _print_report(report: dict) -> None:
     table = Table(title=f"float vs {report['backend']} ({report['samples']} samples x "
                         f"{report['steps']} steps)")
     for col in ("layer", "depth", "neurons", "spike agreement", "rate float", "rate quant",
-                "membrane err (thr)", "v rail / w clip", "SynOps/sample f / q", "first divergence"):
+                "membrane err (thr)", "v rail / u wrap / w clip", "SynOps/sample f / q", "first divergence"):
         table.add_column(col)
     for l in report["layers"]:
         fd, mem, sat, syn = (l["first_divergence"], l["membrane_error"], l["saturation"],
@@ -222,10 +246,16 @@ def _print_report(report: dict) -> None:
         table.add_row(l["name"], str(l["depth"]), str(l["neurons"]), f"{l['spike_agreement']:.4%}",
                       f"{l['rate_float']:.4f}", f"{l['rate_quant']:.4f}",
                       "-" if mem is None else f"{mem['mean']:.4f}",
-                      f"{sat['v_rail_hits']} / {sat['weights_clipped']}",
+                      f"{sat['v_rail_hits']} / {sat.get('u_wraps', 0)} / {sat['weights_clipped']}",
                       "-" if syn is None else f"{syn['float']:.0f} / {syn['quant']:.0f}",
                       "-" if fd is None else f"t={fd['step']} sample={fd['sample']} n={fd['neuron']}")
     console.print(table)
+    for l in report["layers"]:
+        if l["saturation"].get("u_wraps"):
+            console.print(f"warning: layer {l['name']!r}: the 24-bit current u wrapped "
+                          f"{l['saturation']['u_wraps']} times (overflow: the quantized neuron "
+                          "flips sign; see the compile warning)", highlight=False, markup=False,
+                          soft_wrap=True)
     if report["bit_exact"]:
         _print_bit_exact(report["bit_exact"])
     console.print(f"output spike agreement: {s['output_agreement']:.4%}   "
@@ -242,25 +272,13 @@ def _print_report(report: dict) -> None:
                          if on["accuracy_default"] is not None else ""))
 
 
-def _print_sdnn_report(report: dict) -> None:
-    table = Table(title=f"sigma-delta: float vs quantized activations ({report['samples']} "
-                        f"samples x {report['steps']} steps)")
-    for col in ("layer", "kind", "depth", "act error mean", "relative", "max",
-                "messages float / quant", "send agreement"):
+def _print_rows(title: str, headers, rows) -> None:
+    table = Table(title=title)
+    for col in headers:
         table.add_column(col)
-    for l in report["layers"]:
-        e, m = l["activation_error"], l["messages"]
-        table.add_row(l["name"], l["kind"], str(l["depth"]), f"{e['mean']:.4g}",
-                      f"{e['relative']:.3%}", f"{e['max']:.4g}",
-                      f"{m['float']:.4f} / {m['quant']:.4f}", f"{m['agreement']:.4%}")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    if report["bit_exact"]:
-        _print_bit_exact(report["bit_exact"])
-    s = report["summary"]
-    console.print(f"prediction agreement (argmax of the last output): "
-                  f"{s['prediction_agreement']:.4%}")
-    if s["accuracy_float"] is not None:
-        console.print(f"accuracy: float {s['accuracy_float']:.4%}   quantized {s['accuracy_quant']:.4%}")
 
 
 def _print_bit_exact(bit_exact: dict, ours: str = "sim") -> None:
@@ -283,17 +301,17 @@ def _print_bit_exact(bit_exact: dict, ours: str = "sim") -> None:
 
 
 @app.command()
-def run(build: Path = typer.Argument(..., help="directory written by snncc compile, or a "
-                                    "lava-dl netx file"),
-        input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
+def run(build: Path = typer.Argument(..., readable=False, help="directory written by snncc "
+                                    "compile, or a lava-dl netx file"),
+        input: Path = typer.Option(..., "--input", readable=False, help=".npz with x (samples, time, ...)"),
         backend: str = typer.Option("sim", "--backend", help="sim (the build's own "
                                     "simulator), fast, torch, lava (Loihi builds); xylo, "
                                     "xylosim (Xylo builds)"),
-        out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz"),
-        netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+        out: Optional[Path] = typer.Option(None, "-o", "--out", readable=False, help="write spikes to this .npz"),
+        force: bool = ForceOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
-    result = api.run(build, input, backend=backend, out=out, netx_args=netx_arg)
+    result = api.run(build, input, backend=backend, out=out, force=force, netx_args=netx_arg)
     counts = result.counts
     console.print(f"output spike counts per sample (first 10 of {counts.shape[0]}):")
     console.print(str(counts[:10]))
@@ -302,9 +320,9 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 
 
 @app.command("export-nir")
-def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model), "
+def export_nir(model: Path = typer.Argument(..., readable=False, help="model.pt saved with torch.save(model), "
                                             "or a .nir graph to normalise"),
-               out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
+               out: Path = typer.Option(Path("model.nir"), "-o", "--out", readable=False),
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
                reset: Optional[str] = ResetOpt,
@@ -312,7 +330,7 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
                                               "target's integer program into the metadata "
                                               "(read back bit-exactly by snncc)"),
                target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
-               netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+               force: bool = ForceOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
@@ -324,23 +342,36 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
     loaded = load_model(model, trust=trust) if model.suffix.lower() == ".nir" else model
     path = api.export_nir(loaded, out, trust=trust, input_shape=input_shape, dt=dt,
                           convention=convention, reset=reset, quantized=quantized, target=target,
-                          netx_args=netx_arg)
+                          force=force, netx_args=netx_arg)
     if isinstance(loaded, NirFile):
         _print_nir_import(loaded.graph(dt))
     console.print(f"wrote {path}")
 
 
 @app.command()
-def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
+def inspect(model: Path = typer.Argument(..., readable=False, help="model.pt, or a .nir graph"),
             target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
             dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
-            reset: Optional[str] = ResetOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+            reset: Optional[str] = ResetOpt,
+            system: Optional[str] = typer.Option(
+                None, "--system", help="check against a Loihi 2 system: oheo-gulch (1 chip), "
+                "kapoho-point (8), hala-point (1152); default: as many chips as needed"),
+            data: Optional[Path] = typer.Option(
+                None, "--data", help=".npz of input spikes: measure the firing rates"),
+            rate: Optional[float] = typer.Option(
+                None, "--rate", help="assumed spikes per neuron per step (default 0.1)"),
+            steps: Optional[int] = typer.Option(
+                None, "--steps", help="time steps per inference (default: the data's, or 1)"),
+            per_core: bool = typer.Option(False, "--per-core", help="also print every core"),
+            netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
-    layer, the quantization summary and the Loihi 2 resource estimate."""
+    layer, the quantization summary and the Loihi 2 resources: tiles, cores and chips per
+    layer (and per core), time and energy per step and per inference."""
     from . import api
     info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
-                       convention=convention, reset=reset, netx_args=netx_arg)
+                       convention=convention, reset=reset, system=system, steps=steps,
+                       rate=rate, data=data, netx_args=netx_arg)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters
@@ -351,21 +382,26 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
     if hasattr(info.placement, "chip"):        # a Xylo sub-target
         _print_xylo_resources(info.placement)
         return
-    if info.placement is None:
-        why = info.placement_error
-        why = why if why.startswith("not estimated") else f"does not fit: {why}"
-        console.print(f"Loihi 2 resources: {why}", highlight=False,
-                      markup=False, soft_wrap=True)
+    res = info.resources
+    if res is None:
+        if info.placement_error:
+            console.print(f"Loihi 2 resources: {info.placement_error}", highlight=False,
+                          markup=False, soft_wrap=True)
         return
-    placement = info.placement
-    table = Table(title=f"Loihi 2 resources: {placement.cores} of "
-                        f"{placement.limits.cores_per_chip} cores (estimate)")
-    rows = placement.rows()
-    for col in rows[0] if rows else ():
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(f"{v:.2%}" if isinstance(v, float) else str(v) for v in row.values()))
-    console.print(table)
+    from .targets.loihi.resources import core_table, layer_table, summary_lines
+    if res["fits"]:
+        tables = [("Loihi 2 resources per layer (estimate)", layer_table(res))]
+        if per_core:
+            tables.append(("Loihi 2 resources per core (estimate)", core_table(res)))
+        for title, (headers, rows) in tables:
+            table = Table(title=title)
+            for col in headers:
+                table.add_column(col)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+    for line in summary_lines(res):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_xylo_resources(res) -> None:
@@ -380,18 +416,55 @@ def _print_xylo_resources(res) -> None:
                   highlight=False)
 
 
+def _print_error(exc: SnnccError) -> None:
+    from rich.markup import escape
+    err_console.print(f"[bold red]error:[/] {escape(exc.cause)}", highlight=False, markup=True,
+                      soft_wrap=True)
+    if exc.fix:
+        err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Console entry point: one clear line per user error, exit code 2."""
-    try:
-        app()
-    except SnnccError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.cause}", highlight=False, markup=True,
-                          soft_wrap=True)
-        if exc.fix:
-            err_console.print(f"  fix: {exc.fix}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """Console entry point: one clear line per user error, exit code 2.
+
+    Every failure a user can cause ends the same way: :class:`SnnccError`, any OSError
+    (full disk, read-only file system, permissions, ...) and MemoryError each print one
+    ``error:`` line and its ``fix:``.  Warnings raised while a command runs are shown after
+    it succeeds, never before an error.  SIGTERM/SIGHUP unwind like Ctrl-C, so no temporary
+    file is left behind.
+    """
+    import warnings
+
+    from .atomic import terminate_as_exception
+    from .errors import memory_error, os_error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            with terminate_as_exception():
+                app()
+        except SnnccError as exc:
+            _print_error(exc)
+            sys.exit(2)
+        except OSError as exc:
+            _print_error(os_error(exc, "finish"))
+            sys.exit(2)
+        except MemoryError:
+            _print_error(memory_error())
+            sys.exit(2)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise
+            _show(caught)
+            raise
+        _show(caught)
+
+
+def _show(caught) -> None:
+    import warnings
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,10 @@ def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loi
 
     Raises :class:`~snncc.errors.SnnccError` for graphs the target cannot express.
     """
-    from .targets import get_target
+    from .targets import check_spikes_per_step, get_target
     validate_float(graph)
     lowered, mapping = lower_neurons(graph)
+    check_spikes_per_step(lowered, get_target(target))
     fixed, report = get_target(target).quantize(lowered, config)
     if hasattr(report, "remap"):        # a target with its own mapping classes (Xylo)
         mapping = report.remap(mapping)

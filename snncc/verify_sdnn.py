@@ -112,6 +112,25 @@ def verify_sdnn(model, compiled, x: np.ndarray, labels: Optional[np.ndarray] = N
     return report
 
 
+def table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of the per-layer table the CLI prints."""
+    headers = ["layer", "kind", "depth", "act error mean", "relative", "max",
+               "messages float / quant", "send agreement"]
+    rows = [[l["name"], l["kind"], str(l["depth"]), f"{l['activation_error']['mean']:.4g}",
+             f"{l['activation_error']['relative']:.3%}", f"{l['activation_error']['max']:.4g}",
+             f"{l['messages']['float']:.4f} / {l['messages']['quant']:.4f}",
+             f"{l['messages']['agreement']:.4%}"] for l in report["layers"]]
+    return headers, rows
+
+
+def summary_lines(report: dict) -> list[str]:
+    s = report["summary"]
+    lines = [f"prediction agreement (argmax of the last output): {s['prediction_agreement']:.4%}"]
+    if s["accuracy_float"] is not None:
+        lines.append(f"accuracy: float {s['accuracy_float']:.4%}   quantized {s['accuracy_quant']:.4%}")
+    return lines
+
+
 def render_sdnn_html(report: dict) -> str:
     """A self-contained HTML page of a sigma-delta verify report."""
     rows = "".join(

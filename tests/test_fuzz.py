@@ -369,3 +369,98 @@ def test_cli_failures_write_nothing(tmp_path, capsys, monkeypatch, compiled_dir,
     assert code == 2, err
     assert "fix:" in err and "Traceback" not in stdout + err
     assert not out.exists() or not any(out.iterdir())
+
+
+EDGE_MUTATIONS = st.sampled_from(["self", "reverse", "duplicate", "drop", "port", "recurrent",
+                                  "unknown", "rename"])
+
+
+@fuzz_settings(80)
+@given(data=st.data())
+def test_structurally_mutated_build_folders(tmp_path, compiled_dir, data):
+    """network.json with its structure broken (self edges, cycles, duplicate or dangling
+    edges, bad ports, renamed nodes): one SnnccError, never a networkx/KeyError traceback."""
+    import shutil
+    import tempfile
+    target = Path(tempfile.mkdtemp(dir=tmp_path)) / "b"
+    shutil.copytree(compiled_dir, target)
+    desc = json.loads((compiled_dir / "network.json").read_text())
+    names = [n["name"] for n in desc["nodes"]]
+    for _ in range(data.draw(st.integers(1, 3))):
+        kind = data.draw(EDGE_MUTATIONS)
+        edges = desc["edges"]
+        i = data.draw(st.integers(0, len(edges) - 1)) if edges else None
+        if kind == "self":
+            n = data.draw(st.sampled_from(names))
+            edges.append({"src": n, "dst": n, "port": data.draw(st.integers(0, 2)), "recurrent": False})
+        elif kind == "reverse" and i is not None:
+            e = edges[i]
+            edges.append({"src": e["dst"], "dst": e["src"], "port": 0, "recurrent": False})
+        elif kind == "duplicate" and i is not None:
+            edges.append(dict(edges[i]))
+        elif kind == "drop" and i is not None:
+            edges.pop(i)
+        elif kind == "port" and i is not None:
+            edges[i]["port"] = data.draw(st.integers(-2, 5) | st.just(True) | st.just("0"))
+        elif kind == "recurrent" and i is not None:
+            edges[i]["recurrent"] = not edges[i]["recurrent"]
+        elif kind == "unknown" and i is not None:
+            edges[i][data.draw(st.sampled_from(["src", "dst"]))] = "ghost"
+        elif kind == "rename":
+            j = data.draw(st.integers(0, len(desc["nodes"]) - 1))
+            desc["nodes"][j]["name"] = data.draw(st.sampled_from(names + ["", "x"]))
+    (target / "network.json").write_text(json.dumps(desc))
+    _check_compiled(target)
+
+
+@fuzz_settings(40)
+@given(data=st.data())
+def test_params_members_of_any_name_and_header(tmp_path, compiled_dir, data):
+    """params.npz with extra or replaced members (no .npy suffix, shadowing names, huge or
+    non-numeric headers): refused from the headers, never decoded past the cap."""
+    import shutil
+    import tempfile
+    target = Path(tempfile.mkdtemp(dir=tmp_path)) / "b"
+    shutil.copytree(compiled_dir, target)
+    with zipfile.ZipFile(compiled_dir / "params.npz") as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    name = data.draw(st.sampled_from(sorted(members)))
+    header = io.BytesIO()
+    shape = data.draw(st.sampled_from([(2 ** 40,), (3, 3), (0,), (2 ** 20, 2 ** 20)]))
+    np.lib.format.write_array_header_1_0(header, {
+        "descr": data.draw(st.sampled_from(["<i8", "|O", "<c16", "|u1"])),
+        "fortran_order": False, "shape": shape})
+    blob = b"\x93NUMPY\x01\x00" + header.getvalue()[8:] + data.draw(st.binary(max_size=64))
+    key = data.draw(st.sampled_from([name[:-4], name, "extra", "bomb.npy"]))
+    members[key] = blob
+    with zipfile.ZipFile(target / "params.npz", "w") as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+    _check_compiled(target)
+
+
+@pytest.fixture(scope="module")
+def netx_blob(tmp_path_factory):
+    pytest.importorskip("h5py")
+    from snncc.backends.lava.netx import write_netx
+    from snncc.compiler import compile_model
+    from snncc.targets.loihi.quantize import netx_config
+    path = tmp_path_factory.mktemp("netx") / "network.net"
+    write_netx(compile_model(small_model(), config=netx_config()).fixed, path)
+    return path.read_bytes()
+
+
+@fuzz_settings(40)
+@given(data=st.data())
+def test_corrupted_hdf5_written_in_memory_reads_back_or_fails_cleanly(tmp_path, netx_blob, data):
+    """The netx HDF5 snncc builds in memory (snncc/atomic.hdf5_bytes), corrupted: h5py
+    raises an ordinary exception (never a crash), so the loaders above it can turn it into
+    one error line."""
+    import h5py
+    path = tmp_path / "n.net"
+    path.write_bytes(data.draw(mutated(netx_blob)))
+    try:
+        with h5py.File(path, "r") as f:
+            f.visit(lambda name: None)
+    except (OSError, KeyError, ValueError, RuntimeError):
+        pass

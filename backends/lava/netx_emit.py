@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from snncc.atomic import atomic_file
+from snncc.atomic import hdf5_bytes, write_bytes
 from snncc.errors import SnnccError
 from snncc.ir import FxDelayDense, FxDelta, FxNeuron, FxSigma, Graph
 
-from .netx_write import ARGS_ATTR, NAME_ATTR, Block, equivalent, netx_bias, plan
+from .netx_write import ARGS_ATTR, NAME_ATTR, NETX_FILE, Block, equivalent, netx_bias, plan
 
 INPUT_ATTR = "snncc_input"      # the name of the graph's input node
 
@@ -98,10 +98,10 @@ def _layer(root, i: int, blk: Block, neuron_arrays: bool, graph: Graph) -> None:
         _neuron(g, blk.neuron, neuron_arrays)
 
 
-def _write_h5(graph: Graph, blocks: list[Block], args: dict, path: Path,
-              neuron_arrays: bool) -> None:
+def _write_h5(graph: Graph, blocks: list[Block], args: dict, target, neuron_arrays: bool) -> None:
+    """Write the file into ``target`` (a path or an ``io.BytesIO``)."""
     import h5py     # the compiler env and the Lava env have it; the numpy core does not need it
-    with h5py.File(path, "w") as f:
+    with h5py.File(target, "w") as f:
         f.attrs["generator"] = "snncc"
         f.attrs[INPUT_ATTR] = graph.input_names[0]
         if args:
@@ -188,16 +188,19 @@ def write_netx(graph: Graph, path: str | os.PathLike, neuron_arrays: bool = Fals
                          "compile_model(..., config=netx_config())) and use per-layer neuron "
                          "parameters, zero resets and no recurrence other than a dense "
                          "layer's own")
+    import tempfile
     path = Path(path)
-    with atomic_file(path) as tmp:
-        _write_h5(graph, p.blocks, p.args, tmp, neuron_arrays)
-        back = read_netx(tmp, NetxOptions(**p.args))
-        bad = _same_network(graph, back, p.blocks)
-        if bad:
-            raise SnnccError("internal check failed: the netx file written would load as a "
-                             f"different network ({', '.join(bad[:4])})",
-                             "report this; compile without netx meanwhile")
-    return path
+    # built in memory (HDF5 never sees a full disk), read back, then written atomically
+    data = hdf5_bytes(lambda buf: _write_h5(graph, p.blocks, p.args, buf, neuron_arrays))
+    with tempfile.TemporaryDirectory(prefix="snncc-netx-check-") as tmp:
+        check = Path(tmp) / NETX_FILE
+        check.write_bytes(data)
+        bad = _same_network(graph, read_netx(check, NetxOptions(**p.args)), p.blocks)
+    if bad:
+        raise SnnccError("internal check failed: the netx file written would load as a "
+                         f"different network ({', '.join(bad[:4])})",
+                         "report this; compile without netx meanwhile")
+    return write_bytes(path, data, "hdf5", force=True)
 
 
 def netx_load_hint(graph: Graph) -> str:

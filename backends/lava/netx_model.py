@@ -185,3 +185,20 @@ def float_graph(graph: Graph, dt: float) -> Graph:
         if rec:
             out.add_recurrent(src, dst)
     return out
+
+
+def netx_build(build, load, netx_args):
+    """For ``snncc run``: the :class:`NetxFile` when ``build`` is a netx (HDF5) file, loaded
+    with ``load(path)``; None for a build folder.  Refuses another file, and ``--netx-arg``
+    with a build folder, by name."""
+    from snncc.hdf5_safety import is_hdf5
+    if Path(build).is_file():
+        if not is_hdf5(build):
+            raise SnnccError(f"{build} is a file; `snncc run` takes the build folder written "
+                             "by `snncc compile`, or a lava-dl netx (HDF5) file",
+                             f"run `snncc compile {build} -o build` first, then `snncc run build`")
+        return load(build)
+    if netx_args:
+        raise SnnccError("--netx-arg applies to lava-dl netx files only",
+                         "drop --netx-arg (a build folder holds its options)")
+    return None

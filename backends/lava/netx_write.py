@@ -31,7 +31,6 @@ from typing import Optional
 
 import numpy as np
 
-from snncc.atomic import atomic_file
 from snncc.errors import SnnccError
 from snncc.ir import (FxConv, FxDelayDense, FxDelta, FxDense, FxLIFReset, FxNeuron, FxSigma,
                       FxSigmaDelta, Graph, Input, Output)

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...atomic import atomic_file
+from ...atomic import hdf5_bytes, write_bytes
 from ...errors import SnnccError
 from ...ir import Add, Affine, CubaLIF, Graph
 from ...ir.nodes import Input, NeuronNode, Node, Output, RESET_CUSTOM
@@ -53,6 +53,9 @@ def _neuron(node: CubaLIF, dt: float):
     alpha, beta, bias, thr = (_f64(node.alpha), _f64(node.beta), _f64(node.bias),
                               _f64(node.threshold))
     meta = _reset_meta(node)
+    if node.max_spikes > 1:
+        raise SnnccError(f"layer {node.name!r} emits up to {node.max_spikes} spikes per step; "
+                         "NIR's neurons emit one", "export a model trained with max_spikes=1")
     if node.input_gain is not None or np.any(beta > 1.0):
         raise SnnccError(f"layer {node.name!r}: a per-step input gain or a growing membrane "
                          "(beta > 1) has no NIR form", "compile it for Loihi instead")
@@ -145,11 +148,15 @@ def to_nir(graph: Graph):
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
-def write_nir(graph: Graph, path: str | Path) -> Path:
-    """Write ``graph`` as a NIR HDF5 file, atomically (nothing is left on failure)."""
+def nir_bytes(graph: Graph) -> bytes:
+    """``graph`` as the bytes of a NIR HDF5 file, built in memory (see
+    :func:`snncc.atomic.hdf5_bytes`: HDF5 never writes to disk itself, so a full disk is an
+    ordinary error, not a crash)."""
     import nir
     nir_graph = to_nir(graph)
-    path = Path(path)
-    with atomic_file(path) as tmp:
-        nir.write(tmp, nir_graph)
-    return path
+    return hdf5_bytes(lambda buf: nir.write(buf, nir_graph))
+
+
+def write_nir(graph: Graph, path: str | Path) -> Path:
+    """Write ``graph`` as a NIR HDF5 file, atomically (nothing is left on failure)."""
+    return write_bytes(path, nir_bytes(graph), "hdf5", force=True)

@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from ...atomic import atomic_file
+from ...atomic import hdf5_bytes, write_bytes
 from ...errors import SnnccError
 from ...ir import Graph
 from .neurons import scalar
@@ -71,19 +71,22 @@ def quantized_metadata(fixed: Graph, target: str) -> dict:
             "arrays": {k: np.asarray(v) for k, v in arrays.items()}}
 
 
-def write_quantized_nir(compiled, path: str | Path) -> Path:
-    """Write ``compiled`` (a :class:`snncc.compiler.Compiled`) as NIR: the lowered float
-    graph as NIR nodes, the fixed-point program under ``snncc.quantized``; atomically."""
+def quantized_nir_bytes(compiled) -> bytes:
+    """The bytes of :func:`write_quantized_nir`'s file, built in memory (HDF5 never sees a
+    full disk: :func:`snncc.atomic.hdf5_bytes`)."""
     import nir
 
     from .export import to_nir
     nir_graph = to_nir(compiled.lowered)
     nir_graph.metadata = dict(nir_graph.metadata, **{KEY: quantized_metadata(
         compiled.fixed, compiled.target)})
-    path = Path(path)
-    with atomic_file(path) as tmp:
-        nir.write(tmp, nir_graph)
-    return path
+    return hdf5_bytes(lambda buf: nir.write(buf, nir_graph))
+
+
+def write_quantized_nir(compiled, path: str | Path) -> Path:
+    """Write ``compiled`` (a :class:`snncc.compiler.Compiled`) as NIR: the lowered float
+    graph as NIR nodes, the fixed-point program under ``snncc.quantized``; atomically."""
+    return write_bytes(path, quantized_nir_bytes(compiled), "hdf5", force=True)
 
 
 def read_quantized(meta: dict, where: str, target: Optional[str] = None) -> Optional[Graph]:

@@ -8,12 +8,9 @@ All return the same :class:`SimResult`, bit for bit.  Nothing here imports torch
 time, so the package loads in the torch-free Lava env.
 """
 from .. import register_runner
-from . import delays, sdnn
+from . import delays, sdnn  # noqa: F401  (DelayDense, LIFReset, sigma-delta: executors, kernels)
 from .stepper import SimResult, simulate
-from .vectorized import KERNELS, Plan, simulate_fast
-
-sdnn.register_fast(KERNELS)       # graded neurons (sigma-delta), in their own files
-delays.register_fast(KERNELS)     # DelayDense, LIFReset
+from .vectorized import Plan, Window, simulate_fast, simulate_windows
 
 register_runner("sim")(simulate)
 
@@ -30,4 +27,5 @@ def simulate_torch(graph, stimulus, record_states=False, input_name=None, **kwar
     return simulate_fast(graph, stimulus, record_states, input_name, backend="torch", **kwargs)
 
 
-__all__ = ["Plan", "SimResult", "simulate", "simulate_fast", "simulate_numpy", "simulate_torch"]
+__all__ = ["Plan", "SimResult", "Window", "simulate", "simulate_fast", "simulate_numpy",
+           "simulate_torch", "simulate_windows"]

@@ -19,6 +19,7 @@ from snncc.targets.loihi import fixedpoint as fx
 from .dense import Delayed
 from .exact import ExactMatmul, exact_dtype
 from .neuron import NeuronKernel
+from .registry import register_kernel
 from .stepper import Executor, NeuronExec, executor
 
 
@@ -77,6 +78,7 @@ class LIFResetExec(NeuronExec):
         return super().emit(t, inputs)
 
 
+@register_kernel(FxDelayDense)
 class DelayDenseKernel(Delayed):
     """One FxDelayDense for the vectorized runners: one exact matmul per delay value."""
 
@@ -132,6 +134,7 @@ class DelayDenseKernel(Delayed):
             self.queue[k] = self.queue[k] + self._part(matmul, flat, x_bound)
 
 
+@register_kernel(FxLIFReset)
 class LIFResetKernel(NeuronKernel):
     """LIFReset for the vectorized runners: the LIF kernel on each segment between resets."""
 
@@ -139,18 +142,24 @@ class LIFResetKernel(NeuronKernel):
         _stock(node)
         super().__init__(ops, node)
 
-    def _starts(self, steps: int) -> list[int]:
-        return sorted({0} | {t for t in range(steps) if self.node.resets_at(t)})
-
-    def run(self, a_in, a_bound: int, record: bool = False, rows: int = 0, pool=None):
+    def run(self, a_in, a_bound: int, record: bool = False, rows: int = 0, pool=None,
+            t0: int = 0, state=None, total_steps=None):
+        """The LIF kernel on each piece of the window between resets (state cleared at each)."""
         ops = self.ops
-        steps = int(a_in.shape[0])
-        starts = self._starts(steps) + [steps]
-        pieces = [super(LIFResetKernel, self).run(a_in[t0:t1], a_bound, record, rows, pool)
-                  for t0, t1 in zip(starts[:-1], starts[1:]) if t1 > t0]
-        joined = [ops.concat([p[i] for p in pieces], 0) if pieces[0][i] is not None else None
-                  for i in range(3)]
-        return tuple(joined)
+        steps, batch = int(a_in.shape[0]), int(a_in.shape[1])
+        state = state or self.new_state(batch)
+        cuts = sorted({0, steps} | {t - t0 for t in range(t0, t0 + steps)
+                                    if self.node.resets_at(t)})
+        pieces = []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            if self.node.resets_at(t0 + a):
+                state.u = ops.zeros((batch, self.n), ops.int64)
+                state.v = ops.zeros((batch, self.n), ops.int64)
+                state.fired = ops.zeros((batch, self.n), ops.bool_)
+            pieces.append(super().run(a_in[a:b], a_bound, record, rows, pool, t0=t0 + a,
+                                      state=state, total_steps=total_steps))
+        return tuple(ops.concat([p[i] for p in pieces], 0) if pieces[0][i] is not None else None
+                     for i in range(3))
 
     def step(self, a_t, t: int):
         if self.node.resets_at(t):
@@ -162,10 +171,5 @@ class LIFResetKernel(NeuronKernel):
             self.u = ops.zeros(tuple(self.u.shape), ops.int64)
             self.v = ops.zeros(tuple(self.v.shape), ops.int64)
             self.fired = ops.zeros(tuple(self.fired.shape), ops.bool_)
+            self.fired_t = ops.zeros(tuple(self.fired.shape), ops.bool_)
         return super().step(a_t, t)
-
-
-def register_fast(kernels: dict) -> None:
-    """Add DelayDense and LIFReset to the vectorized runners' table."""
-    kernels[FxDelayDense] = DelayDenseKernel
-    kernels[FxLIFReset] = LIFResetKernel

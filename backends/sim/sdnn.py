@@ -16,6 +16,7 @@ from snncc.errors import SnnccError
 from snncc.ir import FxDelta, FxSigma, FxSigmaDelta
 from snncc.ir.sigma_delta import ACT_RELU, FxGradedNeuron
 
+from .registry import register_kernel
 from .stepper import Executor, executor
 
 INT32 = 2 ** 31
@@ -127,8 +128,12 @@ for _kind in (FxSigmaDelta.kind, FxDelta.kind, FxSigma.kind):
     _register_stepper(_kind)
 
 
+@register_kernel(FxSigmaDelta)
+@register_kernel(FxDelta)
+@register_kernel(FxSigma)
 class GradedKernel:
-    """A graded neuron layer for the vectorized runners (interface of ``NeuronKernel``)."""
+    """A graded neuron layer for the vectorized runners (interface of ``NeuronKernel``;
+    ``graded``: its outputs are integer payloads, their bound comes from the data)."""
 
     graded = True
 
@@ -165,10 +170,4 @@ class GradedKernel:
         return self.ops.asarray(out.astype(np.int32))
 
 
-def register_fast(kernels: dict) -> None:
-    """Add the graded kernels to the vectorized runners' table."""
-    for cls in (FxSigmaDelta, FxDelta, FxSigma):
-        kernels[cls] = GradedKernel
-
-
-__all__ = ["GradedKernel", "SDParams", "SDState", "register_fast", "sd_step"]
+__all__ = ["GradedKernel", "SDParams", "SDState", "sd_step"]

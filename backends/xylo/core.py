@@ -39,24 +39,6 @@ def input_counts(graph: Graph, stimulus: np.ndarray) -> np.ndarray:
     return flat.astype(np.int64)
 
 
-def _accumulate(state: np.ndarray, src: np.ndarray, w: np.ndarray, w_pos: np.ndarray,
-                w_neg: np.ndarray) -> np.ndarray:
-    """``state`` (B, n) after every source spike in ``src`` (B, m) added through ``w`` (m, n)
-    one saturating add at a time, in source order."""
-    s = src.astype(np.float64)
-    pos = (s @ w_pos).astype(np.int64)
-    neg = (s @ w_neg).astype(np.int64)
-    out = state + pos + neg
-    risky = (state + pos > xf.STATE_MAX) | (state + neg < xf.STATE_MIN)
-    if np.any(risky):
-        b, j = np.nonzero(risky)
-        x = state[b, j]
-        for p in np.nonzero(np.any(src[b] != 0, axis=0) & np.any(w[:, j] != 0, axis=1))[0]:
-            x = xf.sat16(x + src[b, p] * w[p, j])
-        out[b, j] = x
-    return out
-
-
 def run_config(cfg: XyloConfig, counts: np.ndarray, record_states: bool = False) -> dict:
     """Run ``cfg`` on input counts (T, B, n_in); returns arrays (T, B, n) keyed
     ``spikes``/``i_syn``/``v_mem`` and ``spikes_out``/``i_syn_out``/``v_mem_out``."""
@@ -79,8 +61,8 @@ def run_config(cfg: XyloConfig, counts: np.ndarray, record_states: bool = False)
                     (("i_syn", nh), ("v_mem", nh), ("i_syn_out", no), ("v_mem_out", no))})
     for t in range(steps):
         src = np.concatenate([np.minimum(counts[t], xf.MAX_INPUT_SPIKES), s_h], axis=1)
-        i_h = _accumulate(i_h, src, *parts[0])
-        i_o = _accumulate(i_o, s_h, *parts[1])
+        i_h = xf.accumulate(i_h, src, *parts[0])
+        i_o = xf.accumulate(i_o, s_h, *parts[1])
         i_h, v_h, s_h = xf.evolve(i_h, v_h, cfg.threshold, cfg.bias, cfg.dash_mem,
                                   cfg.dash_syn, xf.MAX_HIDDEN_SPIKES)
         i_o, v_o, s_o = xf.evolve(i_o, v_o, cfg.threshold_out, cfg.bias_out, cfg.dash_mem_out,

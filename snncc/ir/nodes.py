@@ -149,6 +149,11 @@ class CubaLIF(NeuronNode):
     ``i = alpha*i + input_gain[t]*x`` (``input_gain[T-1]`` from step T on) -- GLIF's
     time-dependent conductance.  It scales the feeding synapses, not ``bias``.
 
+    ``max_spikes`` (subtract reset only): the most spikes a neuron emits in one step.  Above
+    1, the neuron emits the count ``c = #{k <= max_spikes : v > k*threshold}`` and subtracts
+    ``c*threshold`` (SynSense Xylo's hidden neurons: up to 31; Rockpool's
+    ``LIFTorch(max_spikes_per_dt=...)``); downstream synapses see the count.
+
     Anything beyond a zero reset at spike time, no floor, a decay ``beta <= 1`` and no
     input gain needs the generalised fixed-point neuron.
     """
@@ -163,6 +168,7 @@ class CubaLIF(NeuronNode):
     reset_sub: Optional[np.ndarray] = None
     reset_delayed: bool = False
     input_gain: Optional[np.ndarray] = None
+    max_spikes: int = 1
 
     def reset_terms(self) -> tuple[np.ndarray, np.ndarray]:
         """(mult, sub) per neuron: after a spike ``v = mult*v - sub``."""
@@ -183,17 +189,19 @@ class CubaLIF(NeuronNode):
 
 @dataclass
 class LIF(NeuronNode):
-    """Float LIF with a memoryless current: ``v = beta*v + x + bias``."""
+    """Float LIF with a memoryless current: ``v = beta*v + x + bias``
+    (``max_spikes`` as :class:`CubaLIF`'s)."""
 
     kind: ClassVar[str] = "lif"
     beta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     threshold: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    max_spikes: int = 1
 
     def lower(self) -> Lowered:
         canon = CubaLIF(self.name, shape=self.shape, reset=self.reset,
                         alpha=np.zeros_like(self.beta), beta=self.beta,
-                        threshold=self.threshold, bias=self.bias)
+                        threshold=self.threshold, bias=self.bias, max_spikes=self.max_spikes)
         return canon.lower()
 
 

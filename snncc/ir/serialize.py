@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -90,20 +91,58 @@ def save(graph: Graph, directory: str | Path) -> None:
     np.savez(directory / PARAMS_FILE, **arrays)
 
 
+MAX_GRAPH_BYTES = 64 * 2 ** 20
+
+
+class _Arrays(dict):
+    """params.npz members decoded on first use, each checked against the size cap first."""
+
+    def __init__(self, npz, limits) -> None:
+        super().__init__()
+        self._npz, self._limits = npz, limits
+
+    def __missing__(self, key: str) -> np.ndarray:
+        if key not in self._npz.members:
+            raise KeyError(key)
+        self[key] = self._npz.read(key, self._limits)
+        return self[key]
+
+
 def load(directory: str | Path) -> Graph:
-    """Read a graph written by :func:`save`."""
+    """Read a graph written by :func:`save`, checked before anything runs it.
+
+    Both files must be regular files (a FIFO or device is refused without blocking on it);
+    every member of ``params.npz``, whatever its name, must be a plain ``.npy`` array and all
+    of them together within :data:`~snncc.ir.check.MAX_PARAMS_BYTES` (from their headers,
+    before decoding); the structure (names, edges, no feed-forward cycle) and every field
+    (types, hardware bit widths) are checked, and one short dry run must pass
+    (:func:`~snncc.ir.check.check_loaded`).  Raises :class:`SnnccError`.
+    """
+    from ..loaders import DataLimits, NpzFile, open_regular
+    from .check import MAX_PARAMS_BYTES, check_loaded, check_params, check_structure
     directory = Path(directory)
-    from .check import check_loaded, check_params_file
+    if not directory.exists():
+        raise SnnccError(f"build folder {directory} does not exist",
+                         "run `snncc compile` first and pass its output folder")
+    if not directory.is_dir():
+        raise SnnccError(f"{directory} is not a build folder (not a folder)",
+                         "pass the folder written by `snncc compile`")
+    for name in (GRAPH_FILE, PARAMS_FILE):
+        if not os.path.lexists(directory / name):
+            raise SnnccError(f"{directory} holds no compiled network ({name} is missing)",
+                             "run `snncc compile` first and pass its output folder")
     try:
-        desc = json.loads((directory / GRAPH_FILE).read_text())
-        check_params_file(directory / PARAMS_FILE)
-        with np.load(directory / PARAMS_FILE, allow_pickle=False) as arrays:
-            graph = from_dicts(desc, dict(arrays))
+        with open_regular(directory / GRAPH_FILE, "compiled network", MAX_GRAPH_BYTES,
+                          follow=False) as f:
+            desc = json.loads(f.read())
+        check_structure(desc, str(directory))
+        with NpzFile(directory / PARAMS_FILE, "parameter", MAX_PARAMS_BYTES, follow=False) as npz:
+            check_params(npz, directory / PARAMS_FILE)
+            graph = from_dicts(desc, _Arrays(npz, DataLimits(max_bytes=MAX_PARAMS_BYTES)))
         check_loaded(graph, f"{directory}")
         return graph
-    except FileNotFoundError as exc:
-        raise SnnccError(f"{directory} holds no compiled network ({exc.filename} missing)",
-                         "run `snncc compile` first and pass its output directory") from None
+    except SnnccError:
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, RecursionError, KeyError,
             NotImplementedError, RuntimeError, zlib.error, UnicodeDecodeError) as exc:
         raise SnnccError(f"{directory}: corrupt compiled network ({type(exc).__name__}: "

@@ -25,6 +25,8 @@ Per step and neuron, as documented on :class:`snncc.ir.nodes.CubaLIF`::
     v = mult*v - sub  where s           (immediate reset only)
 
 with ``(mult, sub) = CubaLIF.reset_terms()``: (0, 0) zero reset, (1, threshold) subtract.
+A neuron with ``max_spikes > 1`` emits the count ``s = #{k <= max_spikes : v > k*threshold}``
+and subtracts ``s*threshold`` (its spikes are recorded as int16 counts, not bool).
 Pure numpy: it serves tests and any pass that wants a float ground truth of a lowered graph.
 """
 from __future__ import annotations
@@ -128,11 +130,14 @@ def _scale(node: Scale, in_shapes, dtype) -> FloatOp:
 
 
 def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
-                   states: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
+                   states: Optional[dict[str, np.ndarray]] = None,
+                   carry: Optional[dict] = None) -> dict[str, np.ndarray]:
     """Run ``graph`` on ``stimulus`` (T, B, *input_shape); spikes (bool, (T, B, n)) per neuron and output.
 
     A dict passed as ``states`` receives each neuron layer's membrane ``v`` (T, B, n) as the
     step leaves it (after an immediate reset), as the fixed-point simulator records it.
+    ``carry``: a dict that holds the run's state between calls, so that a long run can be
+    fed window after window (empty: start from zero; the next call resumes there).
     """
     stimulus = np.asarray(stimulus)
     if stimulus.ndim < 2:
@@ -142,8 +147,9 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
     flat = stimulus.reshape(steps, batch, -1).astype(dtype)
     order = graph.order()
     shapes = graph.shapes()
-    ops: dict[str, FloatOp] = {}
-    for name in order:
+    # stateful ops (delays) keep their history across windows: reused from ``carry``
+    ops: dict[str, FloatOp] = carry.get("ops", {}) if carry else {}
+    for name in order if not ops else ():
         node = graph.node(name)
         if node.kind in FLOAT_OPS:
             ops[name] = FLOAT_OPS[node.kind](node, [shapes[s] for s in graph.inputs_of(name)], dtype)
@@ -173,14 +179,22 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             "in_scale": None if lowered is None or lowered.input_scale is None
             else np.asarray(lowered.input_scale, dtype).reshape(n),
             "resets_at": getattr(node, "resets_at", None),     # periodic reset (CubaLIFReset)
+            "max_spikes": int(node.max_spikes),
         }
         state[node.name] = {"i": np.zeros((batch, n), dtype), "v": np.zeros((batch, n), dtype),
                             "s": np.zeros((batch, n), dtype=bool)}
+    t0 = 0
+    if carry:                       # resume a run cut into windows
+        state, t0 = carry["state"], carry["t"]
     recorded = [n for n in order if isinstance(graph.node(n), (NeuronNode, Output))]
+    # multi-spike neurons (and outputs reading them) record int16 counts, the rest bool
+    counted = {n for n in params if params[n]["max_spikes"] > 1}
+    counted |= {n for n in recorded if isinstance(graph.node(n), Output)
+                and graph.inputs_of(n)[0] in counted}
     out = {n: np.zeros((steps, batch, 0), dtype=bool) for n in recorded}
     traces: dict[str, list[np.ndarray]] = {n: [] for n in recorded}
     # recurrent edges deliver the source's value of the previous step (zeros at step 0)
-    previous: dict[str, np.ndarray] = {
+    previous: dict[str, np.ndarray] = carry["previous"] if carry else {
         s: np.zeros((batch,) + tuple(shapes[s]), dtype) for s, _, _, rec in graph.edges() if rec}
     for t in range(steps):
         values: dict[str, np.ndarray] = {}
@@ -194,12 +208,12 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 values[name] = ops[name](ins)
             elif isinstance(node, NeuronNode):
                 p, st = params[name], state[name]
-                if p["resets_at"] is not None and p["resets_at"](t):
+                if p["resets_at"] is not None and p["resets_at"](t0 + t):
                     st["i"], st["v"] = np.zeros_like(st["i"]), np.zeros_like(st["v"])
                 x = sum(np.asarray(v, dtype).reshape(batch, -1) for v in ins)   # inputs add
                 if p["in_scale"] is not None:
                     x = x * p["in_scale"]
-                x = x if p["gain"] is None else p["gain"][min(t, len(p["gain"]) - 1)] * x
+                x = x if p["gain"] is None else p["gain"][min(t0 + t, len(p["gain"]) - 1)] * x
                 st["i"] = p["alpha"] * st["i"] + x
                 v = p["beta"] * st["v"]
                 if p["delayed"]:
@@ -207,8 +221,12 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 v = v + st["i"] + p["bias"]
                 if p["floor"] is not None:
                     v = np.maximum(v, p["floor"])
-                s = v > p["thr"]
-                st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
+                if p["max_spikes"] > 1:     # subtract reset, immediate (validate checks it)
+                    s = spike_count(v, p["thr"], p["max_spikes"])
+                    st["v"] = v - s * p["thr"]
+                else:
+                    s = v > p["thr"]
+                    st["v"] = v if p["delayed"] else np.where(s, p["mult"] * v - p["sub"], v)
                 st["s"] = s
                 values[name] = s
                 if states is not None:
@@ -216,10 +234,26 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             else:   # Output
                 values[name] = ins[0]
         for n in recorded:
-            traces[n].append(np.asarray(values[n], dtype=bool).reshape(batch, -1))
+            value = np.asarray(values[n]).reshape(batch, -1)
+            traces[n].append(value.astype(np.int16) if n in counted else value.astype(bool))
         for s in previous:
             previous[s] = values[s]
     for n in recorded:
         out[n] = np.stack(traces[n]) if steps else out[n]
+    if carry is not None:
+        carry.update(state=state, previous=previous, t=t0 + steps, ops=ops)
     return out
+
+
+def spike_count(v: np.ndarray, threshold: np.ndarray, max_spikes: int) -> np.ndarray:
+    """``#{k in 1..max_spikes : v > k*threshold}`` elementwise (float ``v``, ``threshold`` > 0),
+    as ``v``'s dtype: the spike count of a multi-spike neuron (``CubaLIF.max_spikes``).
+
+    ``floor(v / threshold)`` corrected by one comparison each way, so the count agrees with
+    the products ``k*threshold`` even where the division rounds."""
+    c = np.clip(np.floor(v / threshold), 0, max_spikes)
+    c = c + ((c < max_spikes) & (v > (c + 1) * threshold)) - ((c > 0) & (v <= c * threshold))
+    return c.astype(v.dtype)
+
+
 from . import float_delay  # noqa: E402,F401  (registers the delay ops)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import SnnccError
 from ..ir import Graph
-from ..ir.nodes import RESET_MODES, Affine, CubaLIF, LIF, NeuronNode
+from ..ir.nodes import RESET_MODES, RESET_SUBTRACT, Affine, CubaLIF, LIF, NeuronNode
 
 # (field, low, high) for the decay factors every canonical form shares
 _RANGES = {"alpha": (0.0, 1.0), "beta": (0.0, 1.0)}
@@ -49,7 +49,22 @@ def validate_float(graph: Graph) -> None:
                     raise SnnccError(f"layer {node.name!r}: {field} in [{np.min(arr):.4g}, "
                                      f"{np.max(arr):.4g}] is outside [{lo}, {hi}]",
                                      f"clamp {field} to [{lo}, {hi}] (decay factors)")
+            if isinstance(node, (LIF, CubaLIF)):
+                _check_max_spikes(node)
             if isinstance(node, (LIF, CubaLIF)) and np.min(node.threshold) <= 0:
                 raise SnnccError(f"layer {node.name!r}: threshold must be > 0 "
                                  f"(min {np.min(node.threshold):.4g})",
                                  "use positive thresholds")
+
+
+def _check_max_spikes(node) -> None:
+    """``max_spikes``: a whole number >= 1; above 1 only with an immediate subtractive reset
+    (each spike subtracts one threshold, as Xylo's neuron does)."""
+    m = node.max_spikes
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise SnnccError(f"layer {node.name!r}: max_spikes {m!r:.40} is not a whole number >= 1",
+                         "give the most spikes a neuron emits per step (1: one spike)")
+    if m > 1 and (node.reset != RESET_SUBTRACT or getattr(node, "reset_delayed", False)):
+        raise SnnccError(f"layer {node.name!r}: max_spikes {m} needs the subtractive reset at "
+                         "the spike step (each spike subtracts one threshold)",
+                         "use reset='subtract', or max_spikes=1")

@@ -1,8 +1,9 @@
 """Assemble report.json: the analysis, the quantizer's own numbers, calibration, bit-exactness.
 
 The layout is fixed by ``schema.json`` beside this file (format ``snncc.verify-report``,
-``version`` 1): fields are only ever added in a new version, never renamed, so scripts that
-read reports keep working.  :func:`validate` checks a report against it.
+``version`` 2): fields are only ever added in a new version, never renamed, so scripts that
+read reports keep working (version 2 added ``resources``; a version 1 report still
+validates).  :func:`validate` checks a report against it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Optional
 from ..compiler import Compiled
 from .analysis import Analysis
 
-FORMAT, VERSION = "snncc.verify-report", 1
+FORMAT, VERSION = "snncc.verify-report", 2
 
 
 def _version() -> str:
@@ -27,14 +28,16 @@ def _version() -> str:
 
 def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi",
                  backend: str = "sim", inputs: Optional[dict] = None,
-                 calibration: Optional[dict] = None, bit_exact: Optional[dict] = None) -> dict:
+                 calibration: Optional[dict] = None, bit_exact: Optional[dict] = None,
+                 resources: Optional[dict] = None) -> dict:
     """The report as a JSON-ready dict (see ``schema.json`` for every field's meaning)."""
-    from ..targets.loihi.calibrate import worst_case_current
+    from ..targets.loihi.overflow import current_bounds
     from ..verify import synaptic_depth
     depth = synaptic_depth(compiled.fixed)
     quant = {l.name: l for l in compiled.quant.layers}
     mapping = {m.name: m for m in compiled.mapping}
-    current = worst_case_current(compiled.fixed)
+    # the 24-bit current bound over this run's steps (finite even without current decay)
+    current = {n: cb.bound_over(analysis.steps) for n, cb in current_bounds(compiled.fixed).items()}
     layers = []
     for name, a in analysis.layers.items():
         q, m = quant[name], mapping.get(name)
@@ -46,7 +49,7 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
             **{k: a[k] for k in ("neurons", "fan_in", "spike_agreement", "rate_float", "rate_quant",
                                  "rate_error_max", "rates_float", "rates_quant", "membrane_error",
                                  "first_divergence", "spikes_per_sample", "synops_per_sample")},
-            "saturation": {"v_rail_hits": a["v_rail_hits"],
+            "saturation": {"v_rail_hits": a["v_rail_hits"], "u_wraps": a["u_wraps"],
                            "weights_clipped": q.clipped.get("weight", 0),
                            "thresholds_clipped": q.clipped.get("threshold", 0),
                            "biases_clipped": q.clipped.get("bias", 0),
@@ -77,6 +80,7 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
         "calibration": calibration,
         "bit_exact": bit_exact,
         "raster": analysis.raster,
+        "resources": resources,
     }
 
 

@@ -10,6 +10,7 @@ import html
 from typing import Iterable, Optional
 
 from .plots import PLOTS
+from .resources import resources_html
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 72em; }
@@ -123,10 +124,12 @@ def render_html(report: dict) -> str:
     inputs = report["inputs"]
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name=\"generator\" content=\"snncc\">"
         f"<title>snncc verification report</title><style>{CSS}</style></head><body>"
         f"<h1>snncc verification report</h1><p>target {_e(report['target'])}, backend "
         f"{_e(report['backend'])}, model {_e(inputs['model'] or '-')}, data {_e(inputs['data'] or '-')}"
         f", snncc {_e(report['snncc_version'])}</p>"
         f"<h2>Summary</h2>{summary}<h2>Layers</h2>{layers}"
         f"{_calibration(report.get('calibration'))}{_bit_exact(report.get('bit_exact'))}"
+        f"{resources_html(report.get('resources'))}"
         f"<h2>Plots</h2>{plots}</body></html>")

@@ -26,9 +26,13 @@ def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optiona
     analysis = analyze(model, compiled, stimulus, labels, progress=progress)
     cal = None
     if calibration is not None:
-        from ..targets.loihi.calibrate import gain_on
         cal = calibration.to_dict()
-        cal["extra"]["verify_data"] = gain_on(model, compiled, calibration, stimulus, labels)
+        if hasattr(calibration, "gain_on"):     # a target's own comparison (Xylo)
+            gain = calibration.gain_on(model, compiled, stimulus, labels)
+        else:
+            from ..targets.loihi.calibrate import gain_on
+            gain = gain_on(model, compiled, calibration, stimulus, labels)
+        cal["extra"]["verify_data"] = gain
     bit_exact = None
     from ..targets import target_of
     if backend != target_of(compiled.fixed).runners[0]:
@@ -43,24 +47,53 @@ def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optiona
         from dataclasses import asdict
         bit_exact = {"backend": backend, "samples": int(subset.shape[1]),
                      "layers": [asdict(l) for l in layers]}
+    from .resources import resources_section
+    resources = resources_section(compiled, analysis, stimulus, target)
     return build_report(analysis, compiled, target=target, backend=backend, inputs=inputs,
-                        calibration=cal, bit_exact=bit_exact)
+                        calibration=cal, bit_exact=bit_exact, resources=resources)
+
+
+def _targets(json_path, html_path) -> tuple[dict, dict]:
+    kinds, options = {}, {}
+    for path, kind, option in ((json_path, "json", "--json"), (html_path, "html", "--html")):
+        if path is not None:
+            kinds[Path(path)] = kind
+            options[Path(path)] = option
+    return kinds, options
+
+
+def check_artifacts(json_path: Optional[Path], html_path: Optional[Path], inputs=(),
+                    force: bool = False) -> None:
+    """Refuse unusable report paths before any work (see :mod:`snncc.atomic`)."""
+    from ..atomic import check_file_target
+    from ..errors import SnnccError
+    kinds, options = _targets(json_path, html_path)
+    if json_path is not None and html_path is not None \
+            and Path(json_path).resolve() == Path(html_path).resolve():
+        raise SnnccError(f"--json and --html name the same file {json_path}",
+                         "give each report its own path")
+    for path, kind in kinds.items():
+        check_file_target(path, kind, inputs, force, options[path])
 
 
 def write_artifacts(report: dict, json_path: Optional[Path] = None,
-                    html_path: Optional[Path] = None, render_html=None) -> list[Path]:
-    """Render everything first, then write each file atomically; returns the paths written.
+                    html_path: Optional[Path] = None, inputs=(), force: bool = False,
+                    render_html=None) -> list[Path]:
+    """Render everything first, then write both files or neither; returns the paths written.
 
     ``render_html``: the HTML renderer for another report format (default: verify's)."""
-    from ..atomic import atomic_file
+    from ..atomic import output_files
     if render_html is None:
         from .html import render_html
+    kinds, options = _targets(json_path, html_path)
     texts = {}
     if json_path is not None:
         texts[Path(json_path)] = json.dumps(report, indent=1)
     if html_path is not None:
         texts[Path(html_path)] = render_html(report)
-    for path, text in texts.items():
-        with atomic_file(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+    if not texts:
+        return []
+    with output_files(kinds, inputs, force, options) as temps:
+        for path, text in texts.items():
+            temps[path].write_text(text, encoding="utf-8")
     return list(texts)

@@ -39,6 +39,12 @@ class Target:
     the target's own files into a (temporary) build folder and returns ``(file names,
     notes)``; ``runners`` are the bit-accurate simulators of the fixed graph (first: the
     default) and ``reference`` the vendor's own model as a runner name, if installed.
+    ``spikes_per_step``: the most spikes one neuron can emit in a time step (Loihi: 1;
+    Xylo's hidden neurons: 31); neurons with a larger ``max_spikes`` are refused.
+    ``calibrate(model, stimulus, labels, input_shape, dt, base=, progress=)`` (None: the
+    target has none) searches the quantizer's knobs on data and returns ``(Compiled,
+    calibration)``; the calibration has ``to_dict()`` (report.json's section) and
+    ``gain_on(model, compiled, stimulus, labels)`` (default vs calibrated on other data).
     """
 
     name: str
@@ -52,6 +58,21 @@ class Target:
     # (None: Loihi's ``vth << 6``), and the membrane's rail (None: Loihi's 24-bit V_MAX)
     threshold_units: Optional[Callable[[Any], Any]] = None
     v_max: Optional[int] = None
+    spikes_per_step: int = 1
+    calibrate: Optional[Callable[..., tuple[Any, Any]]] = None
+
+
+def check_spikes_per_step(lowered, target: Target) -> None:
+    """Refuse neurons of the lowered graph that emit more spikes per step than ``target``
+    can (``CubaLIF.max_spikes``), naming the layer and both numbers."""
+    for node in lowered.nodes():
+        m = int(getattr(node, "max_spikes", 1))
+        if m > target.spikes_per_step:
+            raise SnnccError(f"layer {node.name!r} emits up to {m} spikes per step; "
+                             f"{target.description} neurons emit at most {target.spikes_per_step}",
+                             "train the layer with max_spikes=1 for this target"
+                             + (", or compile it for Xylo (--target xylo)"
+                                if target.spikes_per_step == 1 else ""))
 
 
 def register_target(target: Target) -> Target:

@@ -10,14 +10,18 @@ from .. import Target, register_target
 
 
 def _quantize(lowered, config=None):
+    from .overflow import annotate
     from .quantize import quantize
+    from .quantize_extras import needs_extras, quantize_extras
     from .quantize_sdnn import is_sdnn, quantize_sdnn
     if is_sdnn(lowered):            # sigma-delta layers: graded spikes, Lava's SigmaDelta
         return quantize_sdnn(lowered, config)
-    from .quantize_extras import needs_extras, quantize_extras
     if needs_extras(lowered):       # DelayDense synapses, LIFReset neurons
-        return quantize_extras(lowered, config)
-    return quantize(lowered, config)
+        fixed, report = quantize_extras(lowered, config)
+    else:
+        fixed, report = quantize(lowered, config)
+    annotate(fixed, report)          # warn where the 24-bit current can wrap
+    return fixed, report
 
 
 def _default_config():
@@ -30,7 +34,12 @@ def _emit(compiled, directory, **options):
     return emit(compiled, directory, **options)
 
 
+def _calibrate(model, stimulus, labels=None, input_shape=None, dt=1e-3, **options):
+    from .calibrate import calibrate
+    return calibrate(model, stimulus, labels, input_shape, dt, **options)
+
+
 LOIHI = register_target(Target(
     name="loihi", description="Intel Loihi 2 (Lava fixed_pt)", quantize=_quantize,
     default_config=_default_config, emit=_emit, runners=("sim", "fast", "torch"),
-    reference="lava"))
+    reference="lava", calibrate=_calibrate))

@@ -195,13 +195,20 @@ def calibrate(model, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
 def gain_on(model, compiled: Compiled, cal: Calibration, stimulus: np.ndarray,
             labels: Optional[np.ndarray] = None) -> dict:
     """Default rule vs calibrated network on other data (e.g. the verification set)."""
-    from ...reference import run_float
     default_cfg = dataclasses.replace(cal.config, scale_factor={}, weight_exp={})
     default_fixed, _ = quantize(compiled.lowered, default_cfg)
-    out = output_layer(compiled.fixed)
+    return compare_default(model, default_fixed, compiled.fixed, stimulus, labels)
+
+
+def compare_default(model, default_fixed: Graph, calibrated_fixed: Graph, stimulus: np.ndarray,
+                    labels: Optional[np.ndarray] = None) -> dict:
+    """Output and prediction agreement (and accuracy) of two fixed graphs of ``model`` on
+    ``stimulus``: ``*_default`` and ``*_calibrated`` keys (any target)."""
+    from ...reference import run_float
+    out = output_layer(calibrated_fixed)
     flt = run_float(model, stimulus, [out])[out]
     res = {}
-    for key, fixed in (("default", default_fixed), ("calibrated", compiled.fixed)):
+    for key, fixed in (("default", default_fixed), ("calibrated", calibrated_fixed)):
         q = run_quantized(fixed, stimulus).spikes[out]
         res[f"output_agreement_{key}"] = float(np.mean(q == flt))
         res[f"prediction_agreement_{key}"] = float(np.mean(predictions(q) == predictions(flt)))

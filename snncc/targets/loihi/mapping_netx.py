@@ -1,23 +1,30 @@
-"""Loihi 2 resource estimators for what netx networks bring (see ``mapping.py``): delayed
-dense synapses (``DelayDense``: the weights plus a 6-bit delay per synapse, counted as one
-more byte) and input neurons fed directly by the input (netx's input layer: one axon per
-neuron, no synapse memory; like a delay line, a core receives only its own neurons' inputs).
+"""Loihi 2 resource estimate of Lava's ``DelayDense`` (netx delays, ``snncc.nn.DelayedLinear``):
+a dense matrix whose every synapse also stores its delay (Loihi 2: 6 bits, delays 0..62), so
+each weight takes ``dense_synapse_bits + 6`` bits of synapse memory.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from ...ir import FxDelayDense, Graph, Input
-from .mapping import Loihi2Limits, SynapseDemand, register_synapse_estimator
+from ...ir import FxDelayDense, Graph
+from .mapping_limits import Loihi2Limits
+from .mapping_synapses import DenseModel, box_size, register_synapse_estimator, source_shape
+
+DELAY_BITS = 6
+
+
+@dataclass
+class DelayDenseModel(DenseModel):
+    """A :class:`DenseModel` whose synapses carry a delay each."""
+
+    def words(self, tile, limits):
+        bits = limits.dense_synapse_bits + DELAY_BITS
+        return self.n_in * math.ceil(box_size(tile) * bits / limits.synapse_word_bits)
 
 
 @register_synapse_estimator(FxDelayDense.kind)
-def delay_dense_demand(graph: Graph, node: FxDelayDense, limits: Loihi2Limits) -> SynapseDemand:
-    n_in = int(node.weight.shape[1])
-    return SynapseDemand(n_in * (limits.weight_bytes + 1), n_in)
-
-
-@register_synapse_estimator(Input.kind)
-def input_neuron_demand(graph: Graph, node: Input, limits: Loihi2Limits) -> SynapseDemand:
-    n = math.prod(int(s) for s in node.shape)
-    return SynapseDemand(0.0, min(n, limits.fan_in_axons_per_core))
+def _delay_dense(graph: Graph, node: FxDelayDense, source: str, limits: Loihi2Limits,
+                 options: dict) -> DelayDenseModel:
+    return DelayDenseModel(node.name, source, source_shape(graph, source), "dense", False,
+                           int(node.weight.shape[1]))

@@ -3,13 +3,15 @@
 One sub-target per chip, registered under its own name (``xylo`` is Xylo Audio 2):
 ``fixedpoint.py`` is the core's integer neuron (xylosim 0.1.3), ``quantize.py`` lowers the
 canonical CUBA-LIF onto it, ``mapping.py`` places layers on the chip and checks its design
-rules, ``emit.py`` writes the chip specification (``xylo_spec.json``).  The runners are
+rules, ``emit.py`` writes the chip specification (``xylo_spec.json``), ``calibrate.py``
+chooses the quantizer's knobs on data; ``train.py`` keeps a PyTorch model on Xylo's values
+while it trains and ``attribution.py`` says where agreement is lost.  The runners are
 snncc's simulator ``xylo`` and SynSense's ``xylosim`` (the reference).
 """
 from __future__ import annotations
 
 from .. import Target, register_target
-from .fixedpoint import CHIPS, STATE_MAX
+from .fixedpoint import CHIPS, MAX_HIDDEN_SPIKES, STATE_MAX
 
 
 def _quantizer(chip: str):
@@ -18,6 +20,15 @@ def _quantizer(chip: str):
         from .quantize import QuantConfig, quantize as run
         return run(lowered, replace(config or QuantConfig(), chip=chip))
     return quantize
+
+
+def _calibrator(chip: str):
+    def calibrate(model, stimulus, labels=None, input_shape=None, dt=None, base=None,
+                  progress=None):
+        from .calibrate import calibrate as run
+        return run(model, stimulus, labels, input_shape, dt, base=base, chip=chip,
+                   progress=progress)
+    return calibrate
 
 
 def _default_config():
@@ -41,4 +52,4 @@ for _name, _chip in CHIPS.items():
         name=_name, description=f"SynSense {_chip.title} ({_chip.part}, xylosim v2 core)",
         quantize=_quantizer(_chip.name), default_config=_default_config, emit=_emit,
         runners=("xylo",), reference="xylosim", threshold_units=_threshold_units,
-        v_max=STATE_MAX))
+        v_max=STATE_MAX, spikes_per_step=MAX_HIDDEN_SPIKES, calibrate=_calibrator(_chip.name)))

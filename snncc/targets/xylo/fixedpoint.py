@@ -70,6 +70,24 @@ def decay(x: np.ndarray, dash: np.ndarray) -> np.ndarray:
     return np.where((d == 0) & (x != 0), np.sign(x), d)
 
 
+def accumulate(state: np.ndarray, src: np.ndarray, w: np.ndarray, w_pos: np.ndarray,
+               w_neg: np.ndarray) -> np.ndarray:
+    """``state`` (B, n) after every source spike in ``src`` (B, m) added through ``w`` (m, n)
+    one saturating add at a time, in source order."""
+    s = src.astype(np.float64)
+    pos = (s @ w_pos).astype(np.int64)
+    neg = (s @ w_neg).astype(np.int64)
+    out = state + pos + neg
+    risky = (state + pos > STATE_MAX) | (state + neg < STATE_MIN)
+    if np.any(risky):
+        b, j = np.nonzero(risky)
+        x = state[b, j]
+        for p in np.nonzero(np.any(src[b] != 0, axis=0) & np.any(w[:, j] != 0, axis=1))[0]:
+            x = sat16(x + src[b, p] * w[p, j])
+        out[b, j] = x
+    return out
+
+
 def evolve(i_syn: np.ndarray, v: np.ndarray, threshold: np.ndarray, bias: np.ndarray,
            dash_mem: np.ndarray, dash_syn: np.ndarray, max_spikes: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,7 +5,8 @@ readout neurons (xylosim ``XyloLayer``; Rockpool 3.1.0's mapper ``syns*/xylo_map
 builds them the same way): ``weights_in`` (inputs, hidden), ``weights_rec`` (hidden,
 hidden) and ``weights_out`` (hidden, outputs).  Hidden layers take consecutive hidden ids in
 graph order; a feed-forward stack becomes blocks of ``weights_rec`` below its diagonal, a
-layer's own recurrence a block on it.
+layer's own recurrence a block on it.  A convolution becomes the dense block it equals on
+the flattened tensors (:func:`dense_synapses`), where the chip's sizes allow it.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from . import fixedpoint as xf
 from ...errors import SnnccError
 from ...ir import Graph
+from ...ir.nodes import NeuronNode
 from ...ir.xylo import POP_HIDDEN, POP_INPUT, POP_OUTPUT, XyDense, XyNeuron
 
 SPEC_FORMAT = "snncc.xylo-spec"
@@ -192,10 +194,62 @@ def check_design_rules(graph: Graph, chip: xf.Chip) -> Resources:
     how much (Rockpool's mapper DRC: 16 input channels, 1,000 / 496 / 992 hidden neurons,
     8 / 16 / 16 readout neurons, synapses per hidden neuron)."""
     res = resources(graph, chip)
+    _refuse_excess(res)
+    return res
+
+
+def check_sizes(graph: Graph, chip: xf.Chip) -> None:
+    """:func:`check_design_rules` on a composed float graph's sizes alone (input elements,
+    hidden and readout neurons), before any matrix is built: a conv layer too large for the
+    chip is refused without materialising its dense block."""
+    out = graph.inputs_of(graph.output_names[0])[0]
+    size = lambda n: int(np.prod(graph.node(n).shape))
+    neurons = [n for n in graph.order() if isinstance(graph.node(n), NeuronNode)]
+    hidden = [n for n in neurons if n != out]
+    _refuse_excess(Resources(chip, size(graph.input_names[0]), sum(size(n) for n in hidden),
+                             size(out) if out in neurons else 0, 1, {}),
+                   "layers: " + ", ".join(f"{n!r} {list(graph.node(n).shape)}"
+                                          for n in [graph.input_names[0]] + neurons))
+
+
+def dense_synapses(graph: Graph) -> Graph:
+    """``graph`` (composed: one synapse per source and neuron) with every ``Conv2d`` synapse
+    as the ``Affine`` it equals on the flattened (C, H, W) tensors: a dense block of Xylo's
+    input or recurrent matrix (weights shared by the kernel's positions are repeated; a
+    per-channel bias becomes one per output element).  The neurons it feeds become 1-D
+    layers of the same neurons in C, H, W order.  Exact."""
+    from dataclasses import replace
+
+    from ...convmath import conv2d, full_bias
+    from ...ir import Affine, Conv2d
+    convs = [n for n in graph.nodes() if isinstance(n, Conv2d)]
+    if not convs:
+        return graph
+    shapes = graph.shapes()
+    out = graph.copy()
+    for name in {graph.consumers_of(c.name)[0] for c in convs}:
+        neuron = graph.node(name)
+        n = int(np.prod(neuron.shape))
+        flat = {k: v.reshape(-1) for k, v in neuron.arrays().items() if v.size == n and v.ndim > 1}
+        out.replace(replace(neuron, shape=(n,), **flat))
+    for conv in convs:
+        src = graph.inputs_of(conv.name)[0]
+        in_shape, out_shape = tuple(shapes[src]), tuple(shapes[conv.name])
+        n_in = int(np.prod(in_shape))
+        basis = np.eye(n_in).reshape((n_in,) + in_shape)
+        weight = conv2d(basis, conv.spec()).reshape(n_in, -1).T     # (out, in)
+        bias = full_bias(conv.bias, out_shape)
+        out.replace(Affine(conv.name, weight=weight,
+                           bias=None if bias is None else bias.reshape(-1)))
+    return out
+
+
+def _refuse_excess(res: Resources, detail: str = "") -> None:
+    chip = res.chip
     over = [f"{r['resource']}: {r['used']} > {r['available']} (by {r['used'] - r['available']})"
             for r in res.rows() if r["used"] > r["available"]]
     if over:
-        raise SnnccError(f"the network does not fit {chip.title} ({chip.part}): " + "; ".join(over),
+        raise SnnccError(f"the network does not fit {chip.title} ({chip.part}): "
+                         + "; ".join(over) + (f" ({detail})" if detail else ""),
                          "shrink those layers (inputs: pool or project to 16 channels), or "
                          "choose another sub-target (--target xylo-audio2|xylo-imu|xylo-audio3)")
-    return res

@@ -50,12 +50,18 @@ class QuantConfig:
 
     ``chip``: sub-target (``xylo-audio2``, ``xylo-imu``, ``xylo-audio3``); ``headroom``: how
     far v may exceed the threshold before it saturates (thresholds <= 32767 / headroom);
-    ``scale_factor``: per layer multiplier of the scale (calibration).
+    ``scale_factor``: per layer multiplier of the scale, one number or one per neuron
+    (weights above 127 clip);
+    ``weight_shift``: per matrix (``input``, ``hidden``, ``output``) bit shift in place of
+    the rule's; ``bias_correction``: per layer, integers added to the neurons' biases
+    (calibration's correction of the decays' rounding drift).
     """
 
     chip: str = "xylo-audio2"
     headroom: float = 4.0
-    scale_factor: dict[str, float] = field(default_factory=dict)
+    scale_factor: dict[str, float | list[float]] = field(default_factory=dict)
+    weight_shift: dict[str, int] = field(default_factory=dict)
+    bias_correction: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,12 +69,20 @@ class QuantReport(_QuantReport):
     """Loihi's report layout, plus the Xylo mapping class of every layer."""
 
     classes: dict = field(default_factory=dict)     # layer -> (mapping class, note)
+    scales: dict = field(default_factory=dict)      # layer -> per-neuron scale S (float64)
+    # synapse -> (out,) float weight of one integer weight unit: W ~ w_q * step (row-wise)
+    weight_steps: dict = field(default_factory=dict)
 
     def remap(self, mapping: list) -> list:
         """The lowering's mapping table with Xylo's classes (exact / approximate)."""
         from dataclasses import replace
         return [replace(m, mapping=self.classes[m.name][0], note="") if m.name in self.classes
                 else m for m in mapping]
+
+
+def _factor(cfg: QuantConfig, layer: str) -> np.ndarray:
+    """The layer's scale factor (a scalar or per-neuron float64 array)."""
+    return np.asarray(cfg.scale_factor.get(layer, 1.0), np.float64)
 
 
 def _dash(decay: np.ndarray, minimum: int = 0) -> np.ndarray:
@@ -128,8 +142,8 @@ def _layers(graph: Graph) -> list[_Layer]:
             continue
         if not isinstance(node, CubaLIF):
             raise SnnccError(f"node {node.name!r} ({node.kind}) has no Xylo counterpart",
-                             "Xylo runs Linear layers into LIF neurons: flatten convolutions "
-                             "and pools into Linear layers, or compile for Loihi")
+                             "Xylo runs dense synapses (Linear, or small convolutions and "
+                             "pools, composed) into LIF neurons: compile this for Loihi")
         _refuse_neuron(node)
         syns = []
         for rec, feeders in ((False, graph.inputs_of(node.name)),
@@ -182,6 +196,17 @@ def _layers(graph: Graph) -> list[_Layer]:
     return list(layers.values())
 
 
+def xylo_synapses(graph: Graph, chip: xf.Chip) -> Graph:
+    """The lowered ``graph`` with one dense synapse per (source, neuron) path: composed
+    (:func:`~snncc.passes.compose.compose_synapses`), sizes checked against ``chip``, every
+    convolution as its dense block (:func:`.mapping.dense_synapses`)."""
+    from .mapping import check_sizes, dense_synapses
+    graph = compose_synapses(graph)
+    if graph.output_names and graph.inputs_of(graph.output_names[0]):
+        check_sizes(graph, chip)
+    return dense_synapses(graph)
+
+
 def _matrix(layer: _Layer, src: str, input_name: str) -> str:
     if src == input_name:
         return POP_INPUT
@@ -199,7 +224,7 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
     if cfg.chip not in xf.CHIPS:
         raise SnnccError(f"unknown Xylo sub-target {cfg.chip!r}",
                          f"choose one of: {', '.join(xf.CHIPS)}")
-    graph = compose_synapses(graph)
+    graph = xylo_synapses(graph, xf.CHIPS[cfg.chip])
     layers = _layers(graph)
     input_name = graph.input_names[0]
     t_cap = xf.STATE_MAX / max(cfg.headroom, 1.0)
@@ -214,27 +239,30 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
                 if _matrix(l, src, input_name) != matrix:
                     continue
                 rmax = np.max(np.abs(p.weights[syn.name]), axis=1)
-                cap = t_cap / p.threshold * cfg.scale_factor.get(l.neuron.name, 1.0)
+                cap = t_cap / p.threshold * _factor(cfg, l.neuron.name)
                 live = rmax > 0
                 if np.any(live):
                     need.append(np.min(cap[live] * rmax[live]) / xf.WEIGHT_MAX)
         shift = int(np.floor(np.log2(min(need)))) if need else 0
-        shifts[matrix] = int(np.clip(shift, *SHIFT_RANGE))
+        shifts[matrix] = int(np.clip(cfg.weight_shift.get(matrix, shift), *SHIFT_RANGE))
     out = Graph(dict(graph.meta, quantized=True, target=cfg.chip))
     report = QuantReport([])
     out.add(graph.node(input_name))
     deferred = []
     for l in layers:
-        syns, neuron, lq = _quantize_layer(l, prep[l.neuron.name], shifts, input_name, t_cap, cfg)
+        syns, neuron, lq, scale = _quantize_layer(l, prep[l.neuron.name], shifts, input_name,
+                                                  t_cap, cfg)
+        report.scales[l.neuron.name] = scale
+        for (syn, src), xs in zip(l.ff + l.rec, syns):
+            report.weight_steps[syn.name] = 2.0 ** xs.shift / (scale * prep[l.neuron.name].gain)
         for (syn, src), xs in zip(l.ff, syns):
             out.add(xs, [src])
         out.add(neuron, [xs.name for xs in syns[:len(l.ff)]])
         deferred += [(xs, src, l.neuron.name) for (_, src), xs in zip(l.rec, syns[len(l.ff):])]
         report.layers.append(lq)
-    report.classes = {lq.name: ("approximate" if any(w for w in lq.warnings
-                                                     if not w.startswith("hidden neurons"))
-                                else "exact", "; ".join(lq.warnings[:1]))
-                      for lq in report.layers}
+    # the class names what the neuron model loses (quantization precision notes do not count)
+    report.classes = {name: ("approximate" if p.warnings else "exact", "; ".join(p.warnings[:1]))
+                      for name, p in prep.items()}
     for xs, src, name in deferred:
         out.add(xs, [src])
         out.add_recurrent(xs.name, name)
@@ -276,9 +304,13 @@ def _prepare(l: _Layer) -> _Prepared:
                         "(dash_mem = 15)")
     if n.reset == RESET_ZERO:
         warnings.append("reset to zero: Xylo resets by subtracting the threshold")
-    if not l.output:
-        warnings.append("hidden neurons emit up to 31 spikes in a step where v reaches 2+ "
-                        "thresholds (the float neuron emits 1)")
+    m = int(n.max_spikes)
+    if not l.output and m != xf.MAX_HIDDEN_SPIKES:
+        warnings.append(f"hidden neurons emit up to {xf.MAX_HIDDEN_SPIKES} spikes in a step "
+                        f"where v reaches 2+ thresholds (the float neuron emits at most {m}; "
+                        f"train it with max_spikes={xf.MAX_HIDDEN_SPIKES} for Xylo's rule)")
+    if l.output and m > xf.MAX_OUTPUT_SPIKES:
+        warnings.append(f"readout neurons emit one spike per step (the float neuron up to {m})")
     gain = np.where(alpha < 1.0, (1.0 - a_x) / (a_x * np.maximum(1.0 - alpha, 1e-12)), 1.0 / a_x)
     weights = {syn.name: np.asarray(syn.weight, np.float64) * gain[:, None]
                for syn, _ in l.ff + l.rec}
@@ -307,7 +339,7 @@ def _quantize_layer(l: _Layer, p: _Prepared, shifts: dict[str, int], input_name:
         unit[syn.name] = 2.0 ** sh
         scale = np.minimum(scale, np.where(rmax > 0, xf.WEIGHT_MAX * 2.0 ** sh
                                            / np.maximum(rmax, 1e-300), np.inf))
-    scale = scale * cfg.scale_factor.get(n.name, 1.0)
+    scale = scale * _factor(cfg, n.name)
     warnings = list(p.warnings)
     syns, errors, clipped = [], [], {"weight": 0}
     for syn, src in l.ff + l.rec:
@@ -322,8 +354,10 @@ def _quantize_layer(l: _Layer, p: _Prepared, shifts: dict[str, int], input_name:
     exact_t = p.threshold * scale
     thr_q = np.clip(np.floor(exact_t) + 1, 1, xf.STATE_MAX).astype(np.int64)
     clipped["threshold"] = int(np.count_nonzero(exact_t >= xf.STATE_MAX))
-    bias_q = np.clip(np.round(p.bias * scale), xf.STATE_MIN, xf.STATE_MAX).astype(np.int64)
-    clipped["bias"] = int(np.count_nonzero(np.abs(p.bias * scale) > xf.STATE_MAX + 0.5))
+    exact_b = p.bias * scale
+    bias_q = np.round(exact_b) + np.asarray(cfg.bias_correction.get(n.name, 0), np.float64)
+    clipped["bias"] = int(np.count_nonzero(np.abs(bias_q) > xf.STATE_MAX))
+    bias_q = np.clip(bias_q, xf.STATE_MIN, xf.STATE_MAX).astype(np.int64)
     if np.any(thr_q < 16):
         warnings.append("thresholds below 16 units: coarse (weights are large against them)")
     flat = lambda a: np.broadcast_to(np.asarray(a, np.float64).reshape(-1), p.threshold.shape)
@@ -338,4 +372,4 @@ def _quantize_layer(l: _Layer, p: _Prepared, shifts: dict[str, int], input_name:
     sh = sorted({s.shift for s in syns})
     lq = LayerQuant(n.name, float(np.min(scale)), float(np.max(scale)), sh[0] if sh else 0,
                     "int8", errors, list(dict.fromkeys(warnings)), clipped)
-    return syns, neuron, lq
+    return syns, neuron, lq, scale
