@@ -194,8 +194,8 @@ def netx_build(build, load, netx_args):
     from snncc.hdf5_safety import is_hdf5
     if Path(build).is_file():
         if not is_hdf5(build):
-            raise SnnccError(f"{build} is a file; `snncc run` takes the build folder written "
-                             "by `snncc compile`, or a lava-dl netx (HDF5) file",
+            raise SnnccError(f"{build} is a file, not a build folder (written by `snncc "
+                             "compile`) nor a lava-dl netx (HDF5) file",
                              f"run `snncc compile {build} -o build` first, then `snncc run build`")
         return load(build)
     if netx_args:
