@@ -394,12 +394,7 @@ def inspect(model: Path = typer.Argument(..., readable=False, help="model.pt, or
         if per_core:
             tables.append(("Loihi 2 resources per core (estimate)", core_table(res)))
         for title, (headers, rows) in tables:
-            table = Table(title=title)
-            for col in headers:
-                table.add_column(col)
-            for row in rows:
-                table.add_row(*row)
-            console.print(table)
+            _print_rows(title, headers, rows)
     for line in summary_lines(res):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
