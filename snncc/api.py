@@ -40,12 +40,12 @@ def _check_dt(dt: Optional[float]) -> None:
 def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
           dt: Optional[float] = None, weights: Optional[PathLike] = None,
           model_args: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
-          producer: Optional[str] = None):
+          producer: Optional[str] = None, netx_args: Optional[Sequence[str]] = None):
     """The model object behind a model argument (see :func:`snncc.modelfile.load_model`):
     a path, a class spec (``train.py:Net`` with ``weights`` and JSON ``model_args``), or an
     object passed through (an ``nn.Module`` gets ``weights`` loaded into it);
     ``convention``/``reset``/``max_spikes_per_dt``/``producer`` say how a ``.nir`` model is
-    read."""
+    read, ``netx_args`` how a lava-dl netx file is (its ``Network`` arguments)."""
     from .modelfile import NirFile, load_model
     _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
@@ -53,6 +53,14 @@ def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[
     elif weights is not None:
         from .modelspec import load_weights
         load_weights(model, weights, trust)
+    from .backends.lava.netx_model import NetxFile, NetxOptions
+    if isinstance(model, NetxFile):
+        if netx_args:
+            model.options = NetxOptions.parse(list(netx_args))
+            model._graph = None
+    elif netx_args:
+        raise SnnccError("--netx-arg applies to lava-dl netx model files only",
+                         "drop --netx-arg, or pass a netx .net file as the model")
     if isinstance(model, NirFile):
         if convention is not None:
             model.convention = convention
@@ -84,6 +92,11 @@ def parse_shape(tokens: Optional[Sequence[str]]) -> Optional[tuple[int, ...]]:
         raise SnnccError(f"--input-shape {' '.join(map(str, tokens))!r}: sizes must be >= 1",
                          "give the input shape without the batch axis, e.g. 64 or 2,8,8")
     return shape
+
+
+def _is_netx(model) -> bool:
+    from .backends.lava.netx_model import NetxFile
+    return isinstance(model, NetxFile)
 
 
 def _paths(*items) -> list:
@@ -159,7 +172,8 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
             lava_neuron: str = "auto", progress: Optional[Progress] = None,
             convention: Optional[str] = None, reset: Optional[str] = None,
             max_spikes_per_dt: Optional[int] = None,
-            producer: Optional[str] = None, force: bool = False) -> CompileResult:
+            producer: Optional[str] = None, force: bool = False,
+            netx_args: Optional[Sequence[str]] = None) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
@@ -170,7 +184,9 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     folder, an empty one or one snncc wrote (its manifest), never an input; ``force``
     also writes into a non-empty folder without a manifest, replacing only snncc's files.
     ``convention``/``reset``/``max_spikes_per_dt``/``producer``: how a ``.nir`` model is
-    read (see :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
+    read (see :func:`snncc.backends.nir.from_nir`; None: as its producer means it).  A
+    lava-dl netx file is read as is (``netx_args``: its netx ``Network`` arguments,
+    ``NAME=VALUE``).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
     from .atomic import check_output_dir
@@ -183,7 +199,10 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
         check_output_dir(out, _paths(model, calibrate, weights), force)
     config = _quant_config(target, netx)
     model = _load(model, trust, convention, reset, dt, weights, model_args, max_spikes_per_dt,
-                  producer)
+                  producer, netx_args)
+    if _is_netx(model) and calibrate is not None:
+        raise SnnccError("a netx file is already quantized: there is nothing to calibrate",
+                         "drop --calibrate")
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -244,9 +263,15 @@ def _check_lava_neuron(policy: str) -> None:
 
 
 def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base, progress):
-    """Calibrate on ``data``; returns (calibrated Compiled, the target's calibration result)."""
+    """Calibrate on ``data``; returns (calibrated Compiled, the target's calibration result,
+    the calibration input it read)."""
     from .loaders import load_data
     from .targets import get_target
+    from .targets.loihi.quantize_sdnn import is_sdnn
+    if is_sdnn(compiled.lowered):        # sigma-delta: measure the activation ranges
+        from .targets.loihi.calibrate_sdnn import calibrate_sdnn
+        x, _ = load_data(data, _input_shape(compiled), graded=True)
+        return (*calibrate_sdnn(model, compiled, x, base), x)
     calibrate = get_target(compiled.target).calibrate
     if calibrate is None:
         raise SnnccError(f"--calibrate is not available for target {compiled.target!r}",
@@ -310,8 +335,14 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
            progress: Optional[Progress] = None, convention: Optional[str] = None,
            reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
-           producer: Optional[str] = None, force: bool = False) -> VerifyResult:
+           producer: Optional[str] = None, force: bool = False,
+           netx_args: Optional[Sequence[str]] = None) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
+
+    A lava-dl netx file has no float model: snncc's ``backend`` runner is compared value by
+    value with lava-dl's own netx loading of the file in Lava
+    (:mod:`snncc.backends.lava.netx_verify`); a sigma-delta network by its activations
+    (:mod:`snncc.verify_sdnn`).
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
     on the first ``check_samples`` samples.  The JSON and HTML reports are both rendered
@@ -321,21 +352,26 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     from .loaders import load_data, peek_data
     from .report.write import check_artifacts, make_report, write_artifacts
     from .sanity import verify_warnings
+    model_arg, model = model, _load(model, trust, convention, reset, dt, weights, model_args,
+                                    max_spikes_per_dt, producer, netx_args)
+    if _is_netx(model):
+        from .backends.lava.netx_verify import verify_netx_file
+        return VerifyResult(*verify_netx_file(model, data, target, backend, json_out, html_out,
+                                              calibrate, check_samples))
     backend = _backend_for(target, backend)
     if isinstance(check_samples, bool) or not isinstance(check_samples, int) or check_samples < 1:
         raise SnnccError(f"--check-samples {check_samples!r}: the bit-exact check needs at least "
                          "one sample", "pass --check-samples 1 or more (default 16)")
-    inputs = _paths(model, data, calibrate, weights)
+    inputs = _paths(model_arg, data, calibrate, weights)
     check_artifacts(json_out, html_out, inputs, force)
     peek_data(data)                       # a bad data file is refused before the compile
     if calibrate is not None:
         peek_data(calibrate)
-    compiled_result = compile(model, target=target, trust=trust, weights=weights,
-                              model_args=model_args, input_shape=input_shape, dt=dt,
+    compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
                               convention=convention, reset=reset,
                               max_spikes_per_dt=max_spikes_per_dt, producer=producer)
     compiled = compiled_result.compiled
-    x, y = load_data(data, _input_shape(compiled),
+    x, y = load_data(data, _input_shape(compiled), graded=bool(compiled.fixed.meta.get("graded_input")),
                      memory=_memory_check(compiled.fixed, "verify", data,
                                           record_states=backend != "sim",
                                           streaming=backend == "sim" and _streams(compiled_result.model)))
@@ -344,11 +380,18 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
             compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
         compiled.self_check = _check_on(compiled_result.model, compiled, xc)
         compiled_result.compiled = compiled
+    from .targets.loihi.quantize_sdnn import is_sdnn
+    if is_sdnn(compiled.lowered):     # graded spikes: compared by activations
+        from .verify_sdnn import render_sdnn_html, verify_sdnn
+        report = verify_sdnn(compiled_result.model, compiled, x, y, backend, check_samples,
+                             {"model": str(model_arg), "data": str(data)})
+        return VerifyResult(report, write_artifacts(report, json_out, html_out, inputs, force,
+                                                    render_html=render_sdnn_html), compiled_result)
     report = make_report(compiled_result.model, compiled, x, y, target=target, backend=backend,
                          check_samples=check_samples, calibration=compiled_result.calibration,
                          progress=progress,
-                         inputs={"model": str(model) if isinstance(model, (str, os.PathLike))
-                                 else type(model).__name__, "data": str(data),
+                         inputs={"model": str(model_arg) if isinstance(model_arg, (str, os.PathLike))
+                                 else type(model_arg).__name__, "data": str(data),
                                  "calibration_data": None if calibrate is None else str(calibrate)})
     written = write_artifacts(report, json_out, html_out, inputs, force)
     return VerifyResult(report, written, compiled_result,
@@ -390,8 +433,10 @@ class RunResult:
 
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
-        out: Optional[PathLike] = None, force: bool = False) -> RunResult:
-    """Run a build folder written by :func:`compile` on the spikes in ``data``.
+        out: Optional[PathLike] = None, force: bool = False,
+        netx_args: Optional[Sequence[str]] = None) -> RunResult:
+    """Run a build folder written by :func:`compile` (or a lava-dl netx file: read as is,
+    ``backend="lava"`` runs lava-dl's own netx loading of it) on the spikes in ``data``.
 
     ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``).
     The build is checked before it runs: its manifest (files changed since compile are
@@ -413,16 +458,24 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
     inputs = _paths(build, data)
     if out is not None:
         check_file_target(out, "npz", inputs, force)
+    from .backends.lava.netx_model import netx_build
+    netx_model = netx_build(build, lambda path: _load(path, False, netx_args=netx_args), netx_args)
     manifest = check_build(Path(build), (serialize.GRAPH_FILE, serialize.PARAMS_FILE)) \
         if Path(build).is_dir() else None
-    graph = serialize.load(build)
+    graph = netx_model.graph() if netx_model is not None else serialize.load(build)
     backend = _backend_for(graph.meta.get("target", "loihi"), backend)
     from .backends.sim.stream import STREAMING, StreamedRun
     from .report.runs import readout_scales
     scales = readout_scales(graph)       # readouts: their membranes are kept, not streamed
     streaming = backend in STREAMING and not scales
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape,
+                     graded=bool(graph.meta.get("graded_input")),
                      memory=_memory_check(graph, "run", data, streaming=streaming))
+    if netx_model is not None and backend == "lava":    # lava-dl's own loading of the file
+        from .backends.lava import run_netx_file
+        raw = run_netx_file(netx_model.path, x, options=asdict(netx_model.options))
+        return _write_run(RunResult({k.split("/")[0]: v for k, v in raw.items()},
+                                    graph.inputs_of(graph.output_names[0])[0]), out, inputs, force)
     kwargs = {}
     if backend == "lava":      # from the checked graph, never the build's own module
         kwargs["neuron"] = (manifest.meta.get("lava_neuron", "auto") if manifest else "auto")
@@ -450,11 +503,19 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         return result
     res = get_runner(backend)(graph, x, record_states=bool(scales), **kwargs)
     membrane = {n: np.asarray(res.v[n], np.float64) / scales[n] for n in scales}
-    result = RunResult(res.spikes, graph.inputs_of(graph.output_names[0])[0], membrane=membrane)
+    return _write_run(RunResult(res.spikes, graph.inputs_of(graph.output_names[0])[0],
+                                membrane=membrane), out, inputs, force)
+
+
+def _write_run(result: "RunResult", out, inputs, force) -> "RunResult":
+    """Write ``result``'s spikes (and readout membranes) to ``out`` (``.npz``, output
+    policy) when given."""
+    from .atomic import output_file
     if out is not None:
         with output_file(out, "npz", inputs, force) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in res.spikes.items()},
-                     **{f"membrane/{k}": np.swapaxes(v, 0, 1) for k, v in membrane.items()})
+            np.savez(f, **{f"spikes/{k}": np.swapaxes(v, 0, 1) for k, v in result.spikes.items()},
+                     **{f"membrane/{k}": np.swapaxes(v, 0, 1)
+                        for k, v in result.membrane.items()})
         result.out = Path(out)
     return result
 
@@ -465,7 +526,8 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
                dt: Optional[float] = None, convention: Optional[str] = None,
                reset: Optional[str] = None, quantized: bool = False,
                target: str = "loihi", max_spikes_per_dt: Optional[int] = None,
-               producer: Optional[str] = None, force: bool = False) -> Path:
+               producer: Optional[str] = None, force: bool = False,
+               netx_args: Optional[Sequence[str]] = None) -> Path:
     """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
 
     A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
@@ -474,6 +536,8 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     namespaced metadata (:mod:`snncc.backends.nir.quantized`), read back bit-exactly.
     The HDF5 file is built in memory and written through the output policy of
     :mod:`snncc.atomic` (checked before any work; ``force`` replaces a file of another kind).
+    A lava-dl netx file is written as the float network its integers stand for
+    (:func:`snncc.backends.lava.netx_model.float_graph`).
     """
     from .atomic import check_file_target, write_bytes
     from .backends.nir.export import nir_bytes
@@ -481,13 +545,19 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     from .passes import lower_neurons, validate_float
     inputs = _paths(model, weights)
     check_file_target(out, "hdf5", inputs, force)
+    from .backends.nir.delay import expand_delays, refuse_without_nir_form
     model = _load(model, trust, convention, reset, dt, weights, model_args, max_spikes_per_dt,
-                  producer)
+                  producer, netx_args)
+    if _is_netx(model):
+        from .backends.lava.netx_model import float_graph
+        return write_bytes(out, nir_bytes(expand_delays(float_graph(model.graph(), dt or 1e-3))),
+                           "hdf5", inputs, force)
     if isinstance(model, NirFile):
         graph = model.graph(dt)
     else:
         from .frontend import trace
         graph = trace(model, input_shape, dt)
+    refuse_without_nir_form(graph)       # sigma-delta neurons, periodic resets
     validate_float(graph)
     if quantized:
         from .backends.nir.quantized import quantized_nir_bytes
@@ -498,7 +568,7 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
     else:
         lowered = lower_neurons(graph)[0]
         _self_check(model, lowered)
-        blob = nir_bytes(lowered)
+        blob = nir_bytes(expand_delays(lowered))
     return write_bytes(out, blob, "hdf5", inputs, force)
 
 
@@ -523,7 +593,8 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
             reset: Optional[str] = None, max_spikes_per_dt: Optional[int] = None,
             producer: Optional[str] = None, system: Optional[str] = None,
             steps: Optional[int] = None, rate: Optional[float] = None,
-            data: Optional[PathLike] = None) -> InspectResult:
+            data: Optional[PathLike] = None,
+            netx_args: Optional[Sequence[str]] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources.
 
     Loihi: tiles, cores and chips per layer and per core, and time and energy per step and
@@ -536,14 +607,17 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
     """
     result = compile(model, target=target, trust=trust, weights=weights, model_args=model_args,
                      input_shape=input_shape, dt=dt, convention=convention, reset=reset,
-                     max_spikes_per_dt=max_spikes_per_dt, producer=producer)
+                     max_spikes_per_dt=max_spikes_per_dt, producer=producer,
+                     netx_args=netx_args)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)
     if target in _xylo_targets():
         from .targets.xylo.mapping import resources
         info.placement = resources(result.compiled.fixed)
-    if target == "loihi":
+    if target == "loihi" and any(getattr(n, "graded", False) for n in result.compiled.fixed.nodes()):
+        info.placement_error = "not estimated: the Loihi 2 estimate does not cover sigma-delta layers yet"
+    elif target == "loihi":
         from .targets.loihi.energy import DEFAULT_RATE, Activity
         from .targets.loihi.resources import measured_activity, resources
         fixed = result.compiled.fixed
@@ -555,7 +629,8 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
                              "give spikes per neuron per step, between 0 and 1")
         if data is not None:
             from .loaders import load_data
-            x, _ = load_data(data, _input_shape(result.compiled))
+            x, _ = load_data(data, _input_shape(result.compiled),
+                             graded=bool(result.compiled.fixed.meta.get("graded_input")))
             activity = measured_activity(fixed, x)
             steps = steps or int(x.shape[0])
         else:

@@ -60,6 +60,9 @@ ProducerOpt = typer.Option(None, "--producer", help=".nir models: the tool that 
 ForceOpt = typer.Option(False, "--force", help="write into an output snncc does not own: a "
                         "non-empty folder without a manifest (only snncc's files are replaced, "
                         "nothing is deleted), or replace a file of another kind")
+NetxArgOpt = typer.Option(None, "--netx-arg", help="for a lava-dl netx model file: one of "
+                          "netx.hdf5.Network's arguments as NAME=VALUE (num_layers, skip_layers, "
+                          "input_message_bits, reset_interval, reset_offset, spike_exp); repeatable")
 CalibrateOpt = typer.Option(None, "--calibrate", readable=False, help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs "
                             "(Xylo: also headroom, weight shifts, bias corrections)")
@@ -100,6 +103,13 @@ def _print_compile(result) -> None:
     from .modelfile import NirFile
     if isinstance(result.model, NirFile):
         _print_nir_import(result.compiled.float_graph)
+    meta = result.compiled.fixed.meta
+    if meta.get("source") == "netx":
+        netx = meta["netx"]
+        console.print(f"read lava-dl netx file {netx['file']} as is ({len(netx['blocks'])} "
+                      "blocks, no requantization)", highlight=False, markup=False)
+        for note in netx["notes"]:
+            console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if result.compiled.self_check is not None:
         console.print(result.compiled.self_check.summary(), highlight=False, soft_wrap=True)
     _print_warnings(result.warnings)
@@ -113,6 +123,10 @@ def _print_compile(result) -> None:
 
 
 def _print_calibration(cal) -> None:
+    if hasattr(cal, "lines"):            # sigma-delta: activation ranges
+        for line in cal.lines():
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        return
     table = Table(title=f"calibration on {cal.samples} samples x {cal.steps} steps "
                         "(spike agreement, default rule -> calibrated)")
     for col in ("layer", "clip ratio", "weight exp", "default", "calibrated", "gain"):
@@ -165,7 +179,8 @@ def compile_cmd(model: str = ModelArg,
                 convention: Optional[str] = ConventionOpt,
                 reset: Optional[str] = ResetOpt,
                 max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
-                producer: Optional[str] = ProducerOpt, force: bool = ForceOpt) -> None:
+                producer: Optional[str] = ProducerOpt, force: bool = ForceOpt,
+                netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -179,7 +194,7 @@ def compile_cmd(model: str = ModelArg,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
                              progress=progress, convention=convention, reset=reset,
                              max_spikes_per_dt=max_spikes_per_dt, producer=producer,
-                             force=force)
+                             force=force, netx_args=netx_arg)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -208,8 +223,10 @@ def verify(model: str = ModelArg,
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
            reset: Optional[str] = ResetOpt,
            max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
-           producer: Optional[str] = ProducerOpt, force: bool = ForceOpt) -> None:
-    """Compare the float model with the quantized network, layer by layer."""
+           producer: Optional[str] = ProducerOpt, force: bool = ForceOpt,
+           netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
+    """Compare the float model with the quantized network, layer by layer (a netx file:
+    snncc's runner with lava-dl's netx in Lava, value by value; sigma-delta: activations)."""
     from . import api
     from .progress import live
     with live() as progress:
@@ -218,9 +235,22 @@ def verify(model: str = ModelArg,
                             trust=trust, weights=weights, model_args=model_args,
                             input_shape=api.parse_shape(input_shape), dt=dt,
                             progress=progress, convention=convention, reset=reset,
-                            max_spikes_per_dt=max_spikes_per_dt, producer=producer, force=force)
+                            max_spikes_per_dt=max_spikes_per_dt, producer=producer, force=force,
+                            netx_args=netx_arg)
     _print_compile(result.compile)
-    _print_report(result.report)
+    fmt = result.report.get("format")
+    if fmt == "snncc.netx-verify-report":
+        _print_bit_exact(result.report["bit_exact"], ours=result.report["backend"])
+    elif fmt == "snncc.sdnn-verify-report":
+        from .verify_sdnn import summary_lines, table_rows
+        _print_rows(f"sigma-delta: float vs quantized activations ({result.report['samples']} "
+                    f"samples x {result.report['steps']} steps)", *table_rows(result.report))
+        if result.report["bit_exact"]:
+            _print_bit_exact(result.report["bit_exact"])
+        for line in summary_lines(result.report):
+            console.print(line, highlight=False, markup=False)
+    else:
+        _print_report(result.report)
     _print_warnings(result.warnings)
     for path in result.written:
         console.print(f"wrote {path}")
@@ -265,8 +295,17 @@ def _print_report(report: dict) -> None:
                          if on["accuracy_default"] is not None else ""))
 
 
-def _print_bit_exact(bit_exact: dict) -> None:
-    table = Table(title=f"bit-exact check: sim vs {bit_exact['backend']} "
+def _print_rows(title: str, headers, rows) -> None:
+    table = Table(title=title)
+    for col in headers:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def _print_bit_exact(bit_exact: dict, ours: str = "sim") -> None:
+    table = Table(title=f"bit-exact check: {ours} vs {bit_exact['backend']} "
                         f"({bit_exact['samples']} samples, spikes + u + v)")
     for col in ("layer", "spike mismatches", "u mismatches", "v mismatches",
                 "steps with mismatches", "first mismatch"):
@@ -285,16 +324,17 @@ def _print_bit_exact(bit_exact: dict) -> None:
 
 
 @app.command()
-def run(build: Path = typer.Argument(..., readable=False, help="directory written by snncc compile"),
+def run(build: Path = typer.Argument(..., readable=False, help="directory written by snncc "
+                                    "compile, or a lava-dl netx file"),
         input: Path = typer.Option(..., "--input", readable=False, help=".npz with x (samples, time, ...)"),
         backend: str = typer.Option("sim", "--backend", help="sim (the build's own "
                                     "simulator), fast, torch, lava (Loihi builds); xylo, "
                                     "xylosim (Xylo builds)"),
         out: Optional[Path] = typer.Option(None, "-o", "--out", readable=False, help="write spikes to this .npz"),
-        force: bool = ForceOpt) -> None:
+        force: bool = ForceOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
-    result = api.run(build, input, backend=backend, out=out, force=force)
+    result = api.run(build, input, backend=backend, out=out, force=force, netx_args=netx_arg)
     scores = result.scores
     what = ("output membrane, mean over time (non-spiking readout)" if result.readout
             else "output spike counts")
@@ -317,7 +357,7 @@ def export_nir(model: str = ModelArg,
                                               "target's integer program into the metadata "
                                               "(read back bit-exactly by snncc)"),
                target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
-               force: bool = ForceOpt) -> None:
+               force: bool = ForceOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
@@ -331,7 +371,7 @@ def export_nir(model: str = ModelArg,
                           input_shape=api.parse_shape(input_shape), dt=dt,
                           convention=convention, reset=reset, quantized=quantized, target=target,
                           max_spikes_per_dt=max_spikes_per_dt, producer=producer,
-                          force=force)
+                          force=force, netx_args=netx_arg)
     if isinstance(loaded, NirFile):
         _print_nir_import(loaded.graph(dt))
     console.print(f"wrote {path}")
@@ -355,7 +395,8 @@ def inspect(model: str = ModelArg,
                 None, "--rate", help="assumed spikes per neuron per step (default 0.1)"),
             steps: Optional[int] = typer.Option(
                 None, "--steps", help="time steps per inference (default: the data's, or 1)"),
-            per_core: bool = typer.Option(False, "--per-core", help="also print every core")) -> None:
+            per_core: bool = typer.Option(False, "--per-core", help="also print every core"),
+            netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resources: tiles, cores and chips per
     layer (and per core), time and energy per step and per inference."""
@@ -363,7 +404,8 @@ def inspect(model: str = ModelArg,
     info = api.inspect(model, target=target, trust=trust, weights=weights,
                        model_args=model_args, input_shape=api.parse_shape(input_shape), dt=dt,
                        convention=convention, reset=reset, max_spikes_per_dt=max_spikes_per_dt,
-                       producer=producer, system=system, steps=steps, rate=rate, data=data)
+                       producer=producer, system=system, steps=steps, rate=rate, data=data,
+                       netx_args=netx_arg)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters
@@ -376,6 +418,9 @@ def inspect(model: str = ModelArg,
         return
     res = info.resources
     if res is None:
+        if info.placement_error:
+            console.print(f"Loihi 2 resources: {info.placement_error}", highlight=False,
+                          markup=False, soft_wrap=True)
         return
     from .targets.loihi.resources import core_table, layer_table, summary_lines
     if res["fits"]:
@@ -383,12 +428,7 @@ def inspect(model: str = ModelArg,
         if per_core:
             tables.append(("Loihi 2 resources per core (estimate)", core_table(res)))
         for title, (headers, rows) in tables:
-            table = Table(title=title)
-            for col in headers:
-                table.add_column(col)
-            for row in rows:
-                table.add_row(*row)
-            console.print(table)
+            _print_rows(title, headers, rows)
     for line in summary_lines(res):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 

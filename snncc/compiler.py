@@ -44,13 +44,15 @@ def compile_model(model, input_shape: Optional[Sequence[int]] = None,
                   dt: Optional[float] = 1e-3, config: Optional[Any] = None,
                   target: str = "loihi", check: bool = True) -> Compiled:
     """Trace a single-step torch model (or read a ``.nir`` :class:`~snncc.modelfile.NirFile`,
-    whose ``dt`` comes from its metadata unless given) and compile it for ``target``.
+    whose ``dt`` comes from its metadata unless given) and compile it for ``target``; a
+    lava-dl netx file (:class:`~snncc.backends.lava.netx_model.NetxFile`) is read as is.
 
     A torch model is then run side by side with snncc's lowered float graph on a short probe
     (:func:`snncc.frontend.selfcheck.self_check`): any difference beyond float rounding
     raises :class:`~snncc.errors.SnnccError` naming the layer, step and neuron.
     ``check=False`` skips it (for callers that run the same comparison on more data).
     """
+    from .backends.lava.netx_model import NetxFile
     from .modelfile import NirFile
     if isinstance(model, NirFile):
         compiled = compile_graph(model.graph(dt), config, target)
@@ -58,6 +60,9 @@ def compile_model(model, input_shape: Optional[Sequence[int]] = None,
         if stored is not None:           # the file's own integer program, bit for bit
             compiled.fixed = stored
         return compiled
+    if isinstance(model, NetxFile):   # already Loihi fixed point: read as is, no requantization
+        from .backends.lava.netx_model import compile_netx
+        return compile_netx(model, target)
     from .frontend import trace   # torch is imported only when a torch model is compiled
     compiled = compile_graph(trace(model, input_shape, dt), config, target)
     if check:

@@ -17,6 +17,7 @@ import numpy as np
 from .errors import SnnccError, os_error
 
 MAX_DATA_BYTES = 4 * 2 ** 30
+GRADED_LIMIT = 2 ** 23   # graded input: Lava's 24-bit messages
 
 
 def _kind(mode: int) -> str:
@@ -250,7 +251,8 @@ def _check_members(f: NpzFile, path: Path, limits: DataLimits):
 
 def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
               limits: Optional[DataLimits] = None,
-              memory: Optional[Callable[[tuple[int, ...], np.dtype], object]] = None):
+              memory: Optional[Callable[[tuple[int, ...], np.dtype], object]] = None,
+              graded: bool = False):
     """Read ``x`` (samples, time, *input_shape) binary spikes and optional ``y`` labels.
 
     Returns ``(stimulus (T, B, ...) uint8, labels or None)``: time-major, as the simulators use.
@@ -259,6 +261,9 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
     when given, is called next (e.g. :func:`snncc.memory.require` on the run's estimate) and
     may refuse.
     Peak memory: the decoded ``x`` plus its uint8 time-major copy (converted in blocks).
+    ``graded``: the network takes integer input (a netx input neuron, a sigma-delta input):
+    ``x`` may hold any integers of magnitude below ``2**23`` (Lava's 24-bit messages),
+    returned as int32.
     """
     path = Path(path)
     limits = limits or DataLimits.from_env()
@@ -299,18 +304,25 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
         if y.size and int(y.min()) < 0:
             raise SnnccError(f"labels 'y' include {int(y.min())}: class indices are >= 0",
                              "store class indices 0 .. classes-1")
-    return _time_major_spikes(x), y
+    return _time_major_spikes(x, graded=graded), y
 
 
-def _time_major_spikes(x: np.ndarray, block_bytes: int = 2 ** 26) -> np.ndarray:
+def _time_major_spikes(x: np.ndarray, block_bytes: int = 2 ** 26, graded: bool = False) -> np.ndarray:
     """x (B, T, ...) 0/1 of any numeric dtype -> contiguous uint8 (T, B, ...), in blocks of
-    samples so that no temporary is larger than ``block_bytes``; refuses non-binary values."""
-    out = np.empty((x.shape[1], x.shape[0]) + x.shape[2:], np.uint8)
+    samples so that no temporary is larger than ``block_bytes``; refuses non-binary values.
+    ``graded``: integers below ``GRADED_LIMIT`` in magnitude instead, as int32."""
+    out = np.empty((x.shape[1], x.shape[0]) + x.shape[2:], np.int32 if graded else np.uint8)
     per_sample = max(int(np.prod(x.shape[1:])) * max(x.dtype.itemsize, 1), 1)
     step = max(1, block_bytes // per_sample)
     for b in range(0, x.shape[0], step):
         block = x[b:b + step]
-        if block.dtype != bool and not np.all((block == 0) | (block == 1)):
+        if graded:
+            if not np.all(np.isfinite(block)) or np.any(block != np.round(block)) or \
+                    (block.size and float(np.abs(block).max()) >= GRADED_LIMIT):
+                raise SnnccError(f"data 'x' must hold integers of magnitude below {GRADED_LIMIT} "
+                                 "(the network's input takes graded 24-bit values)",
+                                 "store the input as integers, e.g. x.astype(np.int32)")
+        elif block.dtype != bool and not np.all((block == 0) | (block == 1)):
             raise SnnccError("data 'x' is not binary: snncc feeds spikes (0/1) to the network",
                              "rate- or latency-encode analog inputs into 0/1 spikes first")
         out[:, b:b + step] = np.swapaxes(block, 0, 1)

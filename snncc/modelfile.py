@@ -275,7 +275,8 @@ def read_torch_file(path: str | Path, trust: bool = False, script=None):
 
 def load_model(path: str | Path, trust: bool = False, weights: Optional[str | Path] = None,
                model_args: Optional[str] = None):
-    """Load the model named by ``path``: a torch.save file, a ``.nir`` graph, or a class spec
+    """Load the model named by ``path``: a torch.save file, a ``.nir`` graph, a lava-dl netx
+    HDF5 file (any suffix: recognised by its HDF5 signature, never unpickled), or a class spec
     (``train.py:Net``, ``package.module:factory``) built with ``model_args`` (JSON) and
     filled from ``weights`` (a state_dict file).  Raises :class:`SnnccError`."""
     from .modelspec import is_spec, load_spec
@@ -288,6 +289,10 @@ def load_model(path: str | Path, trust: bool = False, weights: Optional[str | Pa
     check_file(path, "model", MAX_MODEL_BYTES)
     if path.suffix.lower() == ".nir":
         return NirFile(path)
+    from .hdf5_safety import is_hdf5
+    if is_hdf5(path):      # lava-dl netx (.net) or another HDF5 file: never a pickle
+        from .backends.lava.netx_model import NetxFile
+        return NetxFile(path)
     obj = _load_torch(path, trust)
     import torch
     if is_state_dict(obj) or (isinstance(obj, dict) and any(

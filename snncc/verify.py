@@ -102,10 +102,18 @@ def cross_check(graph: Graph, stimulus: np.ndarray, backend: str = "lava") -> li
     from .targets import target_of
     ref = get_runner(target_of(graph).runners[0])(graph, stimulus, record_states=True)
     other = get_runner(backend)(graph, stimulus, record_states=True)
+    return compare_runs(ref, other, list(ref.v))
+
+
+def compare_runs(ref, other, names: list[str]) -> list[BitExactLayer]:
+    """Differing spikes (graded payloads compared as integers), u and v of ``names`` between
+    two runner results (:class:`snncc.backends.sim.SimResult`), per layer and time step."""
     layers = []
-    for name in ref.v:
-        diffs = {"spike": ref.spikes[name] != other.spikes[name],
-                 "u": ref.u[name] != other.u[name], "v": ref.v[name] != other.v[name]}
+    as_int = lambda a: np.asarray(a).astype(np.int64)    # noqa: E731
+    for name in names:
+        diffs = {"spike": as_int(ref.spikes[name]) != as_int(other.spikes[name]),
+                 "u": as_int(ref.u[name]) != as_int(other.u[name]),
+                 "v": as_int(ref.v[name]) != as_int(other.v[name])}
         per_step = sum(d.sum(axis=(1, 2)) for d in diffs.values())
         first = None
         for what, d in diffs.items():

@@ -226,7 +226,7 @@ def test_write_refuses_with_the_problems_and_leaves_nothing(tmp_path):
 
 
 def test_failure_mid_write_keeps_the_old_file_and_no_temporaries(tmp_path, monkeypatch):
-    import snncc.backends.lava.netx as netx
+    import snncc.backends.lava.netx_emit as netx
     good = compile_model(mlp(0, [LIF, LIF]), config=netx_config()).fixed
     path = write_netx(good, tmp_path / NETX_FILE)
     before = path.read_bytes()
@@ -289,7 +289,20 @@ def test_cli_without_netx_says_why_no_network_net(tmp_path, capsys, monkeypatch)
     assert code == 0, err
     assert not (tmp_path / "b" / NETX_FILE).exists() and (tmp_path / "b" / "params.npz").exists()
     lines = [l for l in out.splitlines() if l.startswith(f"no {NETX_FILE}")]
-    assert len(lines) == 1 and "split-sign" in lines[0] and "--netx" in lines[0]
+    # per-neuron decays and a subtractive reset: the netx preset cannot write them either,
+    # so the note must not send the user to --netx
+    assert len(lines) == 1 and "split-sign" in lines[0] and "--netx" not in lines[0]
+
+
+def test_cli_hints_netx_only_where_the_preset_writes_it(tmp_path, capsys, monkeypatch):
+    torch.save(mlp(0, [LIF, LIF]), tmp_path / "model.pt")   # default: split-sign, exponents
+    code, out, err = cli(capsys, monkeypatch, "compile", tmp_path / "model.pt", "-o", tmp_path / "b")
+    assert code == 0, err
+    lines = [l for l in out.splitlines() if l.startswith(f"no {NETX_FILE}")]
+    assert len(lines) == 1 and lines[0].endswith("try --netx")
+    code, out, err = cli(capsys, monkeypatch, "compile", tmp_path / "model.pt", "-o",
+                         tmp_path / "b2", "--netx")
+    assert code == 0 and (tmp_path / "b2" / NETX_FILE).exists(), err
 
 
 def test_cli_without_netx_writes_network_net_when_expressible(tmp_path, capsys, monkeypatch):

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import nir
 import numpy as np
-import pytest
 
 from snncc.backends.nir import from_nir
-from snncc.errors import SnnccError
 from snncc.passes import lower_neurons
 from snncc.passes.float_sim import simulate_float
 

@@ -19,7 +19,8 @@ from typing import Optional
 import numpy as np
 
 from snncc.errors import SnnccError
-from snncc.ir import FxNeuron, Graph, serialize
+from snncc.ir import FxGradedNeuron, FxNeuron, Graph, serialize
+from snncc.ir.sigma_delta import GRADED_KINDS
 
 from .. import register_runner
 from ..sim import SimResult
@@ -59,23 +60,33 @@ def run_build_dir(build: Path, stimulus: np.ndarray, states: bool = False,
 
 
 def run_netx_file(path: Path, stimulus: np.ndarray, states: bool = False,
-                  timeout: Optional[float] = None) -> dict[str, np.ndarray]:
-    """Load a netx HDF5 file with lava-dl's own ``netx.hdf5.Network`` and run it the same way."""
-    return _run_harness(Path(path), stimulus, states, timeout, netx=True)
+                  timeout: Optional[float] = None, options: Optional[dict] = None
+                  ) -> dict[str, np.ndarray]:
+    """Load a netx HDF5 file with lava-dl's own ``netx.hdf5.Network`` (``options``: its
+    keyword arguments) and run it: {"<layer>/s|u|v": (T, B, n)} under snncc's layer names
+    (see :mod:`snncc.backends.lava.netx_harness`)."""
+    return _run_harness(Path(path), stimulus, states, timeout, netx=True, options=options)
 
 
 def _run_harness(target: Path, stimulus: np.ndarray, states: bool, timeout: Optional[float],
-                 netx: bool) -> dict[str, np.ndarray]:
+                 netx: bool, options: Optional[dict] = None) -> dict[str, np.ndarray]:
+    import json
     stimulus = np.asarray(stimulus).reshape(stimulus.shape[0], stimulus.shape[1], -1)
     python = find_lava_python()
     if python is None:
-        from .harness import run, run_netx
-        return (run_netx if netx else run)(target, stimulus, states)
+        if netx:
+            from .netx_harness import run as run_netx
+            return run_netx(target, stimulus, states, options)
+        from .harness import run
+        return run(target, stimulus, states)
     with tempfile.TemporaryDirectory(prefix="snncc-lava-") as tmp:
         stim, out = Path(tmp) / "stimulus.npz", Path(tmp) / "out.npz"
-        np.savez(stim, x=stimulus.astype(np.uint8))
-        cmd = [python, "-m", "snncc.backends.lava.harness", str(target), str(stim), str(out)]
-        cmd += (["--states"] if states else []) + (["--netx"] if netx else [])
+        graded = not np.all((stimulus == 0) | (stimulus == 1))
+        np.savez(stim, x=stimulus.astype(np.int32 if graded else np.uint8))
+        module = "snncc.backends.lava.netx_harness" if netx else "snncc.backends.lava.harness"
+        cmd = [python, "-m", module, str(target), str(stim), str(out)]
+        cmd += (["--states"] if states else [])
+        cmd += (["--options", json.dumps(options or {})] if netx else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
@@ -110,9 +121,12 @@ def run_lava(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
         raw = run_build_dir(Path(tmp), stimulus, record_states)
     result = SimResult(spikes={"input": np.asarray(stimulus).reshape(
         stimulus.shape[0], stimulus.shape[1], -1).astype(bool)})
-    for node in graph.of_type(FxNeuron):
+    for node in graph.nodes():
+        if not isinstance(node, (FxNeuron, FxGradedNeuron)):
+            continue
         chw = _to_chw(node.shape)
-        result.spikes[node.name] = chw(raw[f"{node.name}/s"]).astype(bool)
+        spikes = chw(raw[f"{node.name}/s"])
+        result.spikes[node.name] = spikes.astype(np.int32 if node.kind in GRADED_KINDS else bool)
         if record_states:
             result.u[node.name] = chw(raw[f"{node.name}/u"]).astype(np.int32)
             result.v[node.name] = chw(raw[f"{node.name}/v"]).astype(np.int32)

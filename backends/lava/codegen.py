@@ -92,6 +92,24 @@ class _Ctx:
         values = np.unique(getattr(node, field_name))
         return str(int(values[0])) if len(values) == 1 else self.array(node, field_name)
 
+    def message_bits(self, src: str) -> int:
+        """``num_message_bits`` of a synapse reading ``src``: 24 for graded spikes (sigma-delta
+        neurons, a graded input), 0 for binary spikes."""
+        node = self.graph.node(src)
+        graded = getattr(node, "graded", False) or (
+            isinstance(node, Input) and bool(self.graph.meta.get("graded_input")))
+        return 24 if graded else 0
+
+    def connect_sources(self, name: str) -> None:
+        """Connect everything feeding neuron ``name``: synapse ports, or an input fed directly
+        (a netx input neuron takes the stimulus on its a_in)."""
+        for src in self.graph.inputs_of(name):
+            if isinstance(self.graph.node(src), Input):
+                self.emit(f"{self.var[src]}.s_out.connect({self.var[name]}.a_in)")
+            else:
+                self.emit(f"for port in {self.var[src]}:")
+                self.emit(f"    port.connect({self.var[name]}.a_in)")
+
     def connect_into_neuron(self, syn: str) -> None:
         """Connect synapse ports ``syn`` to the neuron they feed, if it is already built
         (a recurrent synapse comes after its neuron; feed-forward ones before)."""
@@ -163,7 +181,7 @@ def _dense(ctx: _Ctx, name: str, node: FxDense) -> None:
     ctx.emit(f"{v} = []")
     for tag, expr in parts:
         ctx.emit(f"syn = Dense(weights={expr}, weight_exp={node.weight_exp}, "
-                 f'num_message_bits=0, name="{name}:{tag}")')
+                 f'num_message_bits={ctx.message_bits(src)}, name="{name}:{tag}")')
         ctx.emit(f"{ctx.spikes(src, flat=True)}.connect(syn.s_in)")
         ctx.emit(f"{v}.append(syn.{port})")
     _bias_axon(ctx, name, node)
@@ -179,7 +197,8 @@ def _conv(ctx: _Ctx, name: str, node: FxConv) -> None:
              f"{tuple(node.weight.shape)}, weight_exp {node.weight_exp} (baked in)")
     ctx.emit(f'syn = Conv(weight=conv_kernel(P["{name}.weight"], {node.weight_exp}), '
              f"input_shape={lava_shape(node.in_shape)}, padding=({pw}, {ph}), "
-             f'stride=({sw}, {sh}), groups={node.groups}, name="{name}")')
+             f'stride=({sw}, {sh}), groups={node.groups}, '
+             f'num_message_bits={ctx.message_bits(src)}, name="{name}")')
     ctx.emit(f"{ctx.spikes(src, flat=False)}.connect(syn.s_in)")
     ctx.emit(f"{v} = [syn.a_out]")
     _bias_axon(ctx, name, node)
@@ -228,9 +247,7 @@ def _neuron(ctx: _Ctx, name: str, node: FxNeuron) -> None:
                  f"floor={node.floor}, input_gain={gain}, gain_start={node.gain_start}, "
                  f"bias_start={node.bias_start}, spiking={bool(node.spiking)}, "
                  f'name="{name}")')
-    for src in ctx.graph.inputs_of(name):
-        ctx.emit(f"for port in {ctx.var[src]}:")
-        ctx.emit(f"    port.connect({v}.a_in)")
+    ctx.connect_sources(name)
     ctx.emit(f'out["neurons"][{name!r}] = {v}')
     ctx.neurons.append(name)
 
@@ -286,6 +303,7 @@ def conv_kernel(w, weight_exp):
 
 def generate(graph: Graph, neuron: str = "auto") -> str:
     """Source code of the Lava module for a fixed-point graph."""
+    from . import codegen_netx  # noqa: F401  (registers sigma-delta, DelayDense, LIFReset)
     if neuron not in NEURON_CHOICES:
         raise SnnccError(f"unknown Lava neuron policy {neuron!r}",
                          f"choose one of: {', '.join(NEURON_CHOICES)}")

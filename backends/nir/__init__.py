@@ -9,5 +9,6 @@ from .export import to_nir, write_nir
 from .importer import from_nir
 from .reader import read_nir
 from . import spatial  # noqa: F401  (registers Conv2d, pooling, Flatten, batch-norm, Scale)
+from . import delay  # noqa: F401  (registers nir.Delay)
 
 __all__ = ["to_nir", "write_nir", "from_nir", "read_nir"]

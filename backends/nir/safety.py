@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import SnnccError
+from ...hdf5_safety import dataset_problem, declared, link_names
 
 
 @dataclass(frozen=True)
@@ -72,29 +73,10 @@ def _too_big(path: Path, what: str, limit_name: str) -> SnnccError:
                       f"raise the limit with the environment variable {var}")
 
 
-def _string_ok(dtype: np.dtype) -> bool:
-    import h5py
-    return h5py.check_string_dtype(dtype) is not None
-
-
 def _dataset_problem(ds) -> str | None:
-    """Why ``ds`` (an h5py Dataset) must not be read, or None; reads headers only."""
-    if ds.is_virtual:
-        return "a virtual dataset (it maps datasets of other files)"
-    if ds.external:
-        return "a dataset with external storage (its bytes live in another file)"
-    kind = ds.dtype.kind
-    if kind not in "biuf" and not _string_ok(ds.dtype):
-        return f"a dataset of HDF5 type {ds.dtype} (NIR stores numbers and strings only)"
-    if ds.shape is None:
-        return "a dataset without a shape (an HDF5 null dataspace)"
-    return None
-
-
-def _declared(ds) -> tuple[int, int]:
-    """(elements, bytes) a dataset decodes to, from its header (strings: pointer size)."""
-    n = int(np.prod(ds.shape, dtype=object)) if ds.shape else 1
-    return n, n * max(int(ds.dtype.itemsize), 1)
+    """Why ``ds`` (an h5py Dataset) must not be read, or None; reads headers only
+    (:func:`snncc.hdf5_safety.dataset_problem`, shared with the netx reader)."""
+    return dataset_problem(ds)
 
 
 def check_open_file(f, path: Path, limits: NirLimits) -> None:
@@ -103,19 +85,12 @@ def check_open_file(f, path: Path, limits: NirLimits) -> None:
     import h5py
     totals = {"elements": 0, "bytes": 0, "nodes": 0, "edges": 0}
 
-    # h5py's visit callbacks must not raise (the exception comes back mangled): collect the
-    # names, check them afterwards; links first, as visititems would follow an external one
-    links: list[str] = []
-    f.visit_links(lambda name: links.append(name) if len(links) <= limits.max_objects else True)
-    if len(links) > limits.max_objects:
-        raise _too_big(path, f"more than {limits.max_objects:,} HDF5 objects", "max_objects")
-    for name in links:
-        link = f.get(name, getlink=True)
-        if isinstance(link, h5py.ExternalLink):
-            raise _refuse(path, f"an external link to {link.filename!r}", name)
-        if not isinstance(link, h5py.HardLink):
-            raise _refuse(path, f"a {type(link).__name__} (nir.write writes hard links only)",
-                          name)
+    # links first (hard links only), as visititems would follow an external one; shared
+    # with the netx reader (snncc.hdf5_safety)
+    links = link_names(f, limits.max_objects,
+                       lambda: _too_big(path, f"more than {limits.max_objects:,} HDF5 objects",
+                                        "max_objects"),
+                       lambda what, name: _refuse(path, what, name))
 
     def on_object(name: str, obj: Any) -> None:
         if not isinstance(obj, h5py.Dataset):
@@ -127,7 +102,7 @@ def check_open_file(f, path: Path, limits: NirLimits) -> None:
         problem = _dataset_problem(obj)
         if problem:
             raise _refuse(path, problem, name)
-        n, nbytes = _declared(obj)
+        n, nbytes = declared(obj)
         if name.rsplit("/", 1)[-1] == "edges":
             totals["edges"] += int(obj.shape[0]) if obj.shape else 1
             if totals["edges"] > limits.max_edges:

@@ -8,6 +8,7 @@ All return the same :class:`SimResult`, bit for bit.  Nothing here imports torch
 time, so the package loads in the torch-free Lava env.
 """
 from .. import register_runner
+from . import delays, sdnn  # noqa: F401  (DelayDense, LIFReset, sigma-delta: executors, kernels)
 from .stepper import SimResult, simulate
 from .vectorized import Plan, Window, simulate_fast, simulate_windows
 

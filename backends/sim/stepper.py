@@ -40,6 +40,9 @@ class Executor:
 
     has_state = False
     delayed = False         # synapses and delay lines: accumulate step t, emit it later
+    spiking = False         # its output is recorded in SimResult.spikes (inputs, neurons)
+    records_states = False  # it has u and v to record (neurons)
+    out_dtype = bool        # graded neurons (sigma-delta): integer payloads
 
     def __init__(self, node: Node, batch: int) -> None:
         self.node = node
@@ -56,6 +59,8 @@ class Executor:
 @executor(Input.kind)
 class InputExec(Executor):
     """The stimulus: ``stimulus`` holds steps ``t0 ..`` (the current window)."""
+
+    spiking = True
 
     def __init__(self, node, batch, stimulus: Optional[np.ndarray]):
         super().__init__(node, batch)
@@ -157,6 +162,8 @@ class NeuronExec(Executor):
     """Lava ``LIF`` (PyLifModelBitAcc) generalised: per-neuron parameters, reset, floor."""
 
     has_state = True
+    spiking = True
+    records_states = True
 
     def __init__(self, node: FxNeuron, batch):
         super().__init__(node, batch)
@@ -254,12 +261,12 @@ def simulate_steps(graph: Graph, stimulus, record_states: bool = False,
                              "quantize the graph first (snncc compile) so it holds fixed-point nodes")
         execs[name] = cls(node, batch, None) if cls is InputExec else cls(node, batch)
     sources = [ex for ex in execs.values() if isinstance(ex, InputExec)]   # all read x
-    spiking = [n for n in order if isinstance(execs[n], (InputExec, NeuronExec))]
+    spiking = [n for n in order if execs[n].spiking]
     if window is None:
         widths = sum(n_in if isinstance(execs[n], InputExec) else execs[n].v.shape[1]
                      for n in spiking)
         window = max(1, max_bytes // max(batch * widths * (9 if record_states else 1), 1))
-    neurons = [n for n in order if isinstance(execs[n], NeuronExec)]
+    neurons = [n for n in order if execs[n].records_states]
     feeds = {n: graph.inputs_of(n) + graph.recurrent_inputs_of(n) for n in order}
     outputs = graph.output_names
     for t0 in range(0, max(steps, 1), window):
@@ -268,7 +275,8 @@ def simulate_steps(graph: Graph, stimulus, record_states: bool = False,
         for source in sources:
             source.stimulus, source.t0 = part, t0
         win = Window(t0, 0, {n: np.zeros((t1 - t0, batch, n_in if isinstance(
-            execs[n], InputExec) else execs[n].v.shape[1]), dtype=bool) for n in spiking})
+            execs[n], InputExec) else execs[n].v.shape[1]), dtype=execs[n].out_dtype)
+            for n in spiking})
         if record_states:
             for n in neurons:
                 win.u[n] = np.zeros((t1 - t0, batch, execs[n].u.shape[1]), dtype=np.int32)
@@ -292,6 +300,7 @@ def simulate_steps(graph: Graph, stimulus, record_states: bool = False,
                     win.u[n][t - t0] = execs[n].u
                     win.v[n][t - t0] = execs[n].v
         for n in outputs:
-            win.outputs[n] = np.stack(out_steps[n]).astype(bool) if out_steps[n] else \
+            win.outputs[n] = np.stack(out_steps[n]).astype(execs[feeds[n][0]].out_dtype) \
+                if out_steps[n] else \
                 np.zeros((0, batch) + np.shape(win.spikes[feeds[n][0]])[2:], bool)
         yield win

@@ -13,7 +13,11 @@ from .surrogate import spike
 from .recurrent import RLIF, RCubaLIF
 from .pool import SumPool2d
 from .readout import LI, CubaLI
+from .sigma_delta import Delta, Sigma, SigmaDelta
+from .delays import DelayedLinear
+from .periodic import CubaLIFReset
 
 __all__ = ["StatefulNeuron", "reset", "LIF", "CubaLIF", "spike"]
 __all__ += ["PLIF", "DALIF", "KLIF", "GLIF"]
 __all__ += ["RLIF", "RCubaLIF", "SumPool2d", "LI", "CubaLI"]
+__all__ += ["Delta", "Sigma", "SigmaDelta", "DelayedLinear", "CubaLIFReset"]

@@ -60,8 +60,8 @@ class StatefulNeuron(nn.Module):
 def reset(model: nn.Module) -> None:
     """Reset every snncc neuron in ``model``."""
     for m in model.modules():
-        if isinstance(m, StatefulNeuron):
-            m.reset()
+        if isinstance(m, StatefulNeuron) or getattr(m, "snncc_stateful", False):
+            m.reset()       # neurons, and synapses with state (snncc.nn.DelayedLinear)
 
 
 def numpy_param(t: torch.Tensor) -> np.ndarray:

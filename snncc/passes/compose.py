@@ -32,6 +32,7 @@ from ..convmath import (CompositionError, ConvSpec, bias_through, compact_bias, 
                         conv2d_transpose_rows, depthwise, full_bias)
 from ..errors import SnnccError
 from ..ir import Add, Affine, BatchNorm, Conv2d, Flatten, Graph, Input, Output, Pool2d, Scale
+from ..ir.delays import DelayAffine, SpikeDelay, delayed_synapse
 from ..ir.nodes import NeuronNode, Node, Shape
 
 SPIKING = (Input, NeuronNode)
@@ -55,7 +56,8 @@ def terms_of(graph: Graph, neuron: str) -> list[Term]:
         if isinstance(node, SPIKING):
             out.append(Term(name, suffix, rec))
             return
-        if not isinstance(node, (Add, Affine, Conv2d, Pool2d, Flatten, BatchNorm, Scale)):
+        if not isinstance(node, (Add, Affine, Conv2d, Pool2d, Flatten, BatchNorm, Scale,
+                                 DelayAffine, SpikeDelay)):
             raise SnnccError(f"node {name!r} ({node.kind}) between spike tensors is not linear",
                              "only Linear, Conv2d, pooling, flatten, batch-norm and adds may "
                              "sit between two neuron layers")
@@ -226,6 +228,17 @@ def compose_path(graph: Graph, term: Term, shapes: dict[str, Shape], name: str,
     through the same ops share one weight array instead of recomputing it).
     """
     ops = [graph.node(n) for n in term.ops]
+    if any(isinstance(op, SpikeDelay) for op in ops):    # delays next to one Linear
+        if term.recurrent:
+            raise SnnccError(f"{term.ops[-1]!r}: delays on a recurrent path",
+                             "delay feed-forward synapses only")
+        return delayed_synapse(ops, name)
+    if any(isinstance(op, DelayAffine) for op in ops):   # delays do not compose
+        if len(ops) != 1 or term.recurrent:
+            raise SnnccError(f"{term.ops[-1]!r}: a DelayedLinear must read a spike tensor and "
+                             "feed a neuron directly", "put the DelayedLinear between two "
+                             "neuron layers (no pooling, flatten or other Linear around it)")
+        return ops[0] if ops[0].name == name else replace(ops[0], name=name)
     with_bias = tuple(node.name not in biased for node in ops)
     biased.update(term.ops)
     if len(ops) == 1 and isinstance(ops[0], (Affine, Conv2d)) and with_bias[0]:
@@ -303,6 +316,9 @@ def compose_synapses(graph: Graph) -> Graph:
             neuron = node
             biased: set[str] = set()
             for term in all_terms[name]:
+                if not term.ops and not term.recurrent and getattr(neuron, "graded", False):
+                    ff.append(term.source)       # a sigma-delta encoder reads its input as is
+                    continue
                 if term.ops:
                     last = term.ops[-1]
                     syn_name = last if uses[last] == 1 else fresh(f"{last}:{term.source}")
@@ -325,6 +341,8 @@ def compose_synapses(graph: Graph) -> Graph:
 
 
 def _bias_moves(neuron) -> bool:
+    if not hasattr(neuron, "alpha"):      # sigma-delta neurons keep their bias
+        return False
     return bool(np.all(np.asarray(neuron.alpha) == 0) and np.any(np.asarray(neuron.bias) != 0)
                 and getattr(neuron, "input_gain", None) is None)
 

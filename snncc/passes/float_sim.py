@@ -174,8 +174,9 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
     flat = stimulus.reshape(steps, batch, -1).astype(dtype)
     order = graph.order()
     shapes = graph.shapes()
-    ops: dict[str, FloatOp] = {}
-    for name in order:
+    # stateful ops (delays) keep their history across windows: reused from ``carry``
+    ops: dict[str, FloatOp] = carry.get("ops", {}) if carry else {}
+    for name in order if not ops else ():
         node = graph.node(name)
         if node.kind in FLOAT_OPS:
             ops[name] = FLOAT_OPS[node.kind](node, [shapes[s] for s in graph.inputs_of(name)], dtype)
@@ -205,6 +206,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             else np.asarray(node.input_gain, dtype).reshape(-1, n),
             "in_scale": None if lowered is None or lowered.input_scale is None
             else np.asarray(lowered.input_scale, dtype).reshape(n),
+            "resets_at": getattr(node, "resets_at", None),     # periodic reset (CubaLIFReset)
             "max_spikes": int(node.max_spikes),
         }
         state[node.name] = {"i": np.zeros((batch, n), dtype), "v": np.zeros((batch, n), dtype),
@@ -234,6 +236,8 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 values[name] = ops[name](ins)
             elif isinstance(node, NeuronNode):
                 p, st = params[name], state[name]
+                if p["resets_at"] is not None and p["resets_at"](t0 + t):
+                    st["i"], st["v"] = np.zeros_like(st["i"]), np.zeros_like(st["v"])
                 x = sum(np.asarray(v, dtype).reshape(batch, -1) for v in ins)   # inputs add
                 if p["in_scale"] is not None:
                     x = x * p["in_scale"]
@@ -271,7 +275,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
     for n in recorded:
         out[n] = np.stack(traces[n]) if steps else out[n]
     if carry is not None:
-        carry.update(state=state, previous=previous, t=t0 + steps)
+        carry.update(state=state, previous=previous, t=t0 + steps, ops=ops)
     return out
 
 
@@ -284,3 +288,6 @@ def spike_count(v: np.ndarray, threshold: np.ndarray, max_spikes: int) -> np.nda
     c = np.clip(np.floor(v / threshold), 0, max_spikes)
     c = c + ((c < max_spikes) & (v > (c + 1) * threshold)) - ((c > 0) & (v <= c * threshold))
     return c.astype(v.dtype)
+
+
+from . import float_delay  # noqa: E402,F401  (registers the delay ops)

@@ -19,7 +19,7 @@ import numpy as np
 from ..convmath import compact_bias, full_bias
 from ..errors import SnnccError
 from ..ir import Affine, Conv2d, CubaLIF, Graph, Scale
-from ..ir.nodes import NeuronNode, Node
+from ..ir.nodes import EXACT, NeuronNode, Node
 from .fold_bn import fold_batchnorm
 from .maxpool import lower_maxpool
 from .rewrite import rebuild
@@ -87,6 +87,9 @@ def lower_neurons(graph: Graph) -> tuple[Graph, list[LayerMapping]]:
     inserts: dict[tuple[str, str], Node] = {}
     for node in list(out.nodes()):
         if not isinstance(node, NeuronNode):
+            continue
+        if getattr(node, "graded", False):     # sigma-delta: quantized as it is (quantize_sdnn)
+            table.append(LayerMapping(node.name, node.kind, EXACT, "sigma-delta (graded spikes)"))
             continue
         lowered = node.lower()
         neuron: CubaLIF = lowered.neuron

@@ -77,10 +77,14 @@ def check_artifacts(json_path: Optional[Path], html_path: Optional[Path], inputs
 
 
 def write_artifacts(report: dict, json_path: Optional[Path] = None,
-                    html_path: Optional[Path] = None, inputs=(), force: bool = False) -> list[Path]:
-    """Render everything first, then write both files or neither; returns the paths written."""
+                    html_path: Optional[Path] = None, inputs=(), force: bool = False,
+                    render_html=None) -> list[Path]:
+    """Render everything first, then write both files or neither; returns the paths written.
+
+    ``render_html``: the HTML renderer for another report format (default: verify's)."""
     from ..atomic import output_files
-    from .html import render_html
+    if render_html is None:
+        from .html import render_html
     kinds, options = _targets(json_path, html_path)
     texts = {}
     if json_path is not None:

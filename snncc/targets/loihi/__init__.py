@@ -12,7 +12,14 @@ from .. import Target, register_target
 def _quantize(lowered, config=None):
     from .overflow import annotate
     from .quantize import quantize
-    fixed, report = quantize(lowered, config)
+    from .quantize_extras import needs_extras, quantize_extras
+    from .quantize_sdnn import is_sdnn, quantize_sdnn
+    if is_sdnn(lowered):            # sigma-delta layers: graded spikes, Lava's SigmaDelta
+        return quantize_sdnn(lowered, config)
+    if needs_extras(lowered):       # DelayDense synapses, LIFReset neurons
+        fixed, report = quantize_extras(lowered, config)
+    else:
+        fixed, report = quantize(lowered, config)
     annotate(fixed, report)          # warn where the 24-bit current can wrap
     return fixed, report
 

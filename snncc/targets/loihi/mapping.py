@@ -25,6 +25,7 @@ from .mapping_place import Placement, place
 from .mapping_synapses import SYNAPSE_ESTIMATORS, register_synapse_estimator  # noqa: F401
 from .mapping_tiling import RESOURCES, tile_layers
 from . import mapping_conv  # noqa: F401  (registers the conv estimator)
+from . import mapping_netx  # noqa: F401  (registers the DelayDense estimator)
 
 ENCODINGS = ("conv", "sparse")
 

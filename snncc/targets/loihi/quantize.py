@@ -56,6 +56,9 @@ class QuantConfig:
     scale_factor: dict[str, float] = field(default_factory=dict)   # per layer, from calibration
     # per layer weight exponent chosen by calibration (overrides the rule; clipped to the range)
     weight_exp: dict[str, int] = field(default_factory=dict)
+    # sigma-delta networks: |activation| bound per layer (and the input), from calibration
+    # data; without one, a worst case from the weights (see quantize_sdnn)
+    act_bound: dict[str, float] = field(default_factory=dict)
 
 
 def netx_config() -> QuantConfig:
