@@ -26,6 +26,7 @@ from snncc.targets.loihi import fixedpoint as fx
 from snncc.atomic import atomic_file
 from snncc.errors import SnnccError
 from snncc.ir import FxDense, FxNeuron, Graph, Input, Output
+from snncc.targets.loihi.weights import FINE_SUFFIX   # extended precision's fine Dense
 from snncc.targets.loihi.quantize import NETX_BIAS_EXP   # netx builds every LIF with bias_exp = 6
 
 NETX_FILE = "network.net"
@@ -93,6 +94,7 @@ def _chain(graph: Graph) -> tuple[list[str], list[tuple[FxDense, FxNeuron]]]:
                 problems.append(f"{node.name!r}: not part of a single chain of layers "
                                 "(netx: a sequence of dense layers)")
         elif isinstance(node, FxNeuron):
+            ins = [i for i in ins if not i.endswith(FINE_SUFFIX)]    # listed per layer
             dense = graph.node(ins[0]) if len(ins) == 1 else None
             if not isinstance(dense, FxDense):
                 problems.append(f"{node.name!r}: not fed by exactly one dense layer")
@@ -176,6 +178,9 @@ def netx_problems(graph: Graph, neuron_arrays: bool = False) -> list[str]:
     for dense, neuron in layers:
         problems += [f"layer {dense.name!r}: {p}" for p in _dense_problems(dense)]
         problems += [f"layer {neuron.name!r}: {p}" for p in _neuron_problems(neuron, neuron_arrays)]
+        if dense.name + FINE_SUFFIX in graph:
+            problems.append(f"layer {dense.name!r}: extended weight precision (a second, fine "
+                            "Dense; netx has one per layer)")
     return problems
 
 
