@@ -140,12 +140,13 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            json_out: Optional[PathLike] = None, html_out: Optional[PathLike] = None,
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
-           progress: Optional[Progress] = None) -> VerifyResult:
+           progress: Optional[Progress] = None, attribution: int = 0) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
-    on the first ``check_samples`` samples.  The JSON and HTML reports are both rendered
-    before either is written (both or neither).
+    on the first ``check_samples`` samples.  ``attribution`` > 0 adds error attribution on
+    that many samples (report section ``attribution``, :mod:`snncc.report.attribution`).
+    The JSON and HTML reports are both rendered before either is written (both or neither).
     """
     from .loaders import load_data
     from .report.write import make_report, write_artifacts
@@ -158,7 +159,7 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
         compiled_result.compiled = compiled
     report = make_report(compiled_result.model, compiled, x, y, target=target, backend=backend,
                          check_samples=check_samples, calibration=compiled_result.calibration,
-                         progress=progress,
+                         progress=progress, attribution=attribution,
                          inputs={"model": str(model) if isinstance(model, (str, os.PathLike))
                                  else type(model).__name__, "data": str(data),
                                  "calibration_data": None if calibrate is None else str(calibrate)})

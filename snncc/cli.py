@@ -126,6 +126,11 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
+           attribution: bool = typer.Option(False, "--attribution", help="attribute the error: "
+                                            "put each parameter class of each layer back to "
+                                            "float and measure the agreement that returns"),
+           attribution_samples: int = typer.Option(256, "--attribution-samples", min=1,
+                                                   help="samples the attribution runs on"),
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
            dt: float = DtOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
@@ -134,7 +139,8 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
     with live() as progress:
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
-                            trust=trust, input_shape=input_shape, dt=dt, progress=progress)
+                            trust=trust, input_shape=input_shape, dt=dt, progress=progress,
+                            attribution=attribution_samples if attribution else 0)
     _print_compile(result.compile)
     _print_report(result.report)
     for path in result.written:
@@ -165,6 +171,9 @@ def _print_report(report: dict) -> None:
     if s["accuracy_float"] is not None:
         console.print(f"accuracy: float {s['accuracy_float']:.4%}   "
                       f"quantized {s['accuracy_quant']:.4%}")
+    if report.get("attribution"):
+        from .report.attribution_view import print_attribution
+        print_attribution(console, report["attribution"])
     cal = report["calibration"]
     if cal and cal["extra"].get("verify_data"):
         on = cal["extra"]["verify_data"]

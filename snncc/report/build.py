@@ -27,7 +27,8 @@ def _version() -> str:
 
 def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi",
                  backend: str = "sim", inputs: Optional[dict] = None,
-                 calibration: Optional[dict] = None, bit_exact: Optional[dict] = None) -> dict:
+                 calibration: Optional[dict] = None, bit_exact: Optional[dict] = None,
+                 attribution: Optional[dict] = None) -> dict:
     """The report as a JSON-ready dict (see ``schema.json`` for every field's meaning)."""
     from ..targets.loihi.calibrate import worst_case_current
     from ..verify import synaptic_depth
@@ -77,12 +78,23 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
         "calibration": calibration,
         "bit_exact": bit_exact,
         "raster": analysis.raster,
+        "attribution": attribution,
     }
 
 
+# optional top-level sections, each described by its own schema file beside schema.json
+SECTIONS = {"attribution": "schema_attribution.json"}
+
+
 def schema() -> dict:
-    """The JSON Schema of report.json (shipped in the package)."""
-    return json.loads(resources.files(__package__).joinpath("schema.json").read_text())
+    """The JSON Schema of report.json (shipped in the package): ``schema.json`` plus one file
+    per section in :data:`SECTIONS` (always present in a report; null when not requested)."""
+    files = resources.files(__package__)
+    full = json.loads(files.joinpath("schema.json").read_text())
+    for key, name in SECTIONS.items():
+        full["properties"][key] = json.loads(files.joinpath(name).read_text())
+        full["required"].append(key)
+    return full
 
 
 def validate(report: dict) -> None:

@@ -258,18 +258,22 @@ def _neuron_step(p: NeuronParams, st: _NeuronState, a_in, t: int, ar: Arith) -> 
     if p.floor is not None:
         v = torch.clamp(v, min=p.floor)
     fired = ar.spike(v, p.vth)
+    st.v_test = v                   # the membrane the spike test saw (before the reset)
     st.v = v if p.delayed else reset(v, fired)
     st.fired = fired
     return fired
 
 
 def simulate_params(fixed: Graph, params: Params, stimulus: torch.Tensor,
-                    arith: Optional[Arith] = None) -> dict[str, torch.Tensor]:
+                    arith: Optional[Arith] = None, record: bool = False
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Step ``fixed`` with resolved ``params`` on ``stimulus`` (T, B, ...) float64, Loihi timing.
 
     Returns each neuron layer's spikes (T, B, n) as float64 0/1 tensors (differentiable when
-    ``arith`` is).  Two phases per step as in :mod:`snncc.backends.sim.stepper`: sources emit
-    from the buffers filled at ``t - 1``, then synapses and delay lines take step ``t``.
+    ``arith`` is) and, with ``record``, the membrane each spike test saw (T, B, n; v units,
+    before the reset; else ``{}``).  Two phases per step as in
+    :mod:`snncc.backends.sim.stepper`: sources emit from the buffers filled at ``t - 1``, then
+    synapses and delay lines take step ``t``.
     """
     ar = arith or Arith()
     steps, batch = int(stimulus.shape[0]), int(stimulus.shape[1])
@@ -285,6 +289,7 @@ def simulate_params(fixed: Graph, params: Params, stimulus: torch.Tensor,
     states = {n: _NeuronState(params[n], batch, size[n], flat)
               for n in order if isinstance(fixed.node(n), FxNeuron)}
     out = {n: [] for n in states}
+    seen = {n: [] for n in states} if record else {}
     for t in range(steps):
         values: dict[str, torch.Tensor] = {}
         for name in order:           # phase 1: emit
@@ -299,12 +304,15 @@ def simulate_params(fixed: Graph, params: Params, stimulus: torch.Tensor,
                 a_in = sum(values[s] if s in values else buffers[s] for s in feeds[name])
                 values[name] = _neuron_step(params[name], states[name], a_in, t, ar)
                 out[name].append(values[name])
+                if record:
+                    seen[name].append(states[name].v_test)
         for name in order:           # phase 2: synapses and delay lines take step t
             if name in buffers:
                 buffers[name] = _activation(params[name], values[feeds[name][0]], t, ar)
             elif name in queues:
                 queues[name] = queues[name][1:] + [values[feeds[name][0]].reshape(batch, -1)]
-    return {n: torch.stack(v) for n, v in out.items()}
+    return ({n: torch.stack(v) for n, v in out.items()},
+            {n: torch.stack(v) for n, v in seen.items()})
 
 
 def run_partial(fixed: Graph, twins: Mapping[str, dict], floats: Mapping[str, Iterable[str]],
@@ -318,11 +326,20 @@ def run_partial(fixed: Graph, twins: Mapping[str, dict], floats: Mapping[str, It
     steps = stimulus.shape[0]
     pad = max(depth[n] for n in names)
     chunks: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)     # per-step tensors are small: threads cost more than they give
+    try:
+        return _run_chunks(fixed, params, stimulus, depth, names, pad, steps, batch_size, chunks)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_chunks(fixed, params, stimulus, depth, names, pad, steps, batch_size, chunks):
     with torch.no_grad():
         for start in range(0, stimulus.shape[1], batch_size):
             x = np.asarray(stimulus[:, start:start + batch_size], np.float64)
             x = np.concatenate([x, np.zeros((pad,) + x.shape[1:])])
-            spikes = simulate_params(fixed, params, torch.from_numpy(x))
+            spikes, _ = simulate_params(fixed, params, torch.from_numpy(x))
             for n in names:
                 chunks[n].append(spikes[n][depth[n]:depth[n] + steps].numpy() > 0.5)
     return {n: np.concatenate(c, axis=1) for n, c in chunks.items()}
