@@ -14,14 +14,16 @@ LAVA_PYTHON ?=
 VENV        := .venv
 LAVA_VENV   := .venv-lava
 PIP_FLAGS   ?= --disable-pip-version-check
+TORCH_PIN   ?= torch==2.13.0
 
 DEMO_OUT    := examples/out
 export SNNCC_LAVA_PYTHON ?= $(CURDIR)/$(LAVA_VENV)/bin/python
 
-.PHONY: help venv lava-env browser demo test bench clean distclean
+.PHONY: help venv lava-env browser demo test bench docs clean distclean
 
 help:
-	@echo "make venv       build .venv (Python 3.11, snncc[compiler,examples,test], torch==2.13.0 CPU)"
+	@echo "make venv       build .venv (Python 3.11, snncc[compiler,examples,test,docs], torch==2.13.0 CPU, xylosim)"
+	@echo "make docs       build the documentation site into build/site (mkdocs --strict)"
 	@echo "make lava-env   build .venv-lava (Python 3.10, lava-nc==0.10.0, snncc core)"
 	@echo "make demo       train the digits example (once), compile it for Loihi, verify it"
 	@echo "make test       run the test suite (Lava tests use .venv-lava)"
@@ -30,16 +32,21 @@ help:
 
 venv: $(VENV)/.stamp
 
-# torch is pinned (torch==2.13.0 in the compiler extra): pip then takes the CPU wheel;
-# an unpinned torch would pull a multi-GB CUDA build.
+# torch goes in first, pinned to the CPU wheel on local disk (TORCH_PIN): the package itself
+# asks only torch>=2.5, which that install then satisfies; an unpinned torch would pull a
+# multi-GB CUDA build.
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -c 'import sys; assert sys.version_info[:2] >= (3, 10), sys.version' \
 	  || { echo "error: $(VENV) needs Python >= 3.10; rm -rf $(VENV) and set PYTHON=python3.11" >&2; exit 1; }
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[compiler,examples,test]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) '$(TORCH_PIN)'
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[compiler,examples,test,docs]' '$(TORCH_PIN)'
 	# SpikingJelly for tests/test_frameworks.py: its wheel declares torchaudio/tensorboard,
 	# which its neurons do not need, so it goes in without them (loguru comes with [test]).
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps spikingjelly==2.0.0
+	# SynSense's Xylo simulator, the oracle of the Xylo target: no wheels, pip builds its sdist
+	# with g++ and pybind11 (about 1 min).  Never samna / rockpool[xylo] (see docs/xylo.md).
+	$(VENV)/bin/pip install $(PIP_FLAGS) xylosim==0.1.3
 	@touch $@
 
 lava-env: $(LAVA_VENV)/.stamp
@@ -93,6 +100,9 @@ browser:
 	        --no-install-recommends chromium >/dev/null) \
 	      || echo "note: could not install chromium; the HTML rendering test will be skipped"; \
 	    else echo "note: no chromium (apt-get install chromium); the HTML rendering test will be skipped"; fi; }
+
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: venv lava-env
 	$(VENV)/bin/python bench/run_all.py

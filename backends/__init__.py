@@ -10,7 +10,7 @@ from typing import Callable
 
 RUNNERS: dict[str, Callable] = {}
 # runners registered by a module other than snncc.backends.<name>
-RUNNER_MODULES = {"fast": "sim", "torch": "sim"}
+RUNNER_MODULES = {"fast": "sim", "torch": "sim", "xylosim": "xylo"}
 
 
 def register_runner(name: str):
@@ -30,5 +30,5 @@ def get_runner(name: str) -> Callable:
             pass
     if name not in RUNNERS:
         from snncc.errors import SnnccError
-        raise SnnccError(f"unknown backend {name!r}", "choose one of: sim, fast, torch, lava")
+        raise SnnccError(f"unknown backend {name!r}", "choose one of: sim, fast, torch, lava, xylo, xylosim")
     return RUNNERS[name]

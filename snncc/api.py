@@ -56,6 +56,9 @@ class CompileResult:
     notes: list[str] = field(default_factory=list)
     calibration: Any = None
 
+    def _repr_html_(self) -> str:
+        return self.compiled._repr_html_()
+
 
 def _quant_config(target: str, netx: bool):
     if not netx:
@@ -126,6 +129,21 @@ def _calibrate(model, compiled: Compiled, data: PathLike, input_shape, dt, base,
     return calibrate(model, x, y, input_shape, dt, base=base, progress=progress)
 
 
+def _backend_for(target: str, backend: Optional[str]) -> str:
+    """``backend`` checked against ``target``: ``sim`` (or None) is the target's own simulator
+    (Loihi: ``sim``, Xylo: ``xylo``); the others must run that target's fixed point."""
+    from .targets import get_target
+    tgt = get_target(target)
+    if backend in (None, "sim"):
+        return tgt.runners[0]
+    allowed = (*tgt.runners, *(("lava",) if tgt.reference == "lava" else ()),
+               *((tgt.reference,) if tgt.reference else ()))
+    if backend not in allowed:
+        raise SnnccError(f"backend {backend!r} does not run target {target!r}",
+                         f"choose one of: {', '.join(dict.fromkeys(allowed))}")
+    return backend
+
+
 @dataclass
 class VerifyResult:
     """``report``: report.json's content (schema ``snncc/report/schema.json``);
@@ -134,6 +152,10 @@ class VerifyResult:
     report: dict
     written: list[Path]
     compile: CompileResult
+
+    def _repr_html_(self) -> str:
+        from .notebook import report_html
+        return report_html(self.report)
 
 
 def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim",
@@ -150,6 +172,7 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     """
     from .loaders import load_data
     from .report.write import make_report, write_artifacts
+    backend = _backend_for(target, backend)
     compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled))
@@ -184,12 +207,15 @@ class RunResult:
 
 def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         out: Optional[PathLike] = None) -> RunResult:
-    """Run a build folder written by :func:`compile` on the spikes in ``data``."""
+    """Run a build folder written by :func:`compile` on the spikes in ``data``.
+
+    ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``)."""
     from .atomic import atomic_file
     from .backends import get_runner
     from .ir import serialize
     from .loaders import load_data
     graph = serialize.load(build)
+    backend = _backend_for(graph.meta.get("target", "loihi"), backend)
     x, _ = load_data(data, graph.node(graph.input_names[0]).shape)
     if backend == "lava":      # run the generated module in the build directory itself
         from .backends.lava import run_build_dir
@@ -237,6 +263,9 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)
+    if target in _xylo_targets():
+        from .targets.xylo.mapping import resources
+        info.placement = resources(result.compiled.fixed)
     if target == "loihi":
         from .targets.loihi.mapping import map_loihi2
         try:
@@ -244,3 +273,8 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
         except SnnccError as exc:
             info.placement_error = exc.cause
     return info
+
+
+def _xylo_targets() -> tuple[str, ...]:
+    from .targets import TARGET_MODULES
+    return tuple(k for k, v in TARGET_MODULES.items() if v == "snncc.targets.xylo")

@@ -16,8 +16,9 @@ from rich.table import Table
 
 from .errors import SnnccError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
-                  help="snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR.")
+app = typer.Typer(pretty_exceptions_enable=False, rich_markup_mode="markdown",
+                  help="snncc: compile spiking neural networks to Loihi fixed point, Lava, NIR "
+                       "and SynSense Xylo.")
 # Piped output (CI logs, `make demo | tee`) would otherwise be cut to 80 columns and
 # truncate the layer tables; $COLUMNS still wins.
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 132)
@@ -28,8 +29,23 @@ ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, 
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
                      "file's metadata)")
+TARGET_HELP = ("chip: loihi (Intel Loihi 2), xylo-audio2 | xylo-imu | xylo-audio3 (SynSense "
+               "Xylo; xylo = xylo-audio2), see docs/xylo.md")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+        console.print(f"snncc {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print snncc's version and exit.")) -> None:
+    """snncc: compile spiking neural networks to Loihi fixed point, Lava and NIR."""
 
 
 def _print_nir_import(graph) -> None:
@@ -72,9 +88,13 @@ def _mapping_table(compiled) -> Table:
     for m in compiled.mapping:
         q = quant[m.name]
         err = {e.name: e.max_rel for e in q.errors}
+        # several synapses (recurrent, residual): "weight:<synapse>" each, the worst one shown
+        err.setdefault("weight", max((v for k, v in err.items() if k.startswith("weight")),
+                                     default=0.0))
         # biases, generalised-neuron resets and input gains: the worst one, named
         other = max(((v, k) for k, v in err.items()
-                     if k not in ("weight", "threshold", "beta", "alpha")), default=None)
+                     if k not in ("weight", "threshold", "beta", "alpha")
+                and not k.startswith("weight:")), default=None)
         table.add_row(m.name, m.source_kind, m.mapping, str(q.weight_exp), q.sign_mode,
                       f"{err['weight']:.2%}", f"{err['threshold']:.2%}",
                       f"{max(err['beta'], err['alpha']):.2%}",
@@ -85,7 +105,7 @@ def _mapping_table(compiled) -> Table:
 
 @app.command("compile")
 def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
-                target: str = typer.Option("loihi", "--target"),
+                target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
                 out: Path = typer.Option(Path("build"), "-o", "--out", help="output directory"),
                 trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
                 dt: float = DtOpt,
@@ -117,8 +137,11 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
 @app.command()
 def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
            data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) and optional y"),
-           target: str = typer.Option("loihi", "--target"),
-           backend: str = typer.Option("sim", "--backend", help="sim (bit-accurate) or lava"),
+           target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
+           backend: str = typer.Option("sim", "--backend", help="sim: the target's bit-accurate "
+                                       "simulator (loihi: sim, xylo: xylo); lava (Loihi) or "
+                                       "xylosim (Xylo): the vendor's model, checked value by "
+                                       "value against it"),
            json_out: Optional[Path] = typer.Option(None, "--json", help="write report.json (schema: "
                                                    "snncc/report/schema.json)"),
            html_out: Optional[Path] = typer.Option(None, "--html", help="write a self-contained report.html "
@@ -205,7 +228,9 @@ def _print_bit_exact(bit_exact: dict) -> None:
 @app.command()
 def run(build: Path = typer.Argument(..., help="directory written by snncc compile"),
         input: Path = typer.Option(..., "--input", help=".npz with x (samples, time, ...)"),
-        backend: str = typer.Option("sim", "--backend"),
+        backend: str = typer.Option("sim", "--backend", help="sim (the build's own "
+                                    "simulator), fast, torch, lava (Loihi builds); xylo, "
+                                    "xylosim (Xylo builds)"),
         out: Optional[Path] = typer.Option(None, "-o", "--out", help="write spikes to this .npz")) -> None:
     """Run a compiled network on spike input; print output spike counts."""
     from . import api
@@ -233,12 +258,13 @@ def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch
 
 @app.command()
 def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
+            target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
             dt: Optional[float] = DtOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
-    info = api.inspect(model, trust=trust, input_shape=input_shape, dt=dt)
+    info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters
@@ -246,6 +272,9 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
                   + ", ".join(f"{k} {v:,}" for k, v in params.items() if v) + ")",
                   highlight=False, soft_wrap=True)
     console.print(_mapping_table(info.compile.compiled))
+    if hasattr(info.placement, "chip"):        # a Xylo sub-target
+        _print_xylo_resources(info.placement)
+        return
     if info.placement is None:
         console.print(f"Loihi 2 resources: does not fit: {info.placement_error}", highlight=False,
                       markup=False, soft_wrap=True)
@@ -259,6 +288,18 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
     for row in rows:
         table.add_row(*(f"{v:.2%}" if isinstance(v, float) else str(v) for v in row.values()))
     console.print(table)
+
+
+def _print_xylo_resources(res) -> None:
+    table = Table(title=f"{res.chip.title} ({res.chip.part}) resources")
+    for col in ("resource", "used", "available", "fraction"):
+        table.add_column(col)
+    for row in res.rows():
+        table.add_row(row["resource"], str(row["used"]), str(row["available"]),
+                      f"{row['fraction']:.2%}")
+    console.print(table)
+    console.print("non-zero weights: " + ", ".join(f"{k} {v:,}" for k, v in res.weights.items()),
+                  highlight=False)
 
 
 def main() -> None:

@@ -19,6 +19,10 @@ class Compiled:
     quant: Any             # the target's QuantReport
     target: str = "loihi"
 
+    def _repr_html_(self) -> str:
+        from .notebook import compiled_html
+        return compiled_html(self)
+
 
 def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loihi") -> Compiled:
     """Compile a float IR graph (from any frontend) to ``target``'s fixed point.
@@ -29,6 +33,8 @@ def compile_graph(graph: Graph, config: Optional[Any] = None, target: str = "loi
     validate_float(graph)
     lowered, mapping = lower_neurons(graph)
     fixed, report = get_target(target).quantize(lowered, config)
+    if hasattr(report, "remap"):        # a target with its own mapping classes (Xylo)
+        mapping = report.remap(mapping)
     return Compiled(graph, lowered, fixed, mapping, report, target)
 
 

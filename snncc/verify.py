@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from .compiler import Compiled
-from .ir import FxDense, FxNeuron, Graph
+from .ir import FxDense, FxNeuron, Graph, XyNeuron
 
 
 @dataclass
@@ -96,10 +96,11 @@ def compare_layers(float_spikes: dict[str, np.ndarray], quant_spikes: dict[str, 
 
 
 def cross_check(graph: Graph, stimulus: np.ndarray, backend: str = "lava") -> list[BitExactLayer]:
-    """Run the simulator and ``backend`` on the same stimulus; count every differing spike,
-    u and v of every neuron layer, per time step."""
+    """Run the target's simulator (Loihi: ``sim``, Xylo: ``xylo``) and ``backend`` on the same
+    stimulus; count every differing spike, u and v of every neuron layer, per time step."""
     from snncc.backends import get_runner
-    ref = get_runner("sim")(graph, stimulus, record_states=True)
+    from .targets import target_of
+    ref = get_runner(target_of(graph).runners[0])(graph, stimulus, record_states=True)
     other = get_runner(backend)(graph, stimulus, record_states=True)
     layers = []
     for name in ref.v:
@@ -131,12 +132,13 @@ def verify(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np.
 
     from .reference import run_float
     fixed = compiled.fixed
-    neurons = [n.name for n in fixed.of_type(FxNeuron)]
+    neurons = [n.name for n in fixed.of_type((FxNeuron, XyNeuron))]
     steps, batch = stimulus.shape[:2]
     depth = synaptic_depth(fixed)
     pad = max(depth[n] for n in neurons)
     padded = np.concatenate([stimulus, np.zeros((pad,) + stimulus.shape[1:], stimulus.dtype)])
-    result = get_runner("sim")(fixed, padded)
+    from .targets import target_of
+    result = get_runner(target_of(fixed).runners[0])(fixed, padded)
     quant = align({n: result.spikes[n] for n in neurons}, depth, steps)
     flt = run_float(model, stimulus, neurons, batch_size)
     layers = compare_layers(flt, quant, depth)

@@ -23,7 +23,7 @@ import numpy as np
 from ..targets.loihi import fixedpoint as fx
 from ..compiler import Compiled
 from ..errors import SnnccError
-from ..ir import Affine, FxDense, Graph
+from ..ir import Affine, FxDense, Graph, XyDense
 from ..passes.float_sim import simulate_float
 from ..progress import Progress, or_quiet
 from .runs import neuron_names, output_layer, predictions, run_quantized
@@ -82,7 +82,7 @@ def _synapses(fixed: Graph, lowered: Graph, layer: str) -> Optional[tuple[str, n
     """
     feeders = fixed.inputs_of(layer)
     dense = fixed.node(feeders[0]) if len(feeders) == 1 else None
-    if not isinstance(dense, FxDense) or len(fixed.inputs_of(dense.name)) != 1:
+    if not isinstance(dense, (FxDense, XyDense)) or len(fixed.inputs_of(dense.name)) != 1:
         return None
     source = fixed.inputs_of(dense.name)[0]
     affine = lowered.node(dense.name) if dense.name in lowered else None
@@ -110,8 +110,12 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
     out = output_layer(fixed)
     steps, total = stimulus.shape[:2]
     thr = {n: np.asarray(lowered.node(n).threshold, np.float64).reshape(-1) for n in names}
-    vth = {n: np.maximum(np.asarray(fixed.node(n).vth, np.int64) << fx.VTH_SHIFT, 1)
-           .astype(np.float64).reshape(-1) for n in names}
+    from ..targets import target_of
+    tgt = target_of(fixed)
+    units = tgt.threshold_units or (lambda node: np.maximum(
+        np.asarray(node.vth, np.int64) << fx.VTH_SHIFT, 1).astype(np.float64).reshape(-1))
+    v_max = fx.V_MAX if tgt.v_max is None else tgt.v_max
+    vth = {n: units(fixed.node(n)) for n in names}
     syn = {n: _synapses(fixed, lowered, n) for n in names}
     acc = {n: _Layer(int(thr[n].size)) for n in names}
     pred_f, pred_q = [], []
@@ -147,7 +151,7 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
                 a.mem_abs += float(err.sum())
                 a.mem_sq += float((err ** 2).sum())
                 a.mem_max = max(a.mem_max, float(err.max(initial=0.0)))
-            a.v_rail += int(np.sum(np.abs(q.v[n]) >= fx.V_MAX))
+            a.v_rail += int(np.sum(np.abs(q.v[n]) >= v_max))
             if syn[n] is not None and syn[n][0] in inputs_f:
                 src, fan_f, fan_q = syn[n]
                 a.synops_f += float(inputs_f[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_f)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ir import FxNeuron, Graph
+from ..ir import FxNeuron, Graph, XyNeuron
 from ..verify import synaptic_depth
 
 
@@ -25,7 +25,7 @@ class QuantRun:
 
 
 def neuron_names(fixed: Graph) -> list[str]:
-    return [n.name for n in fixed.of_type(FxNeuron)]
+    return [n.name for n in fixed.of_type((FxNeuron, XyNeuron))]
 
 
 def output_layer(fixed: Graph) -> str:
@@ -41,7 +41,8 @@ def run_quantized(fixed: Graph, stimulus: np.ndarray, record_states: bool = Fals
     depth = synaptic_depth(fixed)
     pad = max(depth[n] for n in names)
     padded = np.concatenate([stimulus, np.zeros((pad,) + stimulus.shape[1:], stimulus.dtype)])
-    res = get_runner("sim")(fixed, padded, record_states=record_states)
+    from ..targets import target_of
+    res = get_runner(target_of(fixed).runners[0])(fixed, padded, record_states=record_states)
 
     def cut(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {n: arrays[n][depth[n]:depth[n] + steps] for n in names if n in arrays}

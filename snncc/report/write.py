@@ -31,7 +31,8 @@ def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optiona
         cal = calibration.to_dict()
         cal["extra"]["verify_data"] = gain_on(model, compiled, calibration, stimulus, labels)
     bit_exact = None
-    if backend != "sim":
+    from ..targets import target_of
+    if backend != target_of(compiled.fixed).runners[0]:
         from ..verify import cross_check
         from .runs import neuron_names
         from ..verify import synaptic_depth

@@ -25,6 +25,8 @@ from ..errors import SnnccError
 
 # target name -> the package that registers it
 TARGET_MODULES: dict[str, str] = {"loihi": "snncc.targets.loihi"}
+TARGET_MODULES.update({name: "snncc.targets.xylo" for name in
+                       ("xylo", "xylo-audio2", "xylo-imu", "xylo-audio3")})
 TARGETS: dict[str, "Target"] = {}
 
 
@@ -46,11 +48,20 @@ class Target:
     emit: Callable[..., tuple[list[str], list[str]]]
     runners: tuple[str, ...] = ("sim",)
     reference: Optional[str] = None
+    # integer membrane units of one float threshold, per neuron of a fixed neuron node
+    # (None: Loihi's ``vth << 6``), and the membrane's rail (None: Loihi's 24-bit V_MAX)
+    threshold_units: Optional[Callable[[Any], Any]] = None
+    v_max: Optional[int] = None
 
 
 def register_target(target: Target) -> Target:
     TARGETS[target.name] = target
     return target
+
+
+def target_of(graph) -> Target:
+    """The target a fixed graph was quantized for (``graph.meta["target"]``; default Loihi)."""
+    return get_target(graph.meta.get("target", "loihi"))
 
 
 def get_target(name: str) -> Target:
