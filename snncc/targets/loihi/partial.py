@@ -164,13 +164,17 @@ def _neuron(node: FxNeuron, twin: dict, floats: set[str]) -> NeuronParams:
     if node.input_gain is not None:
         g = twin["input_gain"] if "input_gains" in floats else node.input_gain
         gain = _t(g).reshape(np.shape(node.input_gain)[0], -1)
+    vth = pick("thresholds", "vth", node.vth) * 2.0 ** fx.VTH_SHIFT
+    sub = pick("reset", "reset_sub", node.reset_sub)
+    bias = bias.reshape(-1)
+    if "decays" in floats and "dc_threshold" in twin:
+        # exact decays need no DC-gain matching: undo it on the threshold side (ptq.dc_gain)
+        vth, sub = vth * _t(twin["dc_threshold"]), sub * _t(twin["dc_threshold"])
+        bias = bias * _t(twin["dc_bias"])
     return NeuronParams(
-        fu=one - (du + fx.DU_OFFSET), fv=one - (dv + fx.DV_OFFSET),
-        vth=pick("thresholds", "vth", node.vth) * 2.0 ** fx.VTH_SHIFT,
-        bias=bias.reshape(-1),
+        fu=one - (du + fx.DU_OFFSET), fv=one - (dv + fx.DV_OFFSET), vth=vth, bias=bias,
         bias_start=int(twin["bias_start"]) if bias_float else int(node.bias_start),
-        mult=pick("reset", "reset_mult", node.reset_mult),
-        sub=pick("reset", "reset_sub", node.reset_sub),
+        mult=pick("reset", "reset_mult", node.reset_mult), sub=sub,
         gain=gain, gain_start=int(node.gain_start),
         floor=None if node.floor is None else float(node.floor), delayed=bool(node.reset_delayed),
         rounding="rounding" not in floats, saturation="saturation" not in floats)

@@ -31,6 +31,7 @@ from ...passes.compose import compose_synapses
 from ...passes.synapse_stats import Synapse
 from ...passes.timing import DelayLines
 from .scale import NETX_BIAS_EXP, bias_home, choose_scale
+from .ptq import dc_gain, drift_correction, mean_gain, refine_scales
 from .weights import FINE_SUFFIX, quantize_weights, to_grid, wants_extended
 
 WEIGHT_EXP_RANGE = (-8, 7)
@@ -51,7 +52,8 @@ class QuantConfig:
     # which acts from step 0 and so charges a layer at depth k for k steps before its data;
     # "auto": "axon", except for a generalised neuron with a memoryless current and no input
     # gain, whose neuron bias (13-bit mantissa per neuron, finer than the 8-bit axon column)
-    # starts in step with the data (FxNeuron.bias_start)
+    # starts in step with the data (FxNeuron.bias_start); "precise": that neuron bias for every
+    # memoryless-current layer (stock LIFs become generalised neurons: 13 bits, not 8)
     bias: str = "auto"
     scale_factor: dict[str, float] = field(default_factory=dict)   # per layer, from calibration
     # per layer weight exponent chosen by calibration (overrides the rule; clipped to the range)
@@ -60,6 +62,17 @@ class QuantConfig:
     # rounding residual (up to 8 more bits, see weights.py); "auto": extended for neurons
     # whose reset keeps the membrane (subtract / no reset), which accumulate rounding error
     weight_precision: str = "auto"
+    # data-aware PTQ (ptq.py): "drift" picks each neuron's scale in [S/2, S] for the least
+    # expected membrane drift; bias_correction removes the weights' mean drift through the
+    # bias; both use input_rates (per spike source, flat; from calibration data) or a prior
+    scale_search: str = "none"
+    bias_correction: bool = False
+    input_rates: dict[str, list[float]] = field(default_factory=dict)
+    drift_window: float = 16.0
+    # decays chosen with the threshold: "current" scales each threshold (and reset, neuron
+    # bias) so that the current's DC gain 1/(1 - alpha) is that of the float model despite
+    # the 12-bit decay (ptq.dc_gain); "both" also the voltage's 1/(1 - beta); "none"
+    match_dc_gain: str = "none"
     # keep every integer array's float twin in QuantReport.twins (error attribution, finetune)
     float_twins: bool = False
 
@@ -225,8 +238,16 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
     syn_bias = _synaptic_bias(syns)
     modes = [syn.mode(cfg.split_sign) for syn in syns]
     scale, exps, warnings = choose_scale(syns, modes, syn_bias, neuron, cfg)
-    twins: dict = {"scale": scale}
     extended = wants_extended(neuron, cfg.weight_precision)
+    home = bias_home(neuron, cfg)
+    if cfg.scale_search not in ("none", "drift"):
+        raise SnnccError(f"unknown scale search {cfg.scale_search!r}", "use 'none' or 'drift'")
+    if cfg.scale_search == "drift":
+        scale = refine_scales(syns, modes, exps, scale, syn_bias, home == "axon",
+                              neuron.bias.astype(np.float64).reshape(-1),
+                              neuron.threshold.astype(np.float64), cfg.input_rates,
+                              cfg.drift_window, extended)
+    twins: dict = {"scale": scale}
     quantized, weight_errors, n_clipped = [], [], 0
     done: dict = {}     # residual synapses often share one weight array (see compose_path)
     for syn, mode, exp in zip(syns, modes, exps):
@@ -248,7 +269,11 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
                "threshold": int(np.sum(neuron.threshold * scale / 64.0 > fx.VTH_MAX + 0.5))}
     syn_exp = 0
     neuron_bias = neuron.bias.astype(np.float64).reshape(-1)
-    home = bias_home(neuron, cfg)
+    model_syn_bias = np.zeros(scale.shape) if syn_bias is None else syn_bias
+    if cfg.bias_correction:          # the quantized weights' mean drift, taken off the bias
+        corr = drift_correction(syns, quantized, scale, cfg.input_rates)
+        syn_bias = model_syn_bias + corr
+    model_bias = neuron_bias + (model_syn_bias if home == "neuron" else 0.0)
     bias_q = None
     if syn_bias is not None and np.any(syn_bias != 0):
         if home == "axon":
@@ -259,11 +284,31 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
                              "quantize with bias='axon'")
         else:
             neuron_bias = neuron_bias + syn_bias.astype(np.float64)
-    vth = np.clip(np.round(neuron.threshold * scale / 64.0), 0, fx.VTH_MAX).astype(np.int64)
+    if np.any(neuron.beta > 2.0):
+        raise SnnccError(f"layer {neuron.name!r}: voltage decay factor {float(np.max(neuron.beta)):.6g}"
+                         " > 2; the generalised neuron grows v by at most 2x per step",
+                         "retrain with a smaller membrane growth (decay factor <= 2)")
+    dv = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.beta.astype(np.float64))),
+                 -fx.DECAY_UNITY, 4095)
+    du = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.alpha.astype(np.float64))) - 1, -1, 4095)
+    # decays and threshold together: the threshold side absorbs the decays' DC-gain error
+    g_thr, g_bias = dc_gain(neuron, du, dv, cfg.match_dc_gain, cfg.drift_window)
+    # "precise" bias of a CUBA layer: the 8-bit axon's rounding residual, as the current
+    # gathers it on average over the window, goes on as a 13-bit neuron bias in step with
+    # the data
+    carry = cfg.bias == "precise" and bias_q is not None and neuron.input_gain is None
+    if carry:
+        residual = (syn_bias * scale / 2.0 ** fx.ACT_SHIFT
+                    - fx.shift_activation(bias_q, syn_exp))          # activation units
+        keep = 1.0 - (du + fx.DU_OFFSET) / fx.DECAY_UNITY     # the current's decay factor
+        neuron_bias = neuron_bias + (residual * 2.0 ** fx.ACT_SHIFT / scale
+                                     * mean_gain(keep, cfg.drift_window))
+    thr_scale = scale / g_thr
+    vth = np.clip(np.round(neuron.threshold * thr_scale / 64.0), 0, fx.VTH_MAX).astype(np.int64)
     if np.any(neuron.threshold * scale / 64.0 > fx.VTH_MAX):
         warnings.append("threshold clipped to 17 bits")
     if cfg.bias == "neuron":
-        exact = neuron_bias * scale / 2.0 ** NETX_BIAS_EXP
+        exact = neuron_bias * scale / g_bias / 2.0 ** NETX_BIAS_EXP
         bias_mant = np.clip(np.round(exact), fx.BIAS_MANT_MIN, fx.BIAS_MANT_MAX).astype(np.int64)
         bias_exp = np.full(bias_mant.shape, NETX_BIAS_EXP, dtype=np.int64)
         if np.any(np.abs(exact) > fx.BIAS_MANT_MAX + 0.5):
@@ -272,16 +317,9 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
             warnings.append(f"neuron bias acts from step 0, {depth - 1} step(s) before this "
                             "layer's data arrives (Loihi timing)")
     else:
-        bias_mant, bias_exp = fx.split_bias(neuron_bias * scale)
+        bias_mant, bias_exp = fx.split_bias(neuron_bias * scale / g_bias)
     clipped["bias"] = int(np.sum(np.abs(fx.effective_bias(bias_mant, bias_exp) / scale
-                                        - neuron_bias) > 2.0 ** bias_exp / scale))
-    if np.any(neuron.beta > 2.0):
-        raise SnnccError(f"layer {neuron.name!r}: voltage decay factor {float(np.max(neuron.beta)):.6g}"
-                         " > 2; the generalised neuron grows v by at most 2x per step",
-                         "retrain with a smaller membrane growth (decay factor <= 2)")
-    dv = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.beta.astype(np.float64))),
-                 -fx.DECAY_UNITY, 4095)
-    du = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.alpha.astype(np.float64))) - 1, -1, 4095)
+                                        - neuron_bias / g_bias) > 2.0 ** bias_exp / scale))
     if neuron.floor not in (None, 0, 0.0):
         raise SnnccError(f"layer {neuron.name!r}: a membrane floor of {neuron.floor} is not "
                          "supported (only 0, the ReLU floor)", "use floor=0 or None")
@@ -292,9 +330,10 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
                          fx.DECAY_UNITY).astype(np.int64)
     # subtracting exactly the threshold stays exact in integers: use vth itself
     reset_sub = (vth << fx.VTH_SHIFT if neuron.reset == RESET_SUBTRACT
-                 else np.round(np.asarray(sub, np.float64) * scale).astype(np.int64))
+                 else np.round(np.asarray(sub, np.float64) * thr_scale).astype(np.int64))
     gain, errors_gain = _quantize_gain(neuron)
-    start = depth if gain is not None or (cfg.bias == "auto" and home == "neuron") else 0
+    start = depth if gain is not None or carry or (cfg.bias in ("auto", "precise") and
+                                                   home == "neuron") else 0
     synapses = []       # per float synapse: its Fx node(s), coarse then fine
     for j, (syn, sw) in enumerate(zip(syns, quantized)):
         axon = dict(bias=bias_q, bias_exp=syn_exp) if j == 0 else {}
@@ -312,10 +351,10 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
         _error("threshold", neuron.threshold, vth * 64.0 / scale),
         _error("beta", neuron.beta, 1.0 - dv / fx.DECAY_UNITY),
         _error("alpha", neuron.alpha, (fx.DECAY_UNITY - du - 1) / fx.DECAY_UNITY),
-        _error("bias", neuron_bias, fx.effective_bias(bias_mant, bias_exp) / scale),
+        _error("bias", model_bias, fx.effective_bias(bias_mant, bias_exp) / scale),
     ]
     if bias_q is not None:
-        errors.append(_error("synaptic_bias", syn_bias,
+        errors.append(_error("synaptic_bias", model_syn_bias,
                              bias_q * 2.0 ** (syn_exp + fx.ACT_SHIFT) / scale))
     if neuron.reset == RESET_CUSTOM:
         errors.append(_error("reset_mult", mult, reset_mult / fx.DECAY_UNITY))
@@ -332,8 +371,11 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
     mode = modes[0] if len(set(modes)) == 1 else "+".join(dict.fromkeys(modes))
     if cfg.float_twins:
         if bias_q is not None:
-            twins[syns[0].node.name]["bias"] = syn_bias * scale / 2.0 ** fx.ACT_SHIFT
-        twins[neuron.name] = _neuron_twin(neuron, scale, neuron_bias, mult, sub, depth)
+            twins[syns[0].node.name]["bias"] = model_syn_bias * scale / 2.0 ** fx.ACT_SHIFT
+        twins[neuron.name] = _neuron_twin(neuron, scale, model_bias, mult, sub, depth)
+        twins[neuron.name].update(
+            vth=twins[neuron.name]["vth"] / g_thr, reset_sub=twins[neuron.name]["reset_sub"] / g_thr,
+            bias=twins[neuron.name]["bias"] / g_bias, dc_threshold=g_thr, dc_bias=g_bias)
     return synapses, fxn, LayerQuant(neuron.name, float(np.min(scale)), float(np.max(scale)),
                                      exps[0], mode, errors, warnings, clipped,
                                      len(fine_bits)), twins

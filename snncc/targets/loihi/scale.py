@@ -23,10 +23,12 @@ NETX_BIAS_EXP = 6          # lava-dl netx builds every LIF with bias_exp = 6
 
 def bias_home(neuron: CubaLIF, cfg: QuantConfig) -> str:
     """Where a layer's Linear bias goes: "axon" or "neuron" (see ``QuantConfig.bias``)."""
-    if cfg.bias not in ("auto", "axon", "neuron"):
-        raise SnnccError(f"unknown bias mode {cfg.bias!r}", "use 'auto', 'axon' or 'neuron'")
-    if cfg.bias == "auto":
-        delayed_ok = not neuron.is_stock and neuron.input_gain is None
+    if cfg.bias not in ("auto", "axon", "neuron", "precise"):
+        raise SnnccError(f"unknown bias mode {cfg.bias!r}",
+                         "use 'auto', 'axon', 'neuron' or 'precise'")
+    if cfg.bias in ("auto", "precise"):
+        # "precise" also moves a stock LIF's bias to its 13-bit neuron bias (generalised neuron)
+        delayed_ok = (cfg.bias == "precise" or not neuron.is_stock) and neuron.input_gain is None
         return "neuron" if delayed_ok and not np.any(neuron.alpha != 0) else "axon"
     return cfg.bias
 
