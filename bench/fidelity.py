@@ -64,7 +64,34 @@ def family_train(family, model, x, y, epochs, log):
     return fm.train(family, model, x, y, epochs, log=log)
 
 
-def measure(family: fm.Family, model, data, cal_samples: int, attr_samples: int, log) -> dict:
+def tuned(family: fm.Family, model, data, epochs: int, log) -> dict:
+    """Fine-tune through the exact arithmetic; quantized test accuracy of the tuned network
+    and whether its fake-quant forward equals the simulator on every test sample."""
+    from snncc.compiler import compile_model
+    from snncc.finetune.fakequant import FakeQuant
+    from snncc.finetune.train import FinetuneConfig, finetune
+    from snncc.report.runs import output_layer, run_quantized
+    x_tr, y_tr, x_te, y_te = data
+    xs = np.ascontiguousarray(np.swapaxes(fm.shaped(x_tr, family), 0, 1))
+    x = np.ascontiguousarray(np.swapaxes(fm.shaped(x_te, family), 0, 1))
+    t0 = time.perf_counter()
+    net, hist = finetune(model, xs, y_tr, FinetuneConfig(epochs=epochs, lr=1e-3),
+                         input_shape=family.input_shape)
+    c = compile_model(net)
+    out = output_layer(c.fixed)
+    q = run_quantized(c.fixed, x).spikes
+    fq = FakeQuant(net[0])
+    with torch.no_grad():
+        fake = fq(torch.as_tensor(x, dtype=torch.float64), train=False)
+    exact = all(np.array_equal(q[n], fake[n].numpy() > 0.5) for n in q)
+    acc = float(np.mean(q[out].sum(axis=0).argmax(axis=1) == y_te))
+    log(f"  {family.name}: finetuned quantized accuracy {acc:.4f} (fake-quant == simulator: "
+        f"{exact}; {time.perf_counter() - t0:.0f} s)")
+    return {"tuned_accuracy": acc, "tuned_bit_exact": exact, "tuned_loss": hist.loss}
+
+
+def measure(family: fm.Family, model, data, cal_samples: int, attr_samples: int, log,
+            finetune_epochs: int = 0) -> dict:
     from snncc.compiler import compile_model
     from snncc.report.attribution import attribute
     from snncc.targets.loihi.calibrate import calibrate
@@ -89,6 +116,8 @@ def measure(family: fm.Family, model, data, cal_samples: int, attr_samples: int,
         row["cause"] = a["cause"]["text"]
         row["cause_class"], row["cause_layer"] = a["cause"]["class"], a["cause"]["layer"]
         row["attributed"] = which
+    if finetune_epochs:
+        row.update(tuned(family, model, data, finetune_epochs, log))
     row["seconds"] = time.perf_counter() - t0
     log(f"  {family.name}: float {row['accuracy_float']:.4f}  ptq {row['ptq_agreement']:.4f} / "
         f"{row['ptq_accuracy']:.4f}  calibrated {row['cal_agreement']:.4f} / "
@@ -98,15 +127,20 @@ def measure(family: fm.Family, model, data, cal_samples: int, attr_samples: int,
 
 def table(rows: list[dict], meta: dict) -> str:
     head = ("| model | framework | float acc | PTQ agreement | PTQ acc | calibrated agreement | "
-            "calibrated acc | attribution (where < 99.5%) |\n|---|---|---|---|---|---|---|---|\n")
+            "calibrated acc | finetuned acc | attribution (where < 99.5%) |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    tuned = lambda r: "-" if r.get("tuned_accuracy") is None else (  # noqa: E731
+        pct(r["tuned_accuracy"]) + ("" if r.get("tuned_bit_exact") else " (NOT bit-exact)"))
     body = "".join(
         f"| {r['family']} | {r['framework']} | {pct(r['accuracy_float'])} | "
         f"{pct(r['ptq_agreement'])} | {pct(r['ptq_accuracy'])} | {pct(r['cal_agreement'])} | "
-        f"{pct(r['cal_accuracy'])} | {r['cause'] or ''} |\n" for r in rows)
+        f"{pct(r['cal_accuracy'])} | {tuned(r)} | {r['cause'] or ''} |\n" for r in rows)
     return (f"Measured with `python bench/fidelity.py` ({meta['date']}): digits, T = {meta['T']}, "
-            f"{meta['epochs']} epochs, {meta['test']} test samples, calibration on "
-            f"{meta['cal_samples']} training samples.\n\n" + head + body)
+            f"{meta['epochs']} training epochs, {meta['test']} test samples, calibration on "
+            f"{meta['cal_samples']} training samples, fine-tuning {meta['finetune_epochs']} "
+            "epochs on the training split (fake-quant forward checked equal to the simulator "
+            "on every test sample).\n\n" + head + body)
 
 
 def write_doc(text: str) -> None:
@@ -125,6 +159,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--cal-samples", type=int, default=256)
     ap.add_argument("--attr-samples", type=int, default=128)
+    ap.add_argument("--finetune-epochs", type=int, default=3, help="0: skip fine-tuning")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/fidelity.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -140,9 +175,11 @@ def main(argv=None) -> int:
     for family in families:
         log(f"{family.name}")
         model = trained(family, args.T, args.epochs, data, log)
-        rows.append(measure(family, model, data, args.cal_samples, args.attr_samples, log))
+        rows.append(measure(family, model, data, args.cal_samples, args.attr_samples, log,
+                            args.finetune_epochs))
     meta = {"date": time.strftime("%Y-%m-%d"), "T": args.T, "epochs": args.epochs,
-            "test": int(len(data[3])), "cal_samples": args.cal_samples}
+            "test": int(len(data[3])), "cal_samples": args.cal_samples,
+            "finetune_epochs": args.finetune_epochs}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "fidelity.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     text = table(rows, meta)

@@ -191,6 +191,52 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
 
 
 @dataclass
+class FinetuneResult:
+    """``model``: ``nn.Sequential(TunedNetwork)``, the tuned float network ``snncc compile``
+    turns into exactly the network it was trained through; ``out``: the file written;
+    ``history``: loss and quantized training accuracy per epoch."""
+
+    model: Any
+    out: Optional[Path]
+    history: Any
+
+
+def finetune(model, data: PathLike, *, out: Optional[PathLike] = None, epochs: int = 5,
+             lr: float = 1e-3, optimizer: str = "adam", batch_size: int = 64, seed: int = 0,
+             resume: bool = False, checkpoint: Optional[PathLike] = None, trust: bool = False,
+             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
+             progress: Optional[Progress] = None) -> FinetuneResult:
+    """Fine-tune ``model`` through Loihi's exact arithmetic on ``data`` (``x``, ``y``).
+
+    The forward pass is the simulator's own integers (straight-through gradients), see
+    :mod:`snncc.finetune`.  ``out`` (a new ``.pt`` file; an existing one is refused) gets
+    the tuned model; a checkpoint (``checkpoint``, default ``<out>.ckpt``) is written after
+    every epoch and removed once ``out`` is written; ``resume`` continues from it.
+    Raises :class:`SnnccError` for bad input; then ``out`` is not written.
+    """
+    from .finetune.train import FinetuneConfig, finetune as run, tuned_from_model
+    from .loaders import load_data
+    if out is not None and Path(out).exists():
+        raise SnnccError(f"{out} exists; snncc does not overwrite it",
+                         "choose another -o, or delete the file first")
+    net = tuned_from_model(_load(model, trust), input_shape, dt)
+    x, y = load_data(data, net.snncc_input_shape)
+    ckpt = Path(checkpoint) if checkpoint is not None else (
+        Path(str(out) + ".ckpt") if out is not None else None)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, optimizer=optimizer, batch_size=batch_size,
+                         seed=seed)
+    tuned, history = run(net, x, y, cfg, checkpoint=ckpt, resume=resume, progress=progress)
+    if out is not None:
+        import torch
+        from .atomic import atomic_file
+        with atomic_file(out) as tmp:
+            torch.save(tuned, tmp)
+        if checkpoint is None and ckpt is not None:
+            ckpt.unlink(missing_ok=True)
+    return FinetuneResult(tuned, None if out is None else Path(out), history)
+
+
+@dataclass
 class RunResult:
     """``spikes``: layer name -> bool (T, B, n); ``output``: the output layer's name;
     ``out``: the .npz written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""

@@ -1,4 +1,4 @@
-"""``snncc`` command line: compile, verify, run, export-nir, inspect.
+"""``snncc`` command line: compile, verify, run, export-nir, inspect, finetune.
 
 Every user error is an :class:`SnnccError`, printed as one line (cause, then fix) with exit
 code 2; outputs are written atomically, so a failed run leaves nothing behind.
@@ -168,6 +168,39 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
     _print_report(result.report)
     for path in result.written:
         console.print(f"wrote {path}")
+
+
+@app.command()
+def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+             data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) "
+                                       "and y (labels)"),
+             out: Path = typer.Option(..., "-o", "--out", help="tuned model to write (.pt)"),
+             epochs: int = typer.Option(5, "--epochs", min=1),
+             lr: float = typer.Option(1e-3, "--lr", help="learning rate"),
+             optimizer: str = typer.Option("adam", "--optimizer",
+                                           help="adam | adamw | sgd | rmsprop (torch.optim)"),
+             batch_size: int = typer.Option(64, "--batch-size", min=1),
+             resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint"),
+             checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
+                                                       help="checkpoint file (default "
+                                                            "<out>.ckpt, removed when done)"),
+             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+             dt: float = DtOpt) -> None:
+    """Fine-tune through Loihi's exact arithmetic: the forward pass is the compiled
+    network's own integers; the result compiles to exactly that network."""
+    from . import api
+    from .progress import live
+    with live() as progress:
+        result = api.finetune(model, data, out=out, epochs=epochs, lr=lr, optimizer=optimizer,
+                              batch_size=batch_size, resume=resume, checkpoint=checkpoint,
+                              trust=trust, input_shape=input_shape, dt=dt, progress=progress)
+    table = Table(title="fine-tuning (quantized forward, training data)")
+    for col in ("epoch", "loss", "accuracy"):
+        table.add_column(col)
+    for i, (loss, acc) in enumerate(zip(result.history.loss, result.history.accuracy), 1):
+        table.add_row(str(i), f"{loss:.4f}", f"{acc:.2%}")
+    console.print(table)
+    console.print(f"wrote {result.out}")
 
 
 def _print_report(report: dict) -> None:

@@ -21,6 +21,9 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
         from .passes.float_sim import simulate_float
         spikes = simulate_float(lower_neurons(model.graph())[0], np.asarray(stimulus))
         return {name: spikes[name] for name in layers}
+    tuned = next((m for m in model.modules() if callable(getattr(m, "run_layers", None))), None)
+    if tuned is not None:                # snncc.nn.TunedNetwork: its layers are inside it
+        return tuned.run_layers(np.asarray(stimulus), layers, batch_size)
     from .frontend.frameworks import driver_for, run_native
     if driver_for(model) is not None:    # snnTorch/SpikingJelly/Norse: their own forward pass
         return run_native(model, stimulus, layers, batch_size)

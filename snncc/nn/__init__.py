@@ -16,3 +16,5 @@ from .pool import SumPool2d
 __all__ = ["StatefulNeuron", "reset", "LIF", "CubaLIF", "spike"]
 __all__ += ["PLIF", "DALIF", "KLIF", "GLIF"]
 __all__ += ["RLIF", "RCubaLIF", "SumPool2d"]
+from .tuned import TunedNetwork    # what `snncc finetune` writes (snncc/finetune)
+__all__ += ["TunedNetwork"]

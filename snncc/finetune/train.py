@@ -1,0 +1,187 @@
+"""Fine-tuning through the exact arithmetic: the training loop, checkpoints, resume.
+
+:func:`finetune` turns a model into a :class:`TunedNetwork` (its composed float graph) and
+trains it by backpropagation through time on the fake-quant forward
+(:mod:`snncc.finetune.fakequant`), i.e. on the very integers and timing the compiled network
+will have, with cross-entropy on the output spike counts and any ``torch.optim`` optimiser.
+After every epoch a checkpoint (network, optimiser state, epoch, history) is written
+atomically; ``resume`` continues from it with the same data order (epoch-seeded shuffles).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..errors import SnnccError
+from ..progress import Progress, or_quiet
+from .fakequant import FakeQuant
+from ..nn.tuned import TunedNetwork
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+              "rmsprop": torch.optim.RMSprop}
+LOGIT_SCALE = 10.0          # logits = output spike counts / T * LOGIT_SCALE
+MIN_THRESHOLD = 1e-3
+
+
+@dataclass
+class FinetuneConfig:
+    """``epochs``, ``lr``, ``optimizer`` (a key of :data:`OPTIMIZERS`), ``batch_size``,
+    ``seed`` (shuffling), ``train_decays`` (alpha, beta), ``train_thresholds``."""
+
+    epochs: int = 5
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    batch_size: int = 64
+    seed: int = 0
+    train_decays: bool = True
+    train_thresholds: bool = True
+
+
+@dataclass
+class History:
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)      # quantized, on the training data
+    seconds: float = 0.0
+
+
+def tuned_from_model(model, input_shape=None, dt=None) -> TunedNetwork:
+    """The model's composed float graph as a :class:`TunedNetwork` (a tuned one is kept)."""
+    from ..frontend import trace
+    from ..passes import lower_neurons, validate_float
+    from ..passes.compose import compose_synapses
+    if isinstance(model, torch.nn.Sequential) and len(model) == 1 and \
+            isinstance(model[0], TunedNetwork):
+        return model[0]
+    if isinstance(model, TunedNetwork):
+        return model
+    graph = trace(model, input_shape, 1e-3 if dt is None else dt)
+    validate_float(graph)
+    lowered, _ = lower_neurons(graph)
+    return TunedNetwork(compose_synapses(lowered))
+
+
+def _bounds(net: TunedNetwork) -> dict[str, tuple[float, float]]:
+    """Decays stay in [0, 1] (a membrane trained to grow keeps its largest factor), thresholds
+    positive."""
+    out = {}
+    for key, p in net.tensors.items():
+        field_ = key.rsplit("::", 1)[1]
+        if field_ in ("alpha", "beta"):
+            out[key] = (0.0, max(1.0, float(p.detach().max())) if p.numel() else 1.0)
+        elif field_ == "threshold":
+            out[key] = (MIN_THRESHOLD, float("inf"))
+    return out
+
+
+def _constrain(net: TunedNetwork, bounds: dict[str, tuple[float, float]]) -> None:
+    with torch.no_grad():
+        for key, (lo, hi) in bounds.items():
+            net.tensors[key].clamp_(lo, hi)
+
+
+def _select(net: TunedNetwork, cfg: FinetuneConfig) -> list[torch.nn.Parameter]:
+    out = []
+    for key, p in net.tensors.items():
+        field_ = key.rsplit("::", 1)[1]
+        if field_ in ("alpha", "beta") and not cfg.train_decays:
+            p.requires_grad_(False)
+        if field_ == "threshold" and not cfg.train_thresholds:
+            p.requires_grad_(False)
+        if p.requires_grad:
+            out.append(p)
+    return out
+
+
+def finetune(model, stimulus: np.ndarray, labels: np.ndarray,
+             cfg: Optional[FinetuneConfig] = None, input_shape=None, dt=None,
+             checkpoint: Optional[Path] = None, resume: bool = False,
+             progress: Optional[Progress] = None) -> tuple[torch.nn.Sequential, History]:
+    """Fine-tune ``model`` on ``stimulus`` (T, B, ...) with ``labels`` (B,).
+
+    Returns ``nn.Sequential(TunedNetwork)``, a model ``snncc compile`` turns into exactly
+    the network trained here, and the per-epoch history.  Raises :class:`SnnccError` for an
+    unknown optimiser, missing labels, or a checkpoint of another network.
+    """
+    cfg = cfg or FinetuneConfig()
+    if cfg.optimizer not in OPTIMIZERS:
+        raise SnnccError(f"unknown optimizer {cfg.optimizer!r}",
+                         "use one of: " + ", ".join(OPTIMIZERS))
+    if labels is None:
+        raise SnnccError("fine-tuning needs labels: the data file has no 'y'",
+                         "add the class of every sample as 'y' to the .npz")
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    if labels.shape[0] != stimulus.shape[1]:
+        raise SnnccError(f"{labels.shape[0]} labels for {stimulus.shape[1]} samples",
+                         "give one label per sample")
+    net = tuned_from_model(model, input_shape, dt)
+    fq = FakeQuant(net)
+    bounds = _bounds(net)
+    opt = OPTIMIZERS[cfg.optimizer](_select(net, cfg), lr=cfg.lr)
+    hist, start_epoch = History(), 0
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        start_epoch, hist = _load_checkpoint(Path(checkpoint), net, opt, cfg)
+    x_all = torch.as_tensor(np.asarray(stimulus), dtype=torch.float64)
+    y_all = torch.as_tensor(labels)
+    steps, total = x_all.shape[:2]
+    batches = -(-total // cfg.batch_size)
+    task = or_quiet(progress).task("fine-tuning", (cfg.epochs - start_epoch) * batches)
+    t0 = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        order = np.random.default_rng(cfg.seed + epoch).permutation(total)
+        loss_sum, correct = 0.0, 0
+        for i in range(0, total, cfg.batch_size):
+            idx = torch.as_tensor(order[i:i + cfg.batch_size])
+            spikes = fq(x_all[:, idx])
+            out = next(iter(spikes.values())) if len(spikes) == 1 else spikes[_output(net)]
+            counts = out.sum(dim=0)
+            loss = torch.nn.functional.cross_entropy(counts / steps * LOGIT_SCALE, y_all[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            _constrain(net, bounds)
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((counts.detach().argmax(dim=1) == y_all[idx]).sum())
+            task.advance()
+        hist.loss.append(loss_sum / total)
+        hist.accuracy.append(correct / total)
+        hist.seconds += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if checkpoint is not None:
+            _save_checkpoint(Path(checkpoint), net, opt, epoch + 1, hist, cfg)
+    net.reset()
+    return torch.nn.Sequential(net), hist
+
+
+def _output(net: TunedNetwork) -> str:
+    graph = net.to_graph()
+    return graph.inputs_of(graph.output_names[0])[0]
+
+
+def _save_checkpoint(path: Path, net, opt, epoch: int, hist: History, cfg) -> None:
+    from ..atomic import atomic_file
+    with atomic_file(path) as tmp:
+        torch.save({"format": "snncc.finetune-checkpoint", "structure": net.structure,
+                    "network": net.state_dict(), "optimizer": opt.state_dict(),
+                    "epoch": epoch, "history": dataclasses.asdict(hist),
+                    "config": dataclasses.asdict(cfg)}, tmp)
+
+
+def _load_checkpoint(path: Path, net, opt, cfg) -> tuple[int, History]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:     # torch raises many types for a bad file
+        raise SnnccError(f"checkpoint {path} cannot be read ({type(exc).__name__})",
+                         "delete it to start over, or drop --resume") from None
+    if not isinstance(state, dict) or state.get("format") != "snncc.finetune-checkpoint" \
+            or state.get("structure") != net.structure:
+        raise SnnccError(f"checkpoint {path} belongs to another network",
+                         "delete it to start over, or resume with the model it was made from")
+    net.load_state_dict(state["network"])
+    opt.load_state_dict(state["optimizer"])
+    return int(state["epoch"]), History(**state["history"])
