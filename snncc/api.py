@@ -29,10 +29,27 @@ from .progress import Progress
 PathLike = str | os.PathLike
 
 
-def _load(model, trust: bool):
-    from .modelfile import load_model
+def _check_dt(dt: Optional[float]) -> None:
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise SnnccError(f"--dt {dt:g} is not a positive time step",
+                         "give the time step in seconds, a positive number (e.g. --dt 1e-4)")
+
+
+def _load(model, trust: bool, convention: Optional[str] = None, reset: Optional[str] = None,
+          dt: Optional[float] = None):
+    """The model object; ``convention``/``reset`` say how a ``.nir`` model is read."""
+    from .modelfile import NirFile, load_model
+    _check_dt(dt)
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model, trust=trust)
+        model = load_model(model, trust=trust)
+    if isinstance(model, NirFile):
+        if convention is not None:
+            model.convention = convention
+        if reset is not None:
+            model.reset = reset
+    elif convention is not None or reset is not None:
+        raise SnnccError("--convention and --reset say how a NIR file is read; the model is "
+                         "not a .nir file", "drop --convention/--reset for torch models")
     return model
 
 
@@ -46,7 +63,9 @@ class CompileResult:
 
     ``files``: names written into ``out`` (empty without ``out``); ``notes``: one-line
     remarks for the user (e.g. why no netx file); ``calibration``: the target's calibration
-    result when ``calibrate`` data was given; ``model``: the loaded model object.
+    result when ``calibrate`` data was given; ``model``: the loaded model object;
+    ``warnings``: what looks like silent nonsense (:mod:`snncc.sanity`), with its likely
+    cause and fix.
     """
 
     compiled: Compiled
@@ -55,6 +74,7 @@ class CompileResult:
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     calibration: Any = None
+    warnings: list[str] = field(default_factory=list)
 
     def _repr_html_(self) -> str:
         return self.compiled._repr_html_()
@@ -73,20 +93,24 @@ def _quant_config(target: str, netx: bool):
 def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, trust: bool = False,
             input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
             netx: bool = False, calibrate: Optional[PathLike] = None,
-            lava_neuron: str = "auto", progress: Optional[Progress] = None) -> CompileResult:
+            lava_neuron: str = "auto", progress: Optional[Progress] = None,
+            convention: Optional[str] = None, reset: Optional[str] = None) -> CompileResult:
     """Trace, lower and quantize ``model`` for ``target``; write a build folder to ``out``.
 
     The build folder holds ``network.json`` + ``params.npz`` (the fixed-point graph),
     ``quantization.json`` (per-layer errors, mapping classes, calibration) and the target's
     own files (Loihi: ``lava_network.py``, ``network.net`` where netx can express it).
     ``calibrate``: an ``.npz`` of calibration data (``x``, optional ``y``).
+    ``convention``/``reset``: how a ``.nir`` model is read (see
+    :func:`snncc.backends.nir.from_nir`; None: as its producer means it).
     Raises :class:`SnnccError` on any user error; then nothing is written.
     """
     from .compiler import compile_model
+    from .sanity import compile_warnings
     from .targets import get_target
     tgt = get_target(target)
     config = _quant_config(target, netx)
-    model = _load(model, trust)
+    model = _load(model, trust, convention, reset, dt)
     try:
         compiled = compile_model(model, input_shape, dt, config, target)
     except SnnccError as exc:
@@ -98,7 +122,7 @@ def compile(model, *, target: str = "loihi", out: Optional[PathLike] = None, tru
     cal = None
     if calibrate is not None:
         compiled, cal = _calibrate(model, compiled, calibrate, input_shape, dt, config, progress)
-    result = CompileResult(compiled, model, calibration=cal)
+    result = CompileResult(compiled, model, calibration=cal, warnings=compile_warnings(compiled))
     if out is None:
         return result
     from .atomic import atomic_dir
@@ -147,11 +171,13 @@ def _backend_for(target: str, backend: Optional[str]) -> str:
 @dataclass
 class VerifyResult:
     """``report``: report.json's content (schema ``snncc/report/schema.json``);
-    ``written``: the report files written; ``compile``: the compile it verified."""
+    ``written``: the report files written; ``compile``: the compile it verified;
+    ``warnings``: silent or saturated layers on the data, zero activity compared."""
 
     report: dict
     written: list[Path]
     compile: CompileResult
+    warnings: list[str] = field(default_factory=list)
 
     def _repr_html_(self) -> str:
         from .notebook import report_html
@@ -162,7 +188,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
            json_out: Optional[PathLike] = None, html_out: Optional[PathLike] = None,
            calibrate: Optional[PathLike] = None, check_samples: int = 16, trust: bool = False,
            input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
-           progress: Optional[Progress] = None, attribution: int = 0) -> VerifyResult:
+           progress: Optional[Progress] = None, convention: Optional[str] = None,
+           reset: Optional[str] = None, attribution: int = 0) -> VerifyResult:
     """Compile ``model`` and compare the float model with the quantized network on ``data``.
 
     ``backend`` other than ``sim`` adds a value-by-value check of the simulator against it
@@ -172,8 +199,10 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
     """
     from .loaders import load_data
     from .report.write import make_report, write_artifacts
+    from .sanity import verify_warnings
     backend = _backend_for(target, backend)
-    compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    compiled_result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+                              convention=convention, reset=reset)
     compiled = compiled_result.compiled
     x, y = load_data(data, _input_shape(compiled))
     if calibrate is not None:
@@ -187,7 +216,8 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                                  else type(model).__name__, "data": str(data),
                                  "calibration_data": None if calibrate is None else str(calibrate)})
     written = write_artifacts(report, json_out, html_out)
-    return VerifyResult(report, written, compiled_result)
+    return VerifyResult(report, written, compiled_result,
+                        verify_warnings(report, compiled.float_graph))
 
 
 @dataclass
@@ -279,14 +309,32 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
 
 def export_nir(model, out: PathLike, *, trust: bool = False,
                input_shape: Optional[Sequence[int]] = None,
-               dt: Optional[float] = None) -> Path:
-    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path."""
+               dt: Optional[float] = None, convention: Optional[str] = None,
+               reset: Optional[str] = None, quantized: bool = False,
+               target: str = "loihi") -> Path:
+    """Write the lowered float network (folds applied) as NIR to ``out``; returns the path.
+
+    A ``.nir`` model is normalised: read as its producer means it (``dt``, ``convention``,
+    ``reset`` override), written with snncc's conventions in the metadata, so it reads back
+    to the same graph.  ``quantized`` also writes ``target``'s integer program into
+    namespaced metadata (:mod:`snncc.backends.nir.quantized`), read back bit-exactly.
+    """
     from .backends.nir import write_nir
-    from .frontend import trace
+    from .modelfile import NirFile
     from .passes import lower_neurons, validate_float
-    graph = trace(_load(model, trust), input_shape, dt)
+    model = _load(model, trust, convention, reset, dt)
+    if isinstance(model, NirFile):
+        graph = model.graph(dt)
+    else:
+        from .frontend import trace
+        graph = trace(model, input_shape, dt)
     validate_float(graph)
-    write_nir(lower_neurons(graph)[0], out)
+    if quantized:
+        from .backends.nir.quantized import write_quantized_nir
+        from .compiler import compile_graph
+        write_quantized_nir(compile_graph(graph, target=target), out)
+    else:
+        write_nir(lower_neurons(graph)[0], out)
     return Path(out)
 
 
@@ -303,9 +351,11 @@ class InspectResult:
 
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             input_shape: Optional[Sequence[int]] = None,
-            dt: Optional[float] = None) -> InspectResult:
+            dt: Optional[float] = None, convention: Optional[str] = None,
+            reset: Optional[str] = None) -> InspectResult:
     """Compile ``model`` without writing anything and estimate its chip resources."""
-    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+                     convention=convention, reset=reset)
     graph = result.compiled.float_graph
     params = {n.name: sum(int(np.size(a)) for a in n.arrays().values()) for n in graph.nodes()}
     info = InspectResult(result, params)

@@ -28,9 +28,16 @@ TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only
 ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch, e.g. 64")
 DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
-                     "file's metadata)")
+                     "file's metadata, the step its gains imply, or its producer's)")
 TARGET_HELP = ("chip: loihi (Intel Loihi 2), xylo-audio2 | xylo-imu | xylo-audio3 (SynSense "
                "Xylo; xylo = xylo-audio2), see docs/xylo.md")
+ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_in and the taus "
+                             "of every neuron are read: euler (snnTorch, SpikingJelly, snncc), "
+                             "unit-pulse (Norse, Sinabs), exp-euler (Rockpool); default: the "
+                             "producer's, else detected per node from r")
+ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
+                        "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
+                        "late), subtract-delayed; default: the file's metadata or v_reset")
 CalibrateOpt = typer.Option(None, "--calibrate", help=".npz of calibration data (x, optional y): "
                             "search per-layer weight scales and exponents on it instead of max-abs")
 
@@ -49,17 +56,28 @@ def _app(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 def _print_nir_import(graph) -> None:
-    """The time step and r convention a .nir model was read with (repairs are warned)."""
-    used = sorted(set(graph.meta.get("nir_conventions", {}).values()))
-    if used:
-        console.print(f"NIR import at dt = {graph.meta['dt']:g}, r convention: {', '.join(used)}",
-                      highlight=False)
+    """One line: how a .nir model was read (producer, dt, convention, reset); then what was
+    repaired or noted, and warnings on stderr."""
+    from .backends.nir.summary import describe
+    if "nir_import" not in graph.meta:
+        return
+    line, notes, warnings = describe(graph.meta["nir_import"])
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+    for note in graph.meta.get("nir_repairs", []) + notes:
+        console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
+    _print_warnings(warnings)
+
+
+def _print_warnings(warnings) -> None:
+    for w in warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
 
 
 def _print_compile(result) -> None:
     from .modelfile import NirFile
     if isinstance(result.model, NirFile):
         _print_nir_import(result.compiled.float_graph)
+    _print_warnings(result.warnings)
     if result.calibration is not None:
         _print_calibration(result.calibration)
 
@@ -114,7 +132,9 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
                 netx: bool = typer.Option(False, "--netx",
                                           help="quantize within lava-dl netx's format and also "
                                                "write network.net (fails if netx cannot express it)"),
-                calibrate: Optional[Path] = CalibrateOpt) -> None:
+                calibrate: Optional[Path] = CalibrateOpt,
+                convention: Optional[str] = ConventionOpt,
+                reset: Optional[str] = ResetOpt) -> None:
     """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
 
     ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
@@ -125,7 +145,7 @@ def compile_cmd(model: Path = typer.Argument(..., help="model.pt saved with torc
     with live() as progress:
         result = api.compile(model, target=target, out=out, trust=trust, input_shape=input_shape,
                              dt=dt, netx=netx, calibrate=calibrate, lava_neuron=lava_neuron,
-                             progress=progress)
+                             progress=progress, convention=convention, reset=reset)
     _print_compile(result)
     console.print(result.compiled.fixed.summary())
     console.print(_mapping_table(result.compiled))
@@ -155,7 +175,8 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
            attribution_samples: int = typer.Option(256, "--attribution-samples", min=1,
                                                    help="samples the attribution runs on"),
            trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-           dt: float = DtOpt) -> None:
+           dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
+           reset: Optional[str] = ResetOpt) -> None:
     """Compare the float model with the quantized network, layer by layer."""
     from . import api
     from .progress import live
@@ -163,9 +184,11 @@ def verify(model: Path = typer.Argument(..., help="model.pt saved with torch.sav
         result = api.verify(model, data, target=target, backend=backend, json_out=json_out,
                             html_out=html_out, calibrate=calibrate, check_samples=check_samples,
                             trust=trust, input_shape=input_shape, dt=dt, progress=progress,
+                            convention=convention, reset=reset,
                             attribution=attribution_samples if attribution else 0)
     _print_compile(result.compile)
     _print_report(result.report)
+    _print_warnings(result.warnings)
     for path in result.written:
         console.print(f"wrote {path}")
 
@@ -276,28 +299,43 @@ def run(build: Path = typer.Argument(..., help="directory written by snncc compi
 
 
 @app.command("export-nir")
-def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def export_nir(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model), "
+                                            "or a .nir graph to normalise"),
                out: Path = typer.Option(Path("model.nir"), "-o", "--out"),
                trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-               dt: float = DtOpt) -> None:
+               dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
+               reset: Optional[str] = ResetOpt,
+               quantized: bool = typer.Option(False, "--quantized", help="also write the "
+                                              "target's integer program into the metadata "
+                                              "(read back bit-exactly by snncc)"),
+               target: str = typer.Option("loihi", "--target", help=TARGET_HELP)) -> None:
     """Export the float model as NIR (dt, reset mode and integrator in the metadata).
 
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
-    compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.
+    compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.  A .nir input is
+    read as its producer means it and written back with snncc's explicit conventions.
     """
     from . import api
-    console.print(f"wrote {api.export_nir(model, out, trust=trust, input_shape=input_shape, dt=dt)}")
+    from .modelfile import load_model, NirFile
+    loaded = load_model(model, trust=trust) if model.suffix.lower() == ".nir" else model
+    path = api.export_nir(loaded, out, trust=trust, input_shape=input_shape, dt=dt,
+                          convention=convention, reset=reset, quantized=quantized, target=target)
+    if isinstance(loaded, NirFile):
+        _print_nir_import(loaded.graph(dt))
+    console.print(f"wrote {path}")
 
 
 @app.command()
 def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
             target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
-            dt: Optional[float] = DtOpt) -> None:
+            dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
+            reset: Optional[str] = ResetOpt) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
     layer, the quantization summary and the Loihi 2 resource estimate."""
     from . import api
-    info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt)
+    info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
+                       convention=convention, reset=reset)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters

@@ -45,6 +45,10 @@ def compile_model(model, input_shape: Optional[Sequence[int]] = None,
     whose ``dt`` comes from its metadata unless given) and compile it for ``target``."""
     from .modelfile import NirFile
     if isinstance(model, NirFile):
-        return compile_graph(model.graph(dt), config, target)
+        compiled = compile_graph(model.graph(dt), config, target)
+        stored = model.quantized(target, dt) if config is None else None
+        if stored is not None:           # the file's own integer program, bit for bit
+            compiled.fixed = stored
+        return compiled
     from .frontend import trace   # torch is imported only when a torch model is compiled
     return compile_graph(trace(model, input_shape, dt), config, target)

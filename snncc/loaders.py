@@ -158,3 +158,12 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
             raise SnnccError(f"labels 'y' include {int(y.min())}: class indices are >= 0",
                              "store class indices 0 .. classes-1")
     return np.ascontiguousarray(np.swapaxes(x.astype(np.uint8), 0, 1)), y
+
+
+def __getattr__(name: str):
+    """``NirFile`` moved to :mod:`snncc.modelfile`; kept importable from here (lazily: that
+    module imports this one) for scripts written against the earlier layout."""
+    if name == "NirFile":
+        from .modelfile import NirFile
+        return NirFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,23 +33,37 @@ def _safe_globals() -> list:
 class NirFile:
     """A ``.nir`` model: read when compiled, once ``dt`` is known (the file's, or ``--dt``).
 
-    NIR stores no time step; :meth:`graph` reads it with ``dt`` (None: the file's metadata)
-    and keeps the float graph, which is also the float reference ``verify`` compares with.
+    NIR stores no time step, integrator or reset flavour; :meth:`graph` reads the file with
+    ``dt`` (None: the file's metadata or its producer's) and the ``convention`` and
+    ``reset`` set here (None: as the producer means them; see
+    :func:`snncc.backends.nir.from_nir`), and keeps the float graph, which is also the float
+    reference ``verify`` compares with.  What was assumed and repaired is in
+    ``graph.meta["nir_import"]`` and ``graph.meta["nir_repairs"]`` (the CLI prints both).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, convention: Optional[str] = None,
+                 reset: Optional[str] = None) -> None:
         self.path = Path(path)
+        self.convention = convention
+        self.reset = reset
         self._graph = None
+        self._key = None
 
     def graph(self, dt: Optional[float] = None):
-        if self._graph is None or (dt is not None and self._graph.meta.get("dt") != dt):
-            import warnings
-
+        key = (dt, self.convention, self.reset)
+        if self._graph is None or (key != self._key and (dt is not None or key[1:] != self._key[1:])):
             from .backends.nir import read_nir
-            self._graph = read_nir(self.path, dt)
-            for repair in self._graph.meta.get("nir_repairs", []):
-                warnings.warn(f"{self.path.name}: repaired: {repair}", stacklevel=2)
+            self._graph = read_nir(self.path, dt, self.convention, self.reset)
+            self._key = key
         return self._graph
+
+    def quantized(self, target: str, dt: Optional[float] = None):
+        """The integer program for ``target`` the file carries (``snncc export-nir
+        --quantized``), or None; compile uses it instead of quantizing again."""
+        if self.convention is not None or self.reset is not None:
+            return None        # the caller reads the float graph another way: quantize that
+        from .backends.nir.reader import read_nir_quantized
+        return read_nir_quantized(self.path, target, dt)
 
     @property
     def repairs(self) -> list[str]:

@@ -135,12 +135,16 @@ def test_foreign_unit_pulse_convention_is_folded_into_weights():
     np.testing.assert_allclose(graph.node("fc").weight, w * (DT / tau)[:, None], rtol=1e-6)
 
 
-def test_missing_dt_is_a_clear_error():
-    g = nir.read  # noqa: F841 (keeps the nir import used in every branch)
+def test_dt_comes_from_the_gains_or_is_a_clear_error():
     n = to_nir(_tiny_graph())
-    n.metadata = {}
-    with pytest.raises(SnnccError, match="time step"):
+    n.metadata = {}                     # r = tau/dt still says dt
+    graph = from_nir(n)
+    assert graph.meta["dt"] == DT and graph.meta["nir_import"]["dt_source"] == "the gains r = tau/dt"
+    n.nodes["lif"].r = np.ones(2)      # the physical ODE: no step in the file at all
+    with pytest.raises(SnnccError, match="records no time step"):
         from_nir(n)
+    with pytest.raises(SnnccError, match="not a positive time step"):
+        from_nir(n, dt=-1)
 
 
 def test_unsupported_node_is_named():
@@ -148,7 +152,7 @@ def test_unsupported_node_is_named():
                             "li": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
                             "output": nir.Output(output_type={"output": np.array([2])})},
                      edges=[("input", "li"), ("li", "output")])
-    with pytest.raises(SnnccError, match="'li' is a LI"):
+    with pytest.raises(SnnccError, match="'li' is a LI .a leaky integrator.: snncc compiles spiking"):
         from_nir(n, dt=DT)
 
 

@@ -6,7 +6,8 @@ comes back exactly, and other tools can read what they need. ``nir`` is imported
 the Python 3.10 Lava env does not have it.
 """
 from .export import to_nir, write_nir
-from .importer import from_nir, read_nir
+from .importer import from_nir
+from .reader import read_nir
 from . import spatial  # noqa: F401  (registers Conv2d, pooling, Flatten, batch-norm, Scale)
 
 __all__ = ["to_nir", "write_nir", "from_nir", "read_nir"]

@@ -1,130 +1,31 @@
-"""Import NIR graphs into the float IR: exactly what snncc exports, and plain LIF-family
-graphs from other tools when ``dt`` is known (from metadata or the caller).
+"""Import NIR graphs into the float IR, as the file's producer means them.
 
-Gains other than 1 (``r``, ``w_in`` under conventions 2 and 3 of nir-and-peers.md) are
-folded into the preceding Linear/Affine weights, so no convention changes the dynamics
-silently.
+Steps (:func:`from_nir`): recognise the producer (:mod:`.producers`), settle ``dt`` (the
+caller's, the file's metadata, the step the gains imply, the producer's), build one IR node
+per NIR node (:mod:`.neurons`, :mod:`.spatial`), find the edges that close cycles
+(:mod:`.cycles`: only those carry the one-step delay), broadcast one-value neuron layers to
+the size of their input, and fold every input gain (``r``, ``w_in`` under conventions 2 and
+3 of nir-and-peers.md) into the synapses feeding the neuron, so no convention changes the
+dynamics silently.  What was assumed is kept in ``graph.meta["nir_import"]``
+(:func:`.summary.describe` prints it).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable, Optional
+from dataclasses import replace
+from typing import Callable, Optional
 
 import numpy as np
 
 from ...errors import SnnccError
-from ...ir import Add, Affine, Conv2d, CubaLIF, Graph
-from ...ir.nodes import Input, NeuronNode, Output, RESET_CUSTOM, RESET_MODES, RESET_ZERO
+from ...ir import Add, Affine, Conv2d, Graph
+from ...ir.nodes import Input, NeuronNode, Output
 from . import conventions as conv
-
-
-def _scalar(v: Any) -> Any:
-    """Metadata values come back as numpy scalars/bytes from HDF5, as Python values in memory."""
-    if isinstance(v, bytes):
-        return v.decode("utf8")
-    if isinstance(v, np.ndarray) and v.ndim == 0:
-        return v.item()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def _arr(node, field: str) -> np.ndarray:
-    return np.asarray(getattr(node, field), dtype=np.float64)
-
-
-def _dtype(meta: dict) -> np.dtype:
-    return np.dtype(_scalar(meta.get("dtype", "float32")))
-
-
-def _reset(name: str, nir_node, meta: dict) -> dict:
-    """Reset fields of the canonical neuron from snncc metadata, or NIR's v_reset."""
-    mode = _scalar(meta.get("reset", RESET_ZERO))
-    if mode not in RESET_MODES:
-        raise SnnccError(f"NIR node {name!r}: unknown reset mode {mode!r} in its metadata",
-                         f"use one of {', '.join(RESET_MODES)}")
-    v_reset = np.asarray(getattr(nir_node, "v_reset", None) if
-                         getattr(nir_node, "v_reset", None) is not None else 0.0)
-    out: dict = {"reset": mode, "reset_delayed": bool(_scalar(meta.get("reset_delayed", False)))}
-    if "floor" in meta:
-        out["floor"] = float(_scalar(meta["floor"]))
-    dtype = _dtype(meta)
-    if mode == RESET_CUSTOM:
-        out["reset_mult"] = np.asarray(meta["reset_mult"], dtype=np.float64).astype(dtype)
-        out["reset_sub"] = np.asarray(meta["reset_sub"], dtype=np.float64).astype(dtype)
-    elif mode == RESET_ZERO and np.any(v_reset != 0):
-        # v = v_reset after a spike is the custom reset with mult 0, sub -v_reset
-        shape = np.shape(nir_node.v_threshold)
-        out.update(reset=RESET_CUSTOM, reset_mult=np.zeros(shape, dtype),
-                   reset_sub=np.broadcast_to(-v_reset, shape).astype(dtype))
-    return out
-
-
-@dataclass
-class _Context:
-    """What every node importer needs: dt, the forced convention (or None to detect it per
-    node) and the record of what was chosen (kept in the graph metadata)."""
-
-    dt: float
-    convention: Optional[str]
-    chosen: dict = field(default_factory=dict)
-
-    def pick(self, name: str, r, tau_mem) -> conv.Convention:
-        if self.convention is not None:
-            choice = self.convention
-        else:
-            found = conv.detect(r, tau_mem, self.dt)
-            # several match only when tau == dt; none: a general gain, read the Euler way
-            choice = "euler" if not found or "euler" in found else found[0]
-        self.chosen[name] = choice
-        return conv.CONVENTIONS[choice]
-
-
-def _lif_like(name, nir_node, ctx: _Context, *, tau_mem, r, v_leak, tau_syn=None, w_in=None):
-    """Canonical neuron + the input gain to fold into the preceding weights."""
-    meta = dict(nir_node.metadata or {})
-    dtype = _dtype(meta)
-    dt = ctx.dt
-    thr = _arr(nir_node, "v_threshold")
-    if tau_mem is None:                          # IF: no leak
-        ctx.chosen[name] = "euler"
-        beta, gain_v, bias = np.ones_like(thr), dt * r, np.zeros_like(thr)
-        c = conv.CONVENTIONS["euler"]
-    else:
-        c = ctx.pick(name, r, tau_mem)
-        beta, gain_v = c.decay(tau_mem, dt), c.v_gain(r, tau_mem, dt)
-        bias = dt * v_leak / tau_mem
-    if tau_syn is None:
-        alpha, gain_i = np.zeros_like(thr), np.ones_like(thr)
-    else:
-        alpha, gain_i = c.decay(tau_syn, dt), c.i_gain(w_in, tau_syn, dt)
-    for label, decay in (("tau_mem", beta), ("tau_syn", alpha)):
-        if np.any(decay < 0) or np.any(decay > 1):
-            hint = (" (Norse 1.1.0 writes tau = dt/tau_mem_inv, 1000x too small at dt = 1 ms: "
-                    "multiply its taus by 1/dt)" if ctx.chosen.get(name) == "unit-pulse" else "")
-            raise SnnccError(f"NIR node {name!r}: {label} < dt gives a decay outside [0, 1] "
-                             f"at dt = {dt:g}{hint}", "check the time step (--dt) of this file")
-    neuron = CubaLIF(name, shape=tuple(int(s) for s in thr.shape),
-                     alpha=alpha.astype(dtype), beta=beta.astype(dtype),
-                     threshold=thr.astype(dtype), bias=bias.astype(dtype),
-                     **_reset(name, nir_node, meta))
-    return neuron, gain_i * gain_v
-
-
-def _lif(name, n, ctx):
-    return _lif_like(name, n, ctx, tau_mem=_arr(n, "tau"), r=_arr(n, "r"), v_leak=_arr(n, "v_leak"))
-
-
-def _if(name, n, ctx):
-    return _lif_like(name, n, ctx, tau_mem=None, r=_arr(n, "r"), v_leak=None)
-
-
-def _cuba(name, n, ctx):
-    return _lif_like(name, n, ctx, tau_mem=_arr(n, "tau_mem"), r=_arr(n, "r"),
-                     v_leak=_arr(n, "v_leak"), tau_syn=_arr(n, "tau_syn"),
-                     w_in=np.broadcast_to(_arr(n, "w_in"), np.shape(n.tau_syn)))
+from . import producers as prod
+from .cycles import delayed_edges
+from .neurons import NEURON_IMPORTERS, RESET_CHOICES, ImportContext, scalar
+from .safety import NirLimits
+from .subgraphs import flatten_subgraphs
 
 
 def _affine(name, n, ctx):
@@ -133,56 +34,103 @@ def _affine(name, n, ctx):
                   bias=None if bias is None else np.asarray(bias)), None
 
 
+def _shape_of(types, key: str) -> tuple[int, ...]:
+    shape = np.asarray((types or {}).get(key, []), dtype=np.int64).reshape(-1)
+    return tuple(int(s) for s in shape)
+
+
 def _input(name, n, ctx):
-    return Input(name, shape=tuple(int(s) for s in np.asarray(n.input_type["input"]))), None
+    shape = _shape_of(n.input_type, "input")
+    if len(shape) in (2, 4) and shape[0] == 1:
+        ctx.notes.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
+        shape = shape[1:]
+    if any(s <= 0 for s in shape):
+        raise SnnccError(f"NIR input {name!r} has shape {list(shape)}",
+                         "give the Input node a shape of positive sizes (no batch axis)")
+    return Input(name, shape=shape), None
 
 
 def _output(name, n, ctx):
-    """IR outputs take their shape from their input; the declared one is checked in from_nir."""
+    """IR outputs take their shape from their input; the declared one is checked later."""
     return Output(name), None
 
 
-def _check_outputs(graph: Graph, nir_graph) -> None:
-    shapes = graph.shapes()
-    for name in graph.output_names:
-        declared = tuple(int(s) for s in np.asarray(nir_graph.nodes[name].output_type["output"]))
-        if declared and int(np.prod(declared)) != int(np.prod(shapes[name])):
-            raise SnnccError(f"NIR output {name!r} declares shape {list(declared)} but receives "
-                             f"{list(shapes[name])}", "repair the Output node's shape")
-
-
 IMPORTERS: dict[str, Callable] = {"Input": _input, "Output": _output, "Affine": _affine,
-                                  "Linear": _affine, "LIF": _lif, "IF": _if, "CubaLIF": _cuba}
+                                  "Linear": _affine, **NEURON_IMPORTERS}
 
 
 def _graph_meta(nir_graph) -> dict:
-    return {k: _scalar(v) for k, v in dict(nir_graph.metadata or {}).items()}
+    return {k: scalar(v) for k, v in dict(nir_graph.metadata or {}).items()}
 
 
-def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = None) -> Graph:
-    """Float IR graph of ``nir_graph``; ``dt`` overrides/completes the file's metadata.
+def _resolve_dt(dt, meta: dict, nir_graph, producer, notes: list, warnings: list) -> tuple[float, str]:
+    """(dt, where it came from); warns when a given dt contradicts the file."""
+    implied = prod.consistent(prod.euler_dts(nir_graph))
+    file_dt = meta.get("dt")
+    if dt is not None:
+        try:
+            dt = float(dt)
+        except (TypeError, ValueError):
+            raise SnnccError(f"--dt {dt!r} is not a number", "give the time step in seconds, "
+                             "e.g. --dt 1e-4") from None
+        if not np.isfinite(dt) or dt <= 0:
+            raise SnnccError(f"--dt {dt:g} is not a positive time step",
+                             "give the time step in seconds (a positive number, e.g. --dt 1e-4)")
+        theirs = float(file_dt) if file_dt is not None else implied
+        if theirs is not None and abs(dt - theirs) > 1e-6 * theirs:
+            what = ("the file's metadata records dt" if file_dt is not None else
+                    "the file's gains (r = tau/dt) were written for dt")
+            warnings.append(f"--dt {dt:g} differs from the {theirs:g} s {what}: every decay "
+                            "and input gain changes, so spikes will not match the producer's "
+                            f"(drop --dt to use {theirs:g})")
+        return dt, "--dt"
+    if file_dt is not None:
+        file_dt = float(file_dt)
+        if not np.isfinite(file_dt) or file_dt <= 0:
+            raise SnnccError(f"the NIR file's metadata records dt = {file_dt!r}, not a positive "
+                             "time step", "give the time step, e.g. --dt 1e-4")
+        return file_dt, "file metadata"
+    if implied is not None:
+        return implied, "the gains r = tau/dt"
+    if producer is not None and producer.dt is not None:
+        return producer.dt, f"{producer.name}'s default"
+    if not prod.euler_dts(nir_graph) and not any(
+            getattr(n, f, None) is not None for n in nir_graph.nodes.values()
+            for f in ("tau", "tau_mem", "tau_syn")):
+        return 1e-3, "unused: no node of this graph depends on dt"
+    raise SnnccError("the NIR graph records no time step, and its neurons (r = 1: the physical "
+                     "ODE) do not imply one (NIR stores no dt)",
+                     "give the step the model was trained with, e.g. --dt 1e-4 (snnTorch and "
+                     "SpikingJelly: 1e-4, Norse: 1e-3)")
 
-    ``convention`` ("euler", "unit-pulse", "exp-euler"; see :data:`conventions.CONVENTIONS`)
-    forces how ``r``/``w_in`` and the decays are read; by default it is detected per node
-    from ``r`` (snncc's own files say "euler" in their metadata).  The choice per node is
-    kept in ``graph.meta["nir_conventions"]``.
+
+def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = None,
+             reset: Optional[str] = None, limits: Optional[NirLimits] = None) -> Graph:
+    """Float IR graph of ``nir_graph``.
+
+    ``dt`` (s): overrides the file's step; ``convention`` ("euler", "unit-pulse",
+    "exp-euler"; :data:`conventions.CONVENTIONS`) forces how ``r``/``w_in`` and the decays
+    of every neuron node are read; ``reset`` (:data:`neurons.RESET_CHOICES`) forces the reset
+    flavour.  Left None, each comes from the file's metadata, its producer, or per node from
+    ``r``.  Raises :class:`SnnccError` for graphs snncc cannot read exactly.
     """
     if convention is not None and convention not in conv.CONVENTIONS:
         raise SnnccError(f"unknown NIR convention {convention!r}",
                          f"use one of {', '.join(conv.CONVENTIONS)}")
+    if reset is not None and reset not in RESET_CHOICES:
+        raise SnnccError(f"unknown reset flavour {reset!r}", f"use one of {', '.join(RESET_CHOICES)}")
+    limits = limits or NirLimits.from_env()
     meta = _graph_meta(nir_graph)
-    dt = dt if dt is not None else meta.get("dt")
-    if dt is None or not float(dt) > 0:
-        raise SnnccError("the NIR graph records no time step (NIR stores none; snncc writes "
-                         "'dt' into the metadata)", "give the time step, e.g. --dt 0.001")
-    dt = float(dt)
-    if convention is None and meta.get("format") == conv.FORMAT:
-        convention = "euler"                 # snncc writes the Euler convention
-    ctx = _Context(dt, convention)
+    notes: list[str] = []
+    nir_graph = flatten_subgraphs(nir_graph, notes)
+    producer, evidence = prod.detect(nir_graph, meta)
+    warnings: list[str] = []
+    dt, dt_source = _resolve_dt(dt, meta, nir_graph, producer, notes, warnings)
+    ctx = ImportContext(dt, convention, reset, producer, notes=notes, warnings=warnings)
+    if producer is not None and producer.tau_times_dt:
+        _undo_tau_times_dt(nir_graph, dt)
     graph_meta = json.loads(meta["graph_meta"]) if "graph_meta" in meta else {}
     graph_meta["dt"] = dt
-    recurrent = {tuple(e) for e in json.loads(meta.get("recurrent_edges", "[]"))}
-    ports = json.loads(meta.get("ports", "{}"))
 
     built, gains = {}, {}
     for name, n in nir_graph.nodes.items():
@@ -194,223 +142,194 @@ def from_nir(nir_graph, dt: Optional[float] = None, convention: Optional[str] = 
         if gain is not None and not conv.is_unit(gain):
             gains[name] = gain
 
-    incoming: dict[str, list[str]] = {name: [] for name in built}
-    rec_in: dict[str, list[str]] = {name: [] for name in built}
-    for src, dst in nir_graph.edges:
+    edges = _edges(nir_graph, built, ctx)
+    if "recurrent_edges" in meta:           # snncc's own files say which edges are delayed
+        recurrent = [tuple(e) for e in json.loads(meta["recurrent_edges"])]
+    else:
+        roots = sorted(n for n, b in built.items() if isinstance(b, Input))
+        recurrent = delayed_edges(built, edges, roots,
+                                  lambda n: isinstance(built[n], (NeuronNode, Input)))
+        if recurrent:
+            graph_meta["nir_recurrent_inferred"] = [list(e) for e in recurrent]
+    graph = _assemble(built, edges, set(recurrent), json.loads(meta.get("ports", "{}")), graph_meta)
+    _broadcast_one_value_layers(graph, gains, ctx)
+    _move_recurrent_biases(graph)
+    for name, gain in gains.items():
+        _fold_gain(graph, name, gain)
+    _check_shapes(graph, nir_graph, limits)
+    if producer is not None and producer.subtract_delayed and reset in (None, "zero"):
+        _warn_snntorch_zero_reset(graph, ctx)
+    graph.meta["nir_conventions"] = dict(ctx.chosen)
+    graph.meta["nir_import"] = {
+        "producer": None if producer is None else producer.name, "evidence": evidence,
+        "dt": dt, "dt_source": dt_source, "conventions": dict(ctx.chosen),
+        "resets": dict(ctx.resets),
+        "caveat": "" if producer is None or reset is not None else producer.caveat,
+        "notes": list(ctx.notes), "warnings": list(ctx.warnings)}
+    return graph
+
+
+def _warn_snntorch_zero_reset(graph: Graph, ctx: ImportContext) -> None:
+    """snnTorch's zero reset of Synaptic/RLeaky/RSynaptic clears the whole next step, input
+    included (``snntorch/_neurons``; see snncc.frontend.snntorch): no canonical neuron does."""
+    hit = [n.name for n in graph.of_type(NeuronNode)
+           if (np.any(np.asarray(n.alpha) != 0) or graph.recurrent_inputs_of(n.name))
+           and n.reset == "zero"]
+    if hit:
+        ctx.warnings.append(f"if {', '.join(hit[:4])} used snnTorch's reset_mechanism='zero', "
+                            "snnTorch also drops the input of the step after each spike, which "
+                            "snncc cannot express: spikes will differ (its default subtract "
+                            "reset is exact: --reset subtract)")
+
+
+def _undo_tau_times_dt(nir_graph, dt: float) -> None:
+    for n in nir_graph.nodes.values():
+        for f in ("tau", "tau_mem", "tau_syn"):
+            if getattr(n, f, None) is not None:
+                setattr(n, f, np.asarray(getattr(n, f), np.float64) / dt)
+
+
+def _edges(nir_graph, built: dict, ctx: ImportContext) -> list[tuple[str, str]]:
+    pairs = [(str(scalar(s)), str(scalar(d))) for s, d in nir_graph.edges]
+    unique = list(dict.fromkeys(pairs))
+    if len(unique) != len(pairs):
+        ctx.notes.append(f"removed {len(pairs) - len(unique)} duplicate edge(s)")
+    for src, dst in unique:
         if src not in built or dst not in built:
             raise SnnccError(f"NIR edge {src!r} -> {dst!r} names a missing node",
                              "repair the file: every edge must join two existing nodes")
-        (rec_in if (src, dst) in recurrent else incoming)[dst].append(src)
+    return unique
+
+
+def _assemble(built: dict, edges: list, recurrent: set, ports: dict, meta: dict) -> Graph:
+    """The IR graph: feed-forward edges in port order, delayed edges as recurrent ones.
+    NIR sums the edges into a node; several into a non-neuron node become an ``Add``."""
+    incoming: dict[str, list[str]] = {n: [] for n in built}
+    rec_in: dict[str, list[str]] = {n: [] for n in built}
+    for s, d in edges:
+        (rec_in if (s, d) in recurrent else incoming)[d].append(s)
     for dst, srcs in incoming.items():
         srcs.sort(key=lambda s: (ports.get(f"{s}->{dst}", 0), s))
-    _sum_edges(built, incoming, rec_in)
-
-    graph = Graph(graph_meta)
+    for dst in list(incoming):
+        if len(incoming[dst]) + len(rec_in[dst]) > 1 and not isinstance(built[dst], NeuronNode):
+            name = f"{dst}.sum"
+            while name in built:
+                name += "_"
+            built[name], incoming[name], rec_in[name] = Add(name), incoming[dst], rec_in[dst]
+            incoming[dst], rec_in[dst] = [name], []
+    graph = Graph(meta)
     pending = dict(built)
     while pending:
         ready = [n for n in pending if all(s in graph for s in incoming[n])]
-        if not ready and _cut_feedback(pending, incoming, rec_in, graph.meta):
-            continue
         if not ready:
-            raise SnnccError(f"the NIR graph has a cycle through {sorted(pending)} without "
-                             "recorded delays", "mark recurrent edges (snncc metadata "
-                             "'recurrent_edges') or break the cycle")
+            raise SnnccError(f"the NIR graph has a cycle through {sorted(pending)[:8]} that "
+                             "passes no neuron (an algebraic loop)",
+                             "put a neuron on every cycle, or break it")
         for name in ready:
             graph.add(pending.pop(name), incoming[name])
     for dst, srcs in rec_in.items():
         for src in srcs:
             graph.add_recurrent(src, dst)
-    for name, gain in gains.items():
-        _fold_gain(graph, name, gain)
-    if ctx.chosen:
-        graph.meta["nir_conventions"] = dict(ctx.chosen)
-    try:
-        _check_outputs(graph, nir_graph)
-    except ValueError as exc:
-        raise SnnccError(f"NIR graph shapes do not fit: {exc}", "repair the file") from None
     return graph
 
 
-def _sum_edges(built: dict, incoming: dict, rec_in: dict) -> None:
-    """NIR sums the edges into a node; snncc's layers take one input, so several edges into
-    a non-neuron node become an explicit residual ``Add`` (neurons sum their inputs)."""
-    for dst in list(incoming):
-        srcs = incoming[dst]
-        if len(srcs) > 1 and not isinstance(built[dst], NeuronNode):
-            name = f"{dst}.sum"
-            while name in built:
-                name += "_"
-            built[name], incoming[name], rec_in[name] = Add(name), list(srcs), []
-            incoming[dst] = [name]
+def _broadcast_one_value_layers(graph: Graph, gains: dict, ctx: ImportContext) -> None:
+    """A neuron layer with one value per parameter (snnTorch's scalar beta, Norse's exports)
+    takes the shape of its input: NIR nodes carry no size of their own."""
+    shapes: dict[str, tuple] = {}
+    for name in graph.order():
+        node = graph.node(name)
+        ins = [shapes[s] for s in graph.inputs_of(name)]
+        if isinstance(node, NeuronNode) and int(np.prod(node.shape)) == 1 and ins \
+                and int(np.prod(ins[0])) > 1:
+            shape = tuple(ins[0])
+            arrays = {k: np.broadcast_to(v, shape).copy() if np.size(v) == 1 else v
+                      for k, v in node.arrays().items()}
+            graph.replace(replace(node, shape=shape, **arrays))
+            if name in gains:
+                gains[name] = np.broadcast_to(gains[name], shape).copy()
+            ctx.notes.append(f"broadcast the one-value parameters of {name!r} to its input "
+                             f"shape {list(shape)}")
+        try:
+            shapes[name] = tuple(graph.node(name).infer_shape(ins))
+        except (ValueError, IndexError) as exc:
+            raise SnnccError(f"NIR graph shapes do not fit: {exc}", "repair the file") from None
 
 
-def _cut_feedback(pending: dict, incoming: dict, rec_in: dict, meta: dict) -> bool:
-    """A cycle without snncc's 'recurrent_edges' (another tool's file): the edges into
-    neurons from nodes still waiting close it; read them as recurrent (one step of delay,
-    NIR's usual reading) and record that.  False if there is no such edge."""
-    cut = [(s, d) for d in pending if isinstance(pending[d], NeuronNode)
-           for s in incoming[d] if s in pending]
-    for s, d in cut:
-        incoming[d].remove(s)
-        rec_in[d].append(s)
-    if cut:
-        meta.setdefault("nir_recurrent_inferred", []).extend([list(e) for e in cut])
-    return bool(cut)
+def _move_recurrent_biases(graph: Graph) -> None:
+    """A recurrent ``Affine`` computes ``W @ spk[t-1] + b``: its bias acts from step 0.
+    The IR delays the Affine's output instead (zero at step 0), so the bias moves onto the
+    neuron's feed-forward Affine (or Conv2d with a per-channel-constant bias)."""
+    for src, dst, _, rec in graph.edges():
+        node = graph.node(src)
+        if not rec or not isinstance(node, Affine) or node.bias is None \
+                or not np.any(np.asarray(node.bias) != 0):
+            continue
+        bias = np.asarray(node.bias, np.float64).reshape(-1)
+        target = [s for s in graph.inputs_of(dst) if isinstance(graph.node(s), Affine)
+                  and graph.consumers_of(s) == [dst]]
+        if len(graph.consumers_of(src)) != 1 or not target:
+            raise SnnccError(f"NIR: the recurrent Affine {src!r} into {dst!r} has a bias, which "
+                             "acts from step 0, and no feed-forward Linear/Affine of its own "
+                             f"feeds {dst!r} to carry it", "insert a Linear before the neuron or "
+                             "move the bias there")
+        ff = graph.node(target[0])
+        dtype = np.asarray(ff.weight).dtype
+        old = np.zeros(bias.shape) if ff.bias is None else np.asarray(ff.bias, np.float64)
+        graph.replace(replace(ff, bias=(old + bias).astype(dtype)))
+        graph.replace(replace(node, bias=None))
+        graph.meta.setdefault("nir_moved_biases", []).append([src, target[0]])
 
 
 def _fold_gain(graph: Graph, name: str, gain: np.ndarray) -> None:
-    """Multiply a neuron's input gain into the rows of the Linear/Affine that feeds it
-    (or the output channels of a Conv2d, when the gain is the same over each channel)."""
-    srcs = graph.inputs_of(name)
-    if len(srcs) == 1 and isinstance(graph.node(srcs[0]), Conv2d) \
-            and len(graph.consumers_of(srcs[0])) == 1:
-        conv_node = graph.node(srcs[0])
-        per = np.asarray(gain, np.float64).reshape(conv_node.weight.shape[0], -1)
-        if np.all(per == per[:, :1]):
+    """Multiply a neuron's input gain into the rows of every Linear/Affine that feeds it
+    (feed-forward and recurrent), or the output channels of a Conv2d when the gain is the
+    same over each channel."""
+    srcs = graph.inputs_of(name) + graph.recurrent_inputs_of(name)
+    shape = graph.node(name).shape
+    gain = np.broadcast_to(np.asarray(gain, np.float64), shape)
+    bad = [s for s in srcs if not isinstance(graph.node(s), (Affine, Conv2d))
+           or len(graph.consumers_of(s)) != 1]
+    if not srcs or bad:
+        raise SnnccError(f"NIR neuron {name!r} has an input gain (r or w_in) != 1 but is fed by "
+                         f"{bad[0] if bad else 'nothing'!r}, not by Linear/Affine/Conv2d nodes "
+                         "of its own to fold it into",
+                         "insert a Linear/Affine node before it, or export with unit gains "
+                         "(r = tau/dt)")
+    for src in srcs:
+        node = graph.node(src)
+        dtype = np.asarray(node.weight).dtype
+        if isinstance(node, Conv2d):
+            per = gain.reshape(node.weight.shape[0], -1)
+            if not np.all(per == per[:, :1]):
+                raise SnnccError(f"NIR neuron {name!r}: an input gain that varies within a "
+                                 f"channel cannot be folded into conv {src!r}",
+                                 "use one r (and w_in) per channel")
             g = per[:, 0]
-            dtype = np.asarray(conv_node.weight).dtype
-            bias = None if conv_node.bias is None else \
-                (np.asarray(conv_node.bias, np.float64) * g).astype(dtype)
-            graph.replace(replace(conv_node, bias=bias, weight=(np.asarray(
-                conv_node.weight, np.float64) * g[:, None, None, None]).astype(dtype)))
-            return
-    if len(srcs) != 1 or not isinstance(graph.node(srcs[0]), Affine) \
-            or len(graph.consumers_of(srcs[0])) != 1:
-        raise SnnccError(f"NIR neuron {name!r} has an input gain (r or w_in) != 1 but is not "
-                         "fed by exactly one Linear/Affine node to fold it into",
-                         "insert a Linear/Affine node before it or export with r = tau/dt")
-    aff = graph.node(srcs[0])
-    g = np.asarray(gain, dtype=np.float64).reshape(-1)
-    dtype = np.asarray(aff.weight).dtype
-    weight = (np.asarray(aff.weight, dtype=np.float64) * g[:, None]).astype(dtype)
-    bias = None if aff.bias is None else (np.asarray(aff.bias, np.float64) * g).astype(dtype)
-    graph.replace(replace(aff, weight=weight, bias=bias))
+            w = np.asarray(node.weight, np.float64) * g[:, None, None, None]
+        else:
+            g = gain.reshape(-1)
+            w = np.asarray(node.weight, np.float64) * g[:, None]
+        bias = None if node.bias is None else (np.asarray(node.bias, np.float64) * g).astype(dtype)
+        graph.replace(replace(node, weight=w.astype(dtype), bias=bias))
 
 
-def _batch_leading(shape: np.ndarray) -> bool:
-    """A leading 1 that is a batch axis: (1, n) or (1, C, H, W).  A 3-d (1, H, W) is an
-    image with one channel (NIR shapes exclude the batch), not a batch."""
-    return shape.size in (2, 4) and shape[0] == 1
-
-
-def _repair_batch_dims(g) -> list[str]:
-    """Input/Output types written with a leading batch dimension of 1 (old exports)."""
-    done = []
-    for name, node in g.nodes.items():
-        for attr, key in (("input_type", "input"), ("output_type", "output")):
-            types = getattr(node, attr, None) if type(node).__name__ in ("Input", "Output") else None
-            if types and key in types:
-                shape = np.asarray(types[key]).reshape(-1)
-                if _batch_leading(shape):
-                    types[key] = shape[1:]
-                    done.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
-    return done
-
-
-def _repair_duplicate_edges(g) -> list[str]:
-    unique = list(dict.fromkeys(tuple(e) for e in g.edges))
-    if len(unique) == len(g.edges):
-        return []
-    removed = len(g.edges) - len(unique)
-    g.edges = unique
-    return [f"removed {removed} duplicate edge(s)"]
-
-
-_NEURON_FIELDS = ("tau", "tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in")
-
-
-def _repair_scalar_parameters(g) -> list[str]:
-    """Neuron parameters stored as scalars (or shape-1 arrays) where the layer has n neurons."""
-    done = []
-    for name, node in g.nodes.items():
-        if type(node).__name__ not in ("LIF", "IF", "CubaLIF"):
+def _check_shapes(graph: Graph, nir_graph, limits: NirLimits) -> None:
+    try:
+        shapes = graph.shapes()
+    except (ValueError, IndexError) as exc:
+        raise SnnccError(f"NIR graph shapes do not fit: {exc}", "repair the file") from None
+    for name, shape in shapes.items():
+        if int(np.prod(shape)) > limits.max_tensor_elements:
+            raise SnnccError(f"NIR node {name!r} produces a tensor of {int(np.prod(shape)):,} "
+                             f"values (shape {list(shape)}; limit {limits.max_tensor_elements:,})",
+                             "check the file; raise SNNCC_NIR_MAX_TENSOR_ELEMENTS if it is right")
+    for name in graph.output_names:
+        node = nir_graph.nodes.get(name)
+        declared = _shape_of(getattr(node, "output_type", None), "output")
+        if len(declared) in (2, 4) and declared[0] == 1 and \
+                int(np.prod(declared)) == int(np.prod(shapes[name])):
             continue
-        sizes = [np.size(getattr(node, f)) for f in _NEURON_FIELDS if hasattr(node, f)]
-        n = max(sizes)
-        shape = next(np.shape(getattr(node, f)) for f in _NEURON_FIELDS
-                     if hasattr(node, f) and np.size(getattr(node, f)) == n)
-        fixed = [f for f in _NEURON_FIELDS if hasattr(node, f)
-                 and getattr(node, f) is not None and np.size(getattr(node, f)) == 1 and n > 1]
-        for f in fixed:
-            setattr(node, f, np.full(shape, np.asarray(getattr(node, f)).reshape(())))
-        if fixed:
-            done.append(f"broadcast scalar {', '.join(fixed)} of {name!r} to {list(shape)}")
-    return done
-
-
-REPAIRS = [_repair_batch_dims, _repair_duplicate_edges, _repair_scalar_parameters]
-
-
-def _repair_dict(data: dict) -> list[str]:
-    """Repairs nir's node constructors need *before* they run (they assert equal shapes)."""
-    done = []
-    for name, node in dict(data.get("nodes", {})).items():
-        kind = str(_scalar(node.get("type", "")))
-        if kind in ("LIF", "IF", "CubaLIF"):
-            fields = [f for f in _NEURON_FIELDS if f in node]
-            shape = max((np.shape(node[f]) for f in fields), key=lambda s: int(np.prod(s)))
-            fixed = [f for f in fields if np.size(node[f]) == 1 and int(np.prod(shape)) > 1]
-            for f in fixed:
-                node[f] = np.full(shape, np.asarray(node[f]).reshape(()))
-            if fixed:
-                done.append(f"broadcast scalar {', '.join(fixed)} of {name!r} to {list(shape)}")
-        elif kind in ("Input", "Output") and "shape" in node:
-            shape = np.asarray(node["shape"]).reshape(-1)
-            if _batch_leading(shape):
-                node["shape"] = shape[1:]
-                done.append(f"dropped the batch dimension of {name!r} ({list(shape)})")
-    return done
-
-
-def _read_lenient(path: Path):
-    """nir.read without type checks, repairing the raw dictionary first."""
-    import h5py
-    import nir
-    from nir.serialization import hdf2dict
-    with h5py.File(path, "r") as f:
-        data = hdf2dict(f["node"])
-    repairs = _repair_dict(data)
-    data["type_check"] = False
-    return nir.dict2NIRNode(data), repairs
-
-
-def read_nir(path: str | Path, dt: Optional[float] = None,
-             convention: Optional[str] = None) -> Graph:
-    """Read a NIR file into the float IR, with one clear error for unreadable files.
-
-    Files that nir's strict reader rejects (older exports: batch dimensions in shapes,
-    scalar parameters, duplicate edges) are read again without type checking and repaired;
-    what was repaired is listed in ``graph.meta["nir_repairs"]`` (the CLI prints it).
-    """
-    import nir
-    path = Path(path)
-    if not path.is_file():
-        raise SnnccError(f"NIR file {str(path)!r} does not exist", "check the path")
-    repairs: list[str] = []
-    try:
-        nir_graph = nir.read(path)
-    except Exception as strict:  # nir/h5py raise many types for corrupt or legacy files
-        try:
-            nir_graph, fixed = _read_lenient(path)
-        except Exception as exc:
-            raise SnnccError(f"cannot read NIR file {str(path)!r}: {type(exc).__name__}: "
-                             f"{str(exc)[:200]}", "pass a NIR HDF5 file written by nir.write "
-                             "(e.g. snncc export-nir)") from None
-        repairs.append(f"nir's strict read failed ({type(strict).__name__}: "
-                       f"{str(strict)[:120]}); read without type check")
-        repairs += fixed
-    try:
-        for repair in REPAIRS:
-            repairs += repair(nir_graph)
-        graph = from_nir(nir_graph, dt, convention)
-    except SnnccError as exc:
-        if repairs:
-            raise SnnccError(f"{exc.cause} (after repairs: {'; '.join(repairs)})", exc.fix) from None
-        raise
-    except Exception as exc:  # the file is user input: any malformed content, one clear error
-        raise SnnccError(f"NIR file {str(path)!r} is malformed ({type(exc).__name__}: "
-                         f"{str(exc)[:160]})", "re-export it with nir.write "
-                         "(e.g. snncc export-nir)") from None
-    if repairs:
-        graph.meta["nir_repairs"] = repairs
-    return graph
+        if declared and int(np.prod(declared)) != int(np.prod(shapes[name])):
+            raise SnnccError(f"NIR output {name!r} declares shape {list(declared)} but receives "
+                             f"{list(shapes[name])}", "repair the Output node's shape")

@@ -145,7 +145,8 @@ def _import_flatten(name, n, ctx):
         raise SnnccError(f"NIR node {name!r}: Flatten(start_dim={n.start_dim}) keeps leading "
                          "dimensions", "flatten all non-batch dimensions")
     if int(n.start_dim) == 1:
-        ctx.chosen.setdefault("flatten_start_dim_1", []).append(name)
+        ctx.notes.append(f"Flatten {name!r}: start_dim = 1 read as PyTorch's (batch axis "
+                         "included): the same full flatten")
     return Flatten(name), None
 
 
