@@ -21,15 +21,12 @@ from snncc.targets.loihi.quantize import QuantConfig, netx_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deep_models as dm  # noqa: E402
+from fidelity_helpers import mlp  # noqa: E402
 from helpers import run_cli  # noqa: E402
 
 
-def _mlp(neuron, n_in=10, seed=0):
-    torch.manual_seed(seed)
-    m = nn.Sequential(nn.Linear(n_in, 8), neuron(8), nn.Linear(8, 4), neuron(4))
-    with torch.no_grad():
-        m[0].weight.mul_(1.5)
-    return m.eval()
+def _mlp(neuron):
+    return mlp(neuron, hidden=8)
 
 
 NETS = {   # name: (model, input shape, config)

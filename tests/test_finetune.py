@@ -21,16 +21,12 @@ from snncc.report.runs import run_quantized
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deep_models as dm  # noqa: E402
+from fidelity_helpers import mlp  # noqa: E402
 from helpers import run_cli  # noqa: E402
 
 
-def _mlp(neuron, n_in=10, seed=0):
-    torch.manual_seed(seed)
-    m = nn.Sequential(nn.Linear(n_in, 12), neuron(12), nn.Linear(12, 4), neuron(4))
-    with torch.no_grad():
-        m[0].weight.mul_(1.5)
-        m[0].bias.uniform_(0.0, 0.1)
-    return m.eval()
+def _mlp(neuron):
+    return mlp(neuron, bias=0.1)
 
 
 NETS = {

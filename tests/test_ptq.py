@@ -23,15 +23,11 @@ from snncc.verify import verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deep_models as dm  # noqa: E402
+from fidelity_helpers import mlp  # noqa: E402
 
 
-def _mlp(neuron, seed=0):
-    torch.manual_seed(seed)
-    m = nn.Sequential(nn.Linear(12, 10), neuron(10), nn.Linear(10, 5), neuron(5))
-    with torch.no_grad():
-        m[0].weight.mul_(1.5)
-        m[0].bias.uniform_(0.0, 0.2)
-    return m.eval()
+def _mlp(neuron):
+    return mlp(neuron, n_in=12, hidden=10, n_out=5, bias=0.2)
 
 
 CONFIGS = {
