@@ -135,3 +135,14 @@ def test_precise_bias_carries_a_cuba_axon_residual_on_the_neuron():
     assert n1.bias_start == 1 and not n1.is_stock_lif
     x = dm.spikes(40, 32, (12,), rate=0.3, seed=4)
     assert verify(m, c, x).output_agreement >= verify(m, compile_model(m), x).output_agreement - 1e-3
+
+
+def test_netx_calibration_stays_expressible_in_netx():
+    from snncc.backends.lava.netx import netx_problems
+    from snncc.targets.loihi.quantize import netx_config
+    m = mlp(lambda n: snn.LIF(n, beta=0.8, threshold=0.7), bias=0.1)
+    x = dm.spikes(12, 32, (10,), rate=0.4, seed=0)
+    c, cal = calibrate(m, x, base=netx_config(), ratios=(1.0, 2.0))
+    assert netx_problems(c.fixed) == []
+    tried = {e["recipe"] for e in cal.extra["recipes"]}
+    assert "drift" in tried and not any("extended" in r or "precise" in r for r in tried)

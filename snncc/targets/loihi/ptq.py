@@ -62,8 +62,9 @@ def _weight_drift(syn: Synapse, err: np.ndarray, r: np.ndarray) -> tuple[np.ndar
 def refine_scales(syns: list[Synapse], modes: list[str], exps: list[int], scale: np.ndarray,
                   syn_bias: Optional[np.ndarray], axon_bias: bool, neuron_bias: np.ndarray,
                   threshold: np.ndarray, rates: Optional[dict], window: float,
-                  extended: bool) -> np.ndarray:
-    """Per-neuron scales in ``[scale/2, scale]`` with the least expected drift (see module)."""
+                  extended: bool, shared: bool = False) -> np.ndarray:
+    """Per-neuron scales in ``[scale/2, scale]`` with the least expected drift (see module);
+    ``shared``: one factor for the whole layer (one scale per layer, e.g. for netx)."""
     n = scale.size
     best, best_metric = scale.copy(), np.full(n, np.inf)
     src = [source_rates(s, rates) for s in syns]
@@ -95,7 +96,9 @@ def refine_scales(syns: list[Synapse], modes: list[str], exps: list[int], scale:
         vth = threshold * s / 2.0 ** fx.VTH_SHIFT
         e_thr = (np.round(vth) - vth) * 2.0 ** fx.VTH_SHIFT / s
         metric = (window * coherent - e_thr) ** 2 + window * random
-        if conv:               # one scale per output channel: the shared kernel
+        if shared:
+            metric = np.full(n, metric.sum())
+        elif conv:             # one scale per output channel: the shared kernel
             ch = metric.reshape(int(syns[0].shape[0]), -1).sum(axis=1)
             metric = np.repeat(ch, metric.size // ch.size)
         better = metric < best_metric

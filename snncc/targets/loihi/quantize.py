@@ -246,7 +246,7 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
         scale = refine_scales(syns, modes, exps, scale, syn_bias, home == "axon",
                               neuron.bias.astype(np.float64).reshape(-1),
                               neuron.threshold.astype(np.float64), cfg.input_rates,
-                              cfg.drift_window, extended)
+                              cfg.drift_window, extended, shared=cfg.scale == "layer")
     twins: dict = {"scale": scale}
     quantized, weight_errors, n_clipped = [], [], 0
     done: dict = {}     # residual synapses often share one weight array (see compose_path)
