@@ -32,7 +32,8 @@ from ...passes.synapse_stats import Synapse
 from ...passes.timing import DelayLines
 from .scale import NETX_BIAS_EXP, bias_home, choose_scale
 from .ptq import dc_gain, drift_correction, mean_gain, refine_scales
-from .weights import FINE_SUFFIX, quantize_weights, to_grid, wants_extended
+from .weights import (FINE_SUFFIX, quantize_bias, quantize_gain, quantize_weights,
+                      wants_extended)
 
 WEIGHT_EXP_RANGE = (-8, 7)
 
@@ -189,30 +190,6 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
     return out, report
 
 
-def _quantize_bias(bias: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, int]:
-    """Bias axon weights and exponent: 8 bits on the bias' own sign-mode grid, exponent >= 0."""
-    target = bias.astype(np.float64) * scale / 2.0 ** fx.ACT_SHIFT     # in activation units
-    mode = fx.sign_mode(target)
-    lo, hi, _ = fx.weight_range(mode)
-    peak = float(np.max(np.abs(target))) if target.size else 0.0
-    exp = max(0, int(np.ceil(np.log2(peak / max(abs(lo), abs(hi))))) if peak > 0 else 0)
-    return to_grid(target / 2.0 ** exp, mode), exp
-
-
-def _quantize_gain(neuron: CubaLIF) -> tuple[Optional[np.ndarray], list[ParamError]]:
-    """The per-step input gain as a (T, n) table of 12-bit fractions (4096 = 1), and its error."""
-    if neuron.input_gain is None:
-        return None, []
-    g = np.asarray(neuron.input_gain, dtype=np.float64)
-    g = g.reshape(g.shape[0], -1)
-    if np.any(g < 0) or np.any(g > 1):
-        raise SnnccError(f"layer {neuron.name!r}: per-step input gain in [{g.min():.4g}, "
-                         f"{g.max():.4g}] is outside [0, 1]",
-                         "fold the largest gain into the preceding weights first")
-    table = np.round(g * fx.DECAY_UNITY).astype(np.int64)
-    return table, [_error("input_gain", g, table / fx.DECAY_UNITY)]
-
-
 def _flat_neuron(neuron: CubaLIF) -> CubaLIF:
     """The neuron with its per-neuron arrays flattened ((C, H, W) order), shape kept."""
     if len(neuron.shape) <= 1:
@@ -277,7 +254,7 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
     bias_q = None
     if syn_bias is not None and np.any(syn_bias != 0):
         if home == "axon":
-            bias_q, syn_exp = _quantize_bias(syn_bias, scale)
+            bias_q, syn_exp = quantize_bias(syn_bias, scale)
         elif np.any(neuron.alpha != 0) or neuron.input_gain is not None:
             raise SnnccError(f"layer {neuron.name!r}: a Linear bias into a CUBA current or "
                              "through a per-step input gain cannot become a neuron bias",
@@ -331,7 +308,9 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
     # subtracting exactly the threshold stays exact in integers: use vth itself
     reset_sub = (vth << fx.VTH_SHIFT if neuron.reset == RESET_SUBTRACT
                  else np.round(np.asarray(sub, np.float64) * thr_scale).astype(np.int64))
-    gain, errors_gain = _quantize_gain(neuron)
+    gain, gain_float = quantize_gain(neuron)
+    errors_gain = [] if gain is None else [_error("input_gain", gain_float,
+                                                  gain / fx.DECAY_UNITY)]
     start = depth if gain is not None or carry or (cfg.bias in ("auto", "precise") and
                                                    home == "neuron") else 0
     synapses = []       # per float synapse: its Fx node(s), coarse then fine

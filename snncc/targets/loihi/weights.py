@@ -90,3 +90,28 @@ def quantize_weights(syn: Synapse, mode: str, exp: int, scale: np.ndarray, exten
         if np.any(fine):
             out.fine, out.fine_exp, out.fine_mode = fine, fine_exp, fmode
     return out
+
+
+def quantize_bias(bias: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, int]:
+    """Bias axon weights and exponent: 8 bits on the bias' own sign-mode grid, exponent >= 0."""
+    target = bias.astype(np.float64) * scale / 2.0 ** fx.ACT_SHIFT     # in activation units
+    mode = fx.sign_mode(target)
+    lo, hi, _ = fx.weight_range(mode)
+    peak = float(np.max(np.abs(target))) if target.size else 0.0
+    exp = max(0, int(np.ceil(np.log2(peak / max(abs(lo), abs(hi))))) if peak > 0 else 0)
+    return to_grid(target / 2.0 ** exp, mode), exp
+
+
+def quantize_gain(neuron) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """The per-step input gain as a (T, n) table of 12-bit fractions (4096 = 1), and the
+    float gains it rounds ((T, n) float64); (None, None) without a gain."""
+    if neuron.input_gain is None:
+        return None, None
+    g = np.asarray(neuron.input_gain, dtype=np.float64)
+    g = g.reshape(g.shape[0], -1)
+    if np.any(g < 0) or np.any(g > 1):
+        raise SnnccError(f"layer {neuron.name!r}: per-step input gain in [{g.min():.4g}, "
+                         f"{g.max():.4g}] is outside [0, 1]",
+                         "fold the largest gain into the preceding weights first")
+    table = np.round(g * fx.DECAY_UNITY).astype(np.int64)
+    return table, g
