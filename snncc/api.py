@@ -233,13 +233,16 @@ class FinetuneResult:
 
 def finetune(model, data: PathLike, *, out: Optional[PathLike] = None, epochs: int = 5,
              lr: float = 1e-3, optimizer: str = "adam", batch_size: int = 64, seed: int = 0,
+             val_fraction: float = 0.1,
              resume: bool = False, checkpoint: Optional[PathLike] = None, trust: bool = False,
              input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
              progress: Optional[Progress] = None) -> FinetuneResult:
     """Fine-tune ``model`` through Loihi's exact arithmetic on ``data`` (``x``, ``y``).
 
     The forward pass is the simulator's own integers (straight-through gradients), see
-    :mod:`snncc.finetune`.  ``out`` (a new ``.pt`` file; an existing one is refused) gets
+    :mod:`snncc.finetune`.  ``val_fraction`` of the samples is held out; the epoch (or the
+    untuned start) with the best held-out quantized accuracy is kept.
+    ``out`` (a new ``.pt`` file; an existing one is refused) gets
     the tuned model; a checkpoint (``checkpoint``, default ``<out>.ckpt``) is written after
     every epoch and removed once ``out`` is written; ``resume`` continues from it.
     Raises :class:`SnnccError` for bad input; then ``out`` is not written.
@@ -253,8 +256,11 @@ def finetune(model, data: PathLike, *, out: Optional[PathLike] = None, epochs: i
     x, y = load_data(data, net.snncc_input_shape)
     ckpt = Path(checkpoint) if checkpoint is not None else (
         Path(str(out) + ".ckpt") if out is not None else None)
+    if not 0.0 <= val_fraction < 1.0:
+        raise SnnccError(f"held-out fraction {val_fraction} is outside [0, 1)",
+                         "pass e.g. 0.1 (0: keep the last epoch)")
     cfg = FinetuneConfig(epochs=epochs, lr=lr, optimizer=optimizer, batch_size=batch_size,
-                         seed=seed)
+                         seed=seed, val_fraction=val_fraction)
     tuned, history = run(net, x, y, cfg, checkpoint=ckpt, resume=resume, progress=progress)
     if out is not None:
         import torch

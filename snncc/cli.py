@@ -203,6 +203,9 @@ def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.s
              optimizer: str = typer.Option("adam", "--optimizer",
                                            help="adam | adamw | sgd | rmsprop (torch.optim)"),
              batch_size: int = typer.Option(64, "--batch-size", min=1),
+             val_fraction: float = typer.Option(0.1, "--val-fraction",
+                                                help="training samples held out to pick the "
+                                                     "best epoch (0: keep the last)"),
              resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint"),
              checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
                                                        help="checkpoint file (default "
@@ -215,15 +218,20 @@ def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.s
     from .progress import live
     with live() as progress:
         result = api.finetune(model, data, out=out, epochs=epochs, lr=lr, optimizer=optimizer,
-                              batch_size=batch_size, resume=resume, checkpoint=checkpoint,
+                              batch_size=batch_size, val_fraction=val_fraction,
+                              resume=resume, checkpoint=checkpoint,
                               trust=trust, input_shape=input_shape, dt=dt, progress=progress)
-    table = Table(title="fine-tuning (quantized forward, training data)")
-    for col in ("epoch", "loss", "accuracy"):
+    h = result.history
+    table = Table(title="fine-tuning through the exact arithmetic (quantized accuracy)")
+    for col in ("epoch", "loss", "train accuracy", "held-out accuracy"):
         table.add_column(col)
-    for i, (loss, acc) in enumerate(zip(result.history.loss, result.history.accuracy), 1):
-        table.add_row(str(i), f"{loss:.4f}", f"{acc:.2%}")
+    val = h.val_accuracy + [None] * (len(h.loss) + 1 - len(h.val_accuracy))
+    table.add_row("0", "-", "-", "-" if val[0] is None else f"{val[0]:.2%}")
+    for i, (loss, acc) in enumerate(zip(h.loss, h.accuracy), 1):
+        table.add_row(str(i), f"{loss:.4f}", f"{acc:.2%}",
+                      "-" if val[i] is None else f"{val[i]:.2%}")
     console.print(table)
-    console.print(f"wrote {result.out}")
+    console.print(f"kept epoch {h.best_epoch} (best held-out accuracy); wrote {result.out}")
 
 
 def _print_report(report: dict) -> None:

@@ -41,13 +41,32 @@ class FinetuneConfig:
     seed: int = 0
     train_decays: bool = True
     train_thresholds: bool = True
+    # held out of the training data (seeded): quantized accuracy measured before training and
+    # after every epoch; the best state (ties: the earlier) is the one returned
+    val_fraction: float = 0.1
 
 
 @dataclass
 class History:
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)      # quantized, on the training data
+    val_accuracy: list[float] = field(default_factory=list)  # [0]: before fine-tuning
+    best_epoch: int = 0                                       # 0: the untuned network
     seconds: float = 0.0
+    best_state: Optional[dict] = None
+
+
+def _accuracy(fq: FakeQuant, x: torch.Tensor, y: torch.Tensor, out: str, batch: int = 256) -> float:
+    """Quantized accuracy (output spike counts; the simulator's integers) on ``x``, ``y``."""
+    if x.shape[1] == 0:
+        return 0.0
+    fixed, report = fq.quantized()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, x.shape[1], batch):
+            spikes = fq(x[:, i:i + batch], fixed, report, train=False)[out]
+            correct += int((spikes.sum(dim=0).argmax(dim=1) == y[i:i + batch]).sum())
+    return correct / x.shape[1]
 
 
 def tuned_from_model(model, input_shape=None, dt=None) -> TunedNetwork:
@@ -126,20 +145,27 @@ def finetune(model, stimulus: np.ndarray, labels: np.ndarray,
     hist, start_epoch = History(), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         start_epoch, hist = _load_checkpoint(Path(checkpoint), net, opt, cfg)
-    x_all = torch.as_tensor(np.asarray(stimulus), dtype=torch.float64)
-    y_all = torch.as_tensor(labels)
+    split = np.random.default_rng(cfg.seed).permutation(stimulus.shape[1])
+    n_val = int(round(cfg.val_fraction * len(split))) if len(split) > 1 else 0
+    x_full = torch.as_tensor(np.asarray(stimulus), dtype=torch.float64)
+    y_full = torch.as_tensor(labels)
+    val_idx, train_idx = torch.as_tensor(split[:n_val]), torch.as_tensor(split[n_val:])
+    x_all, y_all = x_full[:, train_idx], y_full[train_idx]
+    x_val, y_val = x_full[:, val_idx], y_full[val_idx]
+    out_name = _output(net)
     steps, total = x_all.shape[:2]
     batches = -(-total // cfg.batch_size)
     task = or_quiet(progress).task("fine-tuning", (cfg.epochs - start_epoch) * batches)
+    if not hist.val_accuracy:
+        hist.val_accuracy.append(_accuracy(fq, x_val, y_val, out_name))
+        hist.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     t0 = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         order = np.random.default_rng(cfg.seed + epoch).permutation(total)
         loss_sum, correct = 0.0, 0
         for i in range(0, total, cfg.batch_size):
             idx = torch.as_tensor(order[i:i + cfg.batch_size])
-            spikes = fq(x_all[:, idx])
-            out = next(iter(spikes.values())) if len(spikes) == 1 else spikes[_output(net)]
-            counts = out.sum(dim=0)
+            counts = fq(x_all[:, idx])[out_name].sum(dim=0)
             loss = torch.nn.functional.cross_entropy(counts / steps * LOGIT_SCALE, y_all[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -150,10 +176,19 @@ def finetune(model, stimulus: np.ndarray, labels: np.ndarray,
             task.advance()
         hist.loss.append(loss_sum / total)
         hist.accuracy.append(correct / total)
+        hist.val_accuracy.append(_accuracy(fq, x_val, y_val, out_name))
+        if n_val and hist.val_accuracy[-1] > max(hist.val_accuracy[:-1]):
+            hist.best_epoch = epoch + 1
+            hist.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         hist.seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
         if checkpoint is not None:
             _save_checkpoint(Path(checkpoint), net, opt, epoch + 1, hist, cfg)
+    if n_val and hist.best_state is not None:
+        net.load_state_dict(hist.best_state)
+    else:
+        hist.best_epoch = cfg.epochs
+    hist.best_state = None
     net.reset()
     return torch.nn.Sequential(net), hist
 
@@ -168,7 +203,9 @@ def _save_checkpoint(path: Path, net, opt, epoch: int, hist: History, cfg) -> No
     with atomic_file(path) as tmp:
         torch.save({"format": "snncc.finetune-checkpoint", "structure": net.structure,
                     "network": net.state_dict(), "optimizer": opt.state_dict(),
-                    "epoch": epoch, "history": dataclasses.asdict(hist),
+                    "epoch": epoch, "best": hist.best_state,
+                    "history": {k: v for k, v in dataclasses.asdict(hist).items()
+                                if k != "best_state"},
                     "config": dataclasses.asdict(cfg)}, tmp)
 
 
@@ -184,4 +221,4 @@ def _load_checkpoint(path: Path, net, opt, cfg) -> tuple[int, History]:
                          "delete it to start over, or resume with the model it was made from")
     net.load_state_dict(state["network"])
     opt.load_state_dict(state["optimizer"])
-    return int(state["epoch"]), History(**state["history"])
+    return int(state["epoch"]), History(**state["history"], best_state=state.get("best"))
