@@ -15,6 +15,10 @@ process's peak RSS, and compiles a second time under tracemalloc for the peak Py
 ``--sizes 112 224`` compiles at two input sizes: work that grew faster than the number of
 neurons would show as a time or memory ratio well above the neuron ratio.
 
+Each size is also mapped onto Loihi 2 (``snncc.targets.loihi.mapping``): cores, chips (the
+smallest Intel system that holds them), the cores of the readout's fan-in split, and the
+time/energy estimate at an assumed 10% firing rate over 4 steps.
+
 Usage: ``.venv/bin/python bench/compile_sew_resnet18.py [--sizes 224] [--json out.json]``.
 """
 from __future__ import annotations
@@ -38,6 +42,8 @@ from snncc.frontend import trace  # noqa: E402
 from snncc.ir import FxConv, FxDelay, FxDense, FxNeuron  # noqa: E402
 from snncc.passes import lower_neurons, validate_float  # noqa: E402
 from snncc.targets.loihi.quantize import quantize  # noqa: E402
+
+STEPS = 4          # time steps per inference for the Loihi 2 estimate (SEW-ResNet's T = 4)
 
 
 def _lif(shape) -> snn.LIF:
@@ -156,13 +162,23 @@ def compile_once(size: int) -> dict:
 
 
 def map_once(fixed) -> dict:
-    """Time the Loihi 2 placement; a network larger than a chip gets snncc's own message."""
+    """Time the Loihi 2 placement (as many chips as it needs); a layer that fits no core
+    gets snncc's own message."""
     from snncc.errors import SnnccError
     from snncc.targets.loihi.mapping import map_loihi2
     t0 = time.perf_counter()
+    from snncc.targets.loihi.energy import estimate
+    from snncc.targets.loihi.mapping import SYSTEMS
     try:
         placement = map_loihi2(fixed)
-        result = {"fits": True, "cores": placement.cores}
+        split = {l.name: l.cores for l in placement.layers
+                 if l.tiling.spec.kind == "fan_in_split"}
+        system = next((s.name for s in sorted(SYSTEMS.values(), key=lambda s: s.chips)
+                       if s.chips >= placement.chips), None)
+        est = estimate(placement, steps=STEPS)
+        result = {"fits": True, "cores": placement.cores, "chips": placement.chips,
+                  "smallest_system": system, "fan_in_split_cores": split,
+                  "estimate": est.to_dict()}
     except SnnccError as exc:
         result = {"fits": False, "error": exc.cause}
     result["seconds"] = time.perf_counter() - t0
@@ -185,7 +201,15 @@ def main(argv=None) -> int:
               f"peak RSS {r['peak_rss_mib']:.0f} MiB (model alone {r['rss_before_compile_mib']:.0f})")
         m = r["loihi2"]
         print(f"  Loihi 2 mapping {m['seconds']:.2f} s: " +
-              (f"{m['cores']} cores" if m["fits"] else f"does not fit one chip: {m['error']}"))
+              (f"{m['cores']:,} cores on {m['chips']} chip(s) ({m['smallest_system']})"
+               if m["fits"] else f"does not fit: {m['error']}"))
+        if m["fits"]:
+            e = m["estimate"]
+            print(f"    of which the readout's fan-in split: {m['fan_in_split_cores']}")
+            print(f"    at {e['activity']}, {STEPS} steps: {e['inferences_per_s']:.1f} "
+                  f"inferences/s ({e['bound']}-bound), {e['energy_per_inference_j'] * 1e3:.1f} "
+                  f"mJ per inference, {e['inter_chip_messages_per_step']:,.0f} inter-chip "
+                  "messages per step")
     if len(results) > 1:
         a, b = results[0], results[-1]
         print(f"  x{b['neurons'] / a['neurons']:.2f} neurons -> x"

@@ -3,7 +3,10 @@
 ``python bench/memory.py KIND WORKDIR [THREADS]``: WORKDIR holds the compiled graph
 (``network.json``, ``params.npz``), ``x.npz`` (the stimulus, (T, B, *input_shape)) and ``model.pt``
 (the float model).
-KIND is ``fast-numpy``, ``fast-torch-cpu``, ``fast-torch-cuda``, ``stepper`` or ``float``.
+KIND is ``fast-numpy``, ``fast-torch-cpu``, ``fast-torch-cuda``, ``stepper`` or ``float``;
+``stream`` runs one sample of ``STEPS`` (4th argument, default 1e6) random spikes (density
+0.3) through the fast runner streaming over time (``snncc run``'s path: output counts
+kept, every window dropped), to show that memory does not grow with T.
 Everything is loaded first; then Linux's peak-RSS counter is reset (``/proc/self/clear_refs``)
 and the run's peak is reported above the resident size before it, so imports and loading
 do not count.  Prints one JSON line: ``{"peak_mib": ..., "cuda_peak_mib": ...}``.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 THREADS = int(sys.argv[3]) if len(sys.argv) > 3 else (os.cpu_count() or 1)
@@ -37,6 +41,19 @@ def backend_needs_torch(kind: str) -> bool:
 
 def _runner(kind: str, workdir: Path):
     """A no-argument callable doing one run, with everything it needs already loaded."""
+    if kind == "stream":
+        from snncc.backends.sim.stream import StreamedRun
+        from snncc.ir import serialize
+        graph = serialize.load(workdir)
+        steps = int(sys.argv[4]) if len(sys.argv) > 4 else 10 ** 6
+        n_in = int(np.prod(graph.node(graph.input_names[0]).shape))
+        x = (np.random.default_rng(0).random((steps, 1, n_in)) < 0.3).astype(np.uint8)
+        output = graph.inputs_of(graph.output_names[0])[0]
+
+        def run():
+            with StreamedRun(graph, x, "fast", output, keep_bytes=0) as streamed:
+                return streamed.counts
+        return run, None
     x = np.load(workdir / "x.npz")["x"]
     if kind == "float":
         import torch
@@ -76,8 +93,10 @@ def main(argv: list[str]) -> int:
         torch.cuda.reset_peak_memory_stats()
     before = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")       # reset the peak (VmHWM) to now
+    start = time.perf_counter()
     run()
-    out = {"peak_mib": max(_status_kib("VmHWM") - before, 0) / 1024}
+    out = {"peak_mib": max(_status_kib("VmHWM") - before, 0) / 1024,
+           "seconds": time.perf_counter() - start}
     if device == "cuda":
         import torch
         out["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20

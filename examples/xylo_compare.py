@@ -24,8 +24,8 @@ def rows(model, data, xylo_target: str = "xylo-audio3", check_samples: int = 16)
         s = rep["summary"]
         info = api.inspect(model, target=target)
         if target == "loihi":
-            res = (f"{info.placement.cores} Loihi 2 cores (estimate)" if info.placement
-                   else f"does not fit: {info.placement_error}")
+            res = (f"{info.resources['cores']} Loihi 2 cores (estimate)"
+                   if info.resources["fits"] else f"does not fit: {info.placement_error}")
             exact = "Lava: `snncc verify --backend lava`"
         else:
             r = {x["resource"]: x for x in info.placement.rows()}

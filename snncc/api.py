@@ -274,16 +274,20 @@ def finetune(model, data: PathLike, *, out: Optional[PathLike] = None, epochs: i
 
 @dataclass
 class RunResult:
-    """``spikes``: layer name -> bool (T, B, n); ``output``: the output layer's name;
-    ``out``: the .npz written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
+    """``spikes``: layer name -> bool (T, B, n) (empty when the run was too long to hold:
+    it streamed, see ``out``); ``output``: the output layer's name; ``out``: the .npz
+    written, if any (``spikes/<layer>`` arrays shaped (B, T, n))."""
 
     spikes: dict[str, np.ndarray]
     output: str
     out: Optional[Path] = None
+    output_counts: Optional[np.ndarray] = None
 
     @property
     def counts(self) -> np.ndarray:
         """Output spike counts per sample and neuron, (B, n)."""
+        if self.output_counts is not None:
+            return self.output_counts
         return self.spikes[self.output].sum(axis=0)
 
 
@@ -291,7 +295,11 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         out: Optional[PathLike] = None) -> RunResult:
     """Run a build folder written by :func:`compile` on the spikes in ``data``.
 
-    ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``)."""
+    ``backend="sim"`` is the build target's own simulator (Loihi: ``sim``, Xylo: ``xylo``).
+    The Loihi simulators (``sim``, ``fast``, ``torch``) stream over time: memory is bounded
+    by a window of steps, not by T (``snncc.backends.sim.stream``); the spikes of every layer
+    are kept in :attr:`RunResult.spikes` only while they fit 256 MiB, and ``out`` is written
+    as the windows come."""
     from .atomic import atomic_file
     from .backends import get_runner
     from .ir import serialize
@@ -304,6 +312,21 @@ def run(build: PathLike, data: PathLike, *, backend: str = "sim",
         raw = run_build_dir(Path(build), x)
         spikes = {k.split("/")[0]: v.astype(bool) for k, v in raw.items()}
     else:
+        from .backends.sim.stream import STREAMING, StreamedRun
+        get_runner(backend)                         # unknown backends: one clear error
+        if backend in STREAMING:
+            output = graph.inputs_of(graph.output_names[0])[0]
+            scratch = None if out is None else Path(out).absolute().parent
+            if scratch is not None:
+                scratch.mkdir(parents=True, exist_ok=True)
+            with StreamedRun(graph, x, backend, output, scratch) as streamed:
+                result = RunResult(streamed.spikes or {}, output,
+                                   output_counts=streamed.counts)
+                if out is not None:
+                    with atomic_file(out, suffix=".npz") as tmp:
+                        streamed.save(tmp)
+                    result.out = Path(out)
+            return result
         spikes = get_runner(backend)(graph, x).spikes
     result = RunResult(spikes, graph.inputs_of(graph.output_names[0])[0])
     if out is not None:
@@ -346,11 +369,14 @@ def export_nir(model, out: PathLike, *, trust: bool = False,
 
 @dataclass
 class InspectResult:
-    """``parameters``: node name -> parameter count; ``placement``: the Loihi 2 placement,
-    or None with ``placement_error`` saying why the network does not fit."""
+    """``parameters``: node name -> parameter count; ``resources``: Loihi's resource and
+    time/energy estimate (report.json's ``resources`` section, see
+    :func:`snncc.targets.loihi.resources.resources`); ``placement``: a Xylo target's
+    resources; ``placement_error``: why the network does not fit Loihi 2, if it does not."""
 
     compile: CompileResult
     parameters: dict[str, int]
+    resources: Optional[dict] = None
     placement: Any = None
     placement_error: Optional[str] = None
 
@@ -358,8 +384,18 @@ class InspectResult:
 def inspect(model, *, target: str = "loihi", trust: bool = False,
             input_shape: Optional[Sequence[int]] = None,
             dt: Optional[float] = None, convention: Optional[str] = None,
-            reset: Optional[str] = None) -> InspectResult:
-    """Compile ``model`` without writing anything and estimate its chip resources."""
+            reset: Optional[str] = None, system: Optional[str] = None,
+            steps: Optional[int] = None, rate: Optional[float] = None,
+            data: Optional[PathLike] = None) -> InspectResult:
+    """Compile ``model`` without writing anything and estimate its chip resources.
+
+    Loihi: tiles, cores and chips per layer and per core, and time and energy per step and
+    per inference of ``steps`` steps.  Firing rates are measured on ``data`` (an ``.npz``,
+    run on the fast simulator; ``steps`` defaults to its length) or assumed (``rate`` spikes
+    per neuron per step, default 0.1).  ``system``: ``oheo-gulch``, ``kapoho-point`` or
+    ``hala-point`` to check the network against that system's chips.  Xylo: the chip's
+    resources in ``placement``.
+    """
     result = compile(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
                      convention=convention, reset=reset)
     graph = result.compiled.float_graph
@@ -369,11 +405,25 @@ def inspect(model, *, target: str = "loihi", trust: bool = False,
         from .targets.xylo.mapping import resources
         info.placement = resources(result.compiled.fixed)
     if target == "loihi":
-        from .targets.loihi.mapping import map_loihi2
-        try:
-            info.placement = map_loihi2(result.compiled.fixed)
-        except SnnccError as exc:
-            info.placement_error = exc.cause
+        from .targets.loihi.energy import DEFAULT_RATE, Activity
+        from .targets.loihi.resources import measured_activity, resources
+        fixed = result.compiled.fixed
+        if steps is not None and steps < 1:
+            raise SnnccError(f"--steps {steps}: an inference needs at least one step",
+                             "give --steps 1 or more")
+        if rate is not None and not 0 <= rate <= 1:
+            raise SnnccError(f"--rate {rate} is not a firing rate",
+                             "give spikes per neuron per step, between 0 and 1")
+        if data is not None:
+            from .loaders import load_data
+            x, _ = load_data(data, _input_shape(result.compiled))
+            activity = measured_activity(fixed, x)
+            steps = steps or int(x.shape[0])
+        else:
+            r = DEFAULT_RATE if rate is None else float(rate)
+            activity = Activity(default=r, source=f"assumed: {r:g} spikes per neuron per step")
+        info.resources = resources(fixed, activity=activity, steps=steps or 1, system=system)
+        info.placement_error = info.resources["error"]
     return info
 
 

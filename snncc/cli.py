@@ -338,12 +338,24 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
             target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
             dt: Optional[float] = DtOpt, convention: Optional[str] = ConventionOpt,
-            reset: Optional[str] = ResetOpt) -> None:
+            reset: Optional[str] = ResetOpt,
+            system: Optional[str] = typer.Option(
+                None, "--system", help="check against a Loihi 2 system: oheo-gulch (1 chip), "
+                "kapoho-point (8), hala-point (1152); default: as many chips as needed"),
+            data: Optional[Path] = typer.Option(
+                None, "--data", help=".npz of input spikes: measure the firing rates"),
+            rate: Optional[float] = typer.Option(
+                None, "--rate", help="assumed spikes per neuron per step (default 0.1)"),
+            steps: Optional[int] = typer.Option(
+                None, "--steps", help="time steps per inference (default: the data's, or 1)"),
+            per_core: bool = typer.Option(False, "--per-core", help="also print every core")) -> None:
     """Print the traced graph (shapes, parameter counts), the neuron mapping class per
-    layer, the quantization summary and the Loihi 2 resource estimate."""
+    layer, the quantization summary and the Loihi 2 resources: tiles, cores and chips per
+    layer (and per core), time and energy per step and per inference."""
     from . import api
     info = api.inspect(model, target=target, trust=trust, input_shape=input_shape, dt=dt,
-                       convention=convention, reset=reset)
+                       convention=convention, reset=reset, system=system, steps=steps,
+                       rate=rate, data=data)
     _print_compile(info.compile)
     console.print(info.compile.compiled.float_graph.summary())
     params = info.parameters
@@ -354,19 +366,23 @@ def inspect(model: Path = typer.Argument(..., help="model.pt, or a .nir graph"),
     if hasattr(info.placement, "chip"):        # a Xylo sub-target
         _print_xylo_resources(info.placement)
         return
-    if info.placement is None:
-        console.print(f"Loihi 2 resources: does not fit: {info.placement_error}", highlight=False,
-                      markup=False, soft_wrap=True)
+    res = info.resources
+    if res is None:
         return
-    placement = info.placement
-    table = Table(title=f"Loihi 2 resources: {placement.cores} of "
-                        f"{placement.limits.cores_per_chip} cores (estimate)")
-    rows = placement.rows()
-    for col in rows[0] if rows else ():
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(f"{v:.2%}" if isinstance(v, float) else str(v) for v in row.values()))
-    console.print(table)
+    from .targets.loihi.resources import core_table, layer_table, summary_lines
+    if res["fits"]:
+        tables = [("Loihi 2 resources per layer (estimate)", layer_table(res))]
+        if per_core:
+            tables.append(("Loihi 2 resources per core (estimate)", core_table(res)))
+        for title, (headers, rows) in tables:
+            table = Table(title=title)
+            for col in headers:
+                table.add_column(col)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+    for line in summary_lines(res):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_xylo_resources(res) -> None:

@@ -169,7 +169,7 @@ def test_html_embeds_every_plot_as_decodable_png(report, tmp_path):
     from PIL import Image
     page = _Page()
     page.feed(render_html(report))
-    assert len(page.images) == 4
+    assert len(page.images) == 5                 # 4 plots + the per-core utilisation plot
     for img in page.images:
         head, data = img["src"].split(",", 1)
         assert head == "data:image/png;base64"

@@ -9,7 +9,7 @@ time, so the package loads in the torch-free Lava env.
 """
 from .. import register_runner
 from .stepper import SimResult, simulate
-from .vectorized import Plan, simulate_fast
+from .vectorized import Plan, Window, simulate_fast, simulate_windows
 
 register_runner("sim")(simulate)
 
@@ -26,4 +26,5 @@ def simulate_torch(graph, stimulus, record_states=False, input_name=None, **kwar
     return simulate_fast(graph, stimulus, record_states, input_name, backend="torch", **kwargs)
 
 
-__all__ = ["Plan", "SimResult", "simulate", "simulate_fast", "simulate_numpy", "simulate_torch"]
+__all__ = ["Plan", "SimResult", "Window", "simulate", "simulate_fast", "simulate_numpy",
+           "simulate_torch", "simulate_windows"]

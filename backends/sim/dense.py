@@ -9,6 +9,10 @@ exponent each part's sum is floored on its own, so they share one product with t
 columns side by side.  The exponent is folded into the weights (see ``exact.py``).  The bias
 axon adds ``bias << bias_exp`` from step ``bias_start + 1`` on.  The output holds exact
 integers in the narrowest of float32 / float64 / int64 that its bound allows.
+
+On numpy with numba (``jit.py``), a product with binary spikes below a measured spike
+density runs event-driven instead of as a matmul (``events_jit.py``), on the same scaled
+weights and so under the same exactness bound.
 """
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ import numpy as np
 from snncc.targets.loihi import fixedpoint as fx
 from snncc.ir import FxDense
 
+from . import events_jit, jit
 from .exact import ExactMatmul, exact_dtype, floor_shift
+from .registry import register_kernel
 from .xp import Array, Ops
 
 
@@ -49,7 +55,12 @@ class SynapseKernel(Delayed):
 
     Subclasses set ``ops``, ``node``, ``n_out``, call :meth:`_init_bias` and define
     ``synapse(x (M, K), x_bound, out=None) -> (M, n_out)`` and ``out_bound``.
+
+    Time windows: an output depends on the previous ``lag`` input steps only, so a window
+    of a long run needs the last ``lag`` input steps of the window before (``prev``).
     """
+
+    lag = 1
 
     def _init_bias(self, node) -> None:
         self.bias_np = None
@@ -72,19 +83,29 @@ class SynapseKernel(Delayed):
         if y is not target:
             target[...] = y
 
-    def run(self, x: Array, x_bound: int) -> tuple[Array, int]:
-        """Output for all steps (T, B, n_out) from inputs x (T, B, K), and its bound."""
+    def run(self, x: Array, x_bound: int, t0: int = 0, prev: Optional[Array] = None
+            ) -> tuple[Array, int]:
+        """Output (T, B, n_out) for steps ``t0 ..`` from inputs x (T, B, K), and its bound.
+
+        ``prev``: the inputs of the ``lag`` steps before ``t0`` ((lag, B, K); None at the
+        start of the run, when the first output is zero).  ``x_bound`` bounds both.
+        """
         ops = self.ops
         steps, batch = int(x.shape[0]), int(x.shape[1])
         bound = self.out_bound(x_bound)
         out = ops.empty((steps, batch, self.n_out), exact_dtype(ops, bound))
-        out[0] = 0
+        if not steps:
+            return out, bound
+        if prev is None:
+            out[0] = 0
+        else:
+            self._fill(prev[-1].reshape(batch, int(x.shape[2])), x_bound, out[0])
         if steps > 1:
             flat = x[:steps - 1].reshape((steps - 1) * batch, int(x.shape[2]))
             self._fill(flat, x_bound, out[1:].reshape((steps - 1) * batch, self.n_out))
-        start = max(self.node.bias_start + 1, 1)
+        start = max(self.node.bias_start + 1, 1) - t0
         if self.bias_np is not None and start < steps:
-            out[start:] += self._bias_as(out.dtype)
+            out[max(start, 0):] += self._bias_as(out.dtype)
         return out, bound
 
     def step(self, x_t: Array, t: int, x_bound: int) -> Array:
@@ -97,6 +118,7 @@ class SynapseKernel(Delayed):
         return out
 
 
+@register_kernel(FxDense)
 class DenseKernel(SynapseKernel):
     """One FxDense prepared on the array backend."""
 
@@ -112,6 +134,7 @@ class DenseKernel(SynapseKernel):
         # max over outputs of sum over inputs and parts of |W|: bounds |sum_parts x @ W_p|
         self.col_sum = int(sum(np.abs(e).sum(axis=0) for e in effective).max(initial=0))
         self._init_bias(node)
+        self.events = ops.name == "numpy" and jit.available()
 
     def out_bound(self, x_bound: int) -> int:
         """A bound on ``|output|`` for inputs bounded by ``x_bound``."""
@@ -125,7 +148,15 @@ class DenseKernel(SynapseKernel):
         With one part the product may land in ``out`` (then that is what is returned).
         """
         ops, n = self.ops, self.n_out
-        y, scaled = self.matmul(x, x_bound, out if self.n_parts == 1 else None)
+        y, scaled = None, True
+        if self.events and self.matmul.path(x_bound) != "limbs" and \
+                events_jit.prefer_events(x, events_jit.DENSE_EVENT_DENSITY):
+            w = self.matmul.scaled_weight(x_bound)
+            y = out if out is not None and self.n_parts == 1 and out.dtype == w.dtype \
+                and out.flags.c_contiguous else np.empty((int(x.shape[0]), int(w.shape[1])), w.dtype)
+            events_jit.spike_matmul(np.ascontiguousarray(x).view(np.uint8), w, y)
+        else:
+            y, scaled = self.matmul(x, x_bound, out if self.n_parts == 1 else None)
         if not scaled:                                   # int64 limb product: shift it
             parts = [y[:, p * n:(p + 1) * n] for p in range(self.n_parts)]
             out = floor_shift(ops, parts[0], self.exp)

@@ -72,6 +72,15 @@ class ExactMatmul:
             return "float32"
         return "float64" if bound < F64_LIMIT else "limbs"
 
+    def scaled_weight(self, x_bound: int) -> Array:
+        """``W * 2**exp`` in the float dtype that is exact for ``|x| <= x_bound`` (not on the
+        limb path): for loops that sum weight rows instead of calling a matmul."""
+        dtype = self.ops.float32 if self.path(x_bound) == "float32" else self.ops.float64
+        key = ("rows", dtype)
+        if key not in self._cache:       # C order: each input's weights are one contiguous row
+            self._cache[key] = np.ascontiguousarray(self.ops.to_numpy(self._w(dtype, True)))
+        return self._cache[key]
+
     def __call__(self, x: Array, x_bound: int, out: Optional[Array] = None) -> tuple[Array, bool]:
         """``(y, scaled)``: on the float paths ``y = x @ W * 2**exp`` exactly (float32 or
         float64; fractional for exp < 0) and ``scaled`` is True; on the limb path ``y`` is

@@ -14,6 +14,11 @@ Two exact arithmetics:
   ``sign * (|x| >> 12)``.  Fewer array operations per step than int64, all in place;
 * **int64** otherwise, performing the stepper's very operations, so even overflowing
   values agree bit for bit with :mod:`snncc.backends.sim.stepper`.
+
+On numpy with numba installed (``jit.py``) the layer runs instead as one compiled loop of
+the stepper's int64 operations (``neuron_jit.py``): exact with no bound, and one pass over
+memory.  The state between time windows is a :class:`NeuronState` (int64 ``u``, ``v`` and
+the last spikes), so a long run can be cut into windows with the same results.
 """
 from __future__ import annotations
 
@@ -25,23 +30,49 @@ import numpy as np
 from snncc.targets.loihi import fixedpoint as fx
 from snncc.ir import FxNeuron
 
+from . import jit
 from .xp import Array, Ops
+from .registry import register_kernel
 
 FLOAT_SAFE = 2 ** 40      # |x| below this: x * (13-bit factor) / 4096 is exact in float64
 MAX_FACTOR = 2 * fx.DECAY_UNITY
 
 
-class _FloatState:
-    """A block of neurons' float64 state while stepping in time."""
+class NeuronState:
+    """A layer's state between time windows: ``u``, ``v`` (B, n) int64, last spikes bool."""
 
-    def __init__(self, ops: Ops, shape: tuple[int, ...]) -> None:
+    def __init__(self, ops: Ops, batch: int, n: int) -> None:
+        self.u = ops.zeros((batch, n), ops.int64)
+        self.v = ops.zeros((batch, n), ops.int64)
+        self.fired = ops.zeros((batch, n), ops.bool_)
+
+
+class _FloatState:
+    """A block of neurons' float64 state while stepping in time (from a NeuronState's rows)."""
+
+    def __init__(self, ops: Ops, shape: tuple[int, ...], init: Optional[NeuronState] = None,
+                 rows: slice = slice(None)) -> None:
         self.u = ops.zeros(shape, ops.float64)
         self.v = ops.zeros(shape, ops.float64)
         self.keep = ops.ones(shape, ops.float64)      # 0 where a zero reset applies
         self.fired = ops.zeros(shape, ops.float64)    # 1 where another reset applies
         self.scratch = ops.empty(shape, ops.float64)
+        if init is not None:
+            self.u[...] = ops.astype(init.u[rows], ops.float64)
+            self.v[...] = ops.astype(init.v[rows], ops.float64)
+            self.fired[...] = ops.astype(init.fired[rows], ops.float64)
+            self.keep -= self.fired
+
+    def store(self, ops: Ops, into: NeuronState, rows: slice, fired: Optional[Array]) -> None:
+        """Write the state back as integers (exact: float64 holds integers below 2**53);
+        ``fired``: the last step's spikes (None: no step ran)."""
+        into.u[rows] = ops.astype(self.u, ops.int64)
+        into.v[rows] = ops.astype(self.v, ops.int64)
+        if fired is not None:
+            into.fired[rows] = fired
 
 
+@register_kernel(FxNeuron)
 class NeuronKernel:
     """Per-neuron parameters of one FxNeuron, prepared on the array backend."""
 
@@ -80,13 +111,30 @@ class NeuronKernel:
         self.fu_f, self.fv_f, self.mult_f = a(fu / one, f64), a(fv / one, f64), a(mult / one, f64)
         self.sub_f, self.bias_f, self.vth_f = a(sub, f64), a(bias, f64), a(vth, f64)
         self.gain_f = None if gain is None else a(gain / one, f64)
+        self.jit_args = (fu, fv, mult, sub, bias, vth,
+                         gain if gain is not None else np.zeros((0, self.n), np.int64),
+                         self.gain_start, self.bias_start, self.delayed,
+                         int(self.floor or 0), self.floor is not None)
+        self.use_jit = ops.name == "numpy" and jit.available()
+
+    def new_state(self, batch: int) -> NeuronState:
+        """Zero state for :meth:`run` over time windows."""
+        return NeuronState(self.ops, batch, self.n)
 
     # bounds ---------------------------------------------------------------------------
     def u_max(self, steps: int, a_bound: int) -> int:
-        """A bound on ``|u|``: the sum over steps of ``|syn|`` (decays never grow ``|u|``
-        when ``|f| <= 4096``, the wrap only shrinks it); with a growing decay, no bound."""
+        """A bound on ``|u|`` (before the wrap) over ``steps`` steps from zero.
+
+        The sum over steps of ``|syn|``: decays never grow ``|u|`` when ``|f| <= 4096`` and
+        the wrap never does.  With ``|syn| <= 2**24`` the wrap also keeps ``|u| <= 2**23``
+        after every step (by induction: ``|decay(u) + syn| < 3 * 2**23`` and Lava's wrap
+        maps that range into ``(-2**23, 2**23]``), so ``2**23 + |syn|`` bounds it at any T.
+        """
         syn = ((a_bound << fx.ACT_SHIFT) * self._gain_max >> fx.DECAY_SHIFT) + 1
-        return syn * (1 if self.u_cleared else steps)
+        total = syn * (1 if self.u_cleared else steps)
+        if syn <= 2 * fx.MAX_UV and self._u_contracts:
+            total = min(total, fx.MAX_UV + syn)
+        return total
 
     def float_safe(self, steps: int, a_bound: int) -> bool:
         """Whether the float64 path is exact for inputs ``|a_in| <= a_bound`` over ``steps``."""
@@ -167,55 +215,81 @@ class NeuronKernel:
             self._reset_(st)
 
     def run(self, a_in: Array, a_bound: int, record: bool = False, rows: int = 0,
-            pool: Optional[Executor] = None) -> tuple[Array, Optional[Array], Optional[Array]]:
+            pool: Optional[Executor] = None, t0: int = 0, state: Optional[NeuronState] = None,
+            total_steps: Optional[int] = None
+            ) -> tuple[Array, Optional[Array], Optional[Array]]:
         """Spikes (T, B, n) bool and, with ``record``, u and v (T, B, n) int32.
 
         ``a_in`` is the summed synaptic input (exact integers, any dtype) and ``a_bound`` a
         bound on its magnitude.  The float path steps ``rows`` samples at a time (0: all),
         so that a step's arrays stay in the CPU caches, on the threads of ``pool`` if given
         (numpy releases the GIL inside its loops; the blocks are independent).
+
+        Time windows: ``a_in`` holds steps ``t0 .. t0 + T - 1`` of a run of ``total_steps``
+        (default: T) steps; ``state`` (from :meth:`new_state`) is the state before ``t0``
+        and is updated in place.  Without ``state`` the run starts from zero.
         """
         ops = self.ops
         steps, batch = int(a_in.shape[0]), int(a_in.shape[1])
-        if not self.float_safe(steps, a_bound):
-            return self._run_int(a_in, record)
+        state = state or self.new_state(batch)
         shape = tuple(a_in.shape)
         spikes = ops.empty(shape, ops.bool_)
         u_rec = ops.empty(shape, ops.int32) if record else None
         v_rec = ops.empty(shape, ops.int32) if record else None
-        wraps = self.wraps(steps, a_bound)
         rows = rows or max(batch, 1)
-        blocks = [slice(r0, r0 + rows) for r0 in range(0, batch, rows)]
+        blocks = [slice(r0, min(r0 + rows, batch)) for r0 in range(0, batch, rows)]
+        if self.use_jit:
+            a = np.ascontiguousarray(a_in)
+            dummy = np.empty((0, 0, 0), np.int32)
+            args = [(a, t0) + self.jit_args + (state.u, state.v, state.fired, spikes,
+                                                u_rec if record else dummy,
+                                                v_rec if record else dummy, record,
+                                                sl.start, sl.stop) for sl in blocks]
+            from .neuron_jit import lif_window
+            self._each(pool, lif_window, args)
+            return spikes, u_rec, v_rec
+        total = max(total_steps or 0, t0 + steps)
+        if not self.float_safe(total, a_bound):
+            return self._run_int(a_in, record, t0, state)
+        wraps = self.wraps(total, a_bound)
         work = [(a_in[:, sl], wraps, spikes[:, sl], u_rec[:, sl] if record else None,
-                 v_rec[:, sl] if record else None) for sl in blocks]
-        if pool is None or len(work) == 1:
-            for args in work:
-                self._run_rows(*args)
-        else:
-            for future in [pool.submit(self._run_rows, *args) for args in work]:
-                future.result()
+                 v_rec[:, sl] if record else None, t0, state, sl) for sl in blocks]
+        self._each(pool, self._run_rows, work)
         return spikes, u_rec, v_rec
 
-    def _run_rows(self, a_in: Array, wraps: bool, spikes: Array,
-                  u_rec: Optional[Array], v_rec: Optional[Array]) -> None:
+    @staticmethod
+    def _each(pool: Optional[Executor], fn, work: list[tuple]) -> None:
+        """``fn(*args)`` for every block, on the pool's threads when there is one."""
+        if pool is None or len(work) == 1:
+            for args in work:
+                fn(*args)
+        else:
+            for future in [pool.submit(fn, *args) for args in work]:
+                future.result()
+
+    def _run_rows(self, a_in: Array, wraps: bool, spikes: Array, u_rec: Optional[Array],
+                  v_rec: Optional[Array], t0: int, state: NeuronState, rows: slice) -> None:
         """The float64 path on a block of samples, writing into the given output views."""
         ops = self.ops
-        u_all = self._syn(a_in, 0)
-        st = _FloatState(ops, tuple(u_all.shape[1:]))
+        u_all = self._syn(a_in, t0)
+        st = _FloatState(ops, tuple(u_all.shape[1:]), state, rows)
         if self.u_cleared:                       # u = wrap(syn): no recurrence at all
             if wraps:
                 u_all = self._wrap(u_all)
+            if u_all.shape[0]:
+                st.u[...] = u_all[-1]
         else:
             for t in range(u_all.shape[0]):
                 u_all[t] = self._u_step(st, u_all[t], wraps)
         if u_rec is not None:
             u_rec[...] = ops.astype(u_all, ops.int64)      # int32 wraps like the stepper's
         if self._bias_max:
-            u_all[max(self.bias_start, 0):] += self.bias_f     # the drive: v += u + bias
+            u_all[max(self.bias_start - t0, 0):] += self.bias_f     # the drive: v += u + bias
         for t in range(u_all.shape[0]):
             self._v_step(st, u_all[t], spikes[t])
             if v_rec is not None:
                 v_rec[t] = ops.astype(st.v, ops.int64)
+        st.store(ops, state, rows, spikes[-1] if spikes.shape[0] else None)
 
     # one step at a time (recurrent groups) --------------------------------------------
     def start(self, batch: int, steps: int, a_bound: int) -> None:
@@ -223,12 +297,23 @@ class NeuronKernel:
         self.float_mode = self.float_safe(steps, a_bound)
         self.stepping_wraps = self.wraps(steps, a_bound)
         ops = self.ops
+        self.fired_t = ops.zeros((batch, self.n), ops.bool_)
         if self.float_mode:
             self.state = _FloatState(ops, (batch, self.n))
-            self.fired_t = ops.zeros((batch, self.n), ops.bool_)
         self.u = ops.zeros((batch, self.n), ops.int64)
         self.v = ops.zeros((batch, self.n), ops.int64)
         self.fired = ops.zeros((batch, self.n), ops.bool_)
+
+    def rebound(self, steps: int, a_bound: int) -> None:
+        """A later time window whose input is bounded by ``a_bound``: leave float64 for
+        int64 (the same integers) where the new bound no longer makes float64 exact."""
+        if self.float_mode and not self.float_safe(steps, a_bound):
+            ops = self.ops
+            self.u = ops.astype(self.u, ops.int64)
+            self.v = ops.astype(self.state.v, ops.int64)
+            self.fired = self.fired_t
+            self.float_mode = False
+        self.stepping_wraps = self.stepping_wraps or self.wraps(steps, a_bound)
 
     def step(self, a_t: Array, t: int) -> Array:
         """Step ``t`` from its input ``a_in`` (B, n); returns the spikes (B, n) bool.
@@ -250,19 +335,19 @@ class NeuronKernel:
         p = x * factor
         return self.ops.sign(p) * (abs(p) >> fx.DECAY_SHIFT)
 
-    def _run_int(self, a_in: Array, record: bool) -> tuple[Array, Optional[Array], Optional[Array]]:
+    def _run_int(self, a_in: Array, record: bool, t0: int, state: NeuronState
+                 ) -> tuple[Array, Optional[Array], Optional[Array]]:
         ops = self.ops
         shape = tuple(a_in.shape)
         spikes = ops.empty(shape, ops.bool_)
         u_rec = ops.empty(shape, ops.int32) if record else None
         v_rec = ops.empty(shape, ops.int32) if record else None
-        self.u = ops.zeros(shape[1:], ops.int64)
-        self.v = ops.zeros(shape[1:], ops.int64)
-        self.fired = ops.zeros(shape[1:], ops.bool_)
+        self.u, self.v, self.fired = state.u, state.v, state.fired
         for t in range(shape[0]):
-            spikes[t] = self._int_step(ops.astype(a_in[t], ops.int64), t)
+            spikes[t] = self._int_step(ops.astype(a_in[t], ops.int64), t0 + t)
             if record:
                 u_rec[t], v_rec[t] = self.u, self.v
+        state.u, state.v, state.fired = self.u, self.v, self.fired
         return spikes, u_rec, v_rec
 
     def _int_step(self, a_t: Array, t: int) -> Array:

@@ -7,6 +7,10 @@ round).  As in
 ``PyConvModelFixed`` (and the stepper) the kernel has its exponent baked in (``w << exp``),
 the sum wraps to 24 bits (two's complement) and the bias axon is added after the wrap.
 A delay line emits at ``t`` its input's spikes of ``t - delay``: a shifted copy.
+
+On numpy with numba (``jit.py``), binary spikes below a measured density skip im2col: each
+spike adds its kernel weights to the outputs it reaches (``events_jit.spike_conv``), exact
+under the same bound as the matmul.
 """
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ import numpy as np
 from snncc.convmath import dense_weight
 from snncc.ir import FxConv, FxDelay
 
+from . import events_jit, jit
 from .dense import Delayed, SynapseKernel
 from .exact import ExactMatmul
+from .registry import register_kernel
 from .xp import Array, Ops
 
 CONV_BITS = 24          # Lava's Conv wraps its output to 24 bits (utils.signed_clamp)
@@ -26,6 +32,7 @@ IM2COL_ELEMENTS = 1 << 22   # patches per block of images (16 MiB in float32)
 HALF = 1 << (CONV_BITS - 1)
 
 
+@register_kernel(FxConv)
 class ConvKernel(SynapseKernel):
     """One FxConv prepared on the array backend (input and output flattened C, H, W)."""
 
@@ -41,6 +48,39 @@ class ConvKernel(SynapseKernel):
         # im2col columns in (c_in, dy, dx) order match weight.reshape(C_out, C_in * kh * kw)
         self.matmul = ExactMatmul(ops, weight.reshape(self.c_out, -1).T, self.exp)
         self._init_bias(node)
+        self.groups = int(spec.groups)
+        self.events = ops.name == "numpy" and jit.available()
+        self._event_w: dict = {}
+        self._taps = events_jit.taps(self.h, self.w, self.kernel, self.stride, self.padding,
+                                     (self.ho, self.wo))
+
+    def _events_weight(self, dtype) -> np.ndarray:
+        """(kh * kw, C_in, C_out / groups) scaled weights for the event loop."""
+        if dtype not in self._event_w:
+            w = np.asarray(self.node.weight, dtype=np.float64) * 2.0 ** self.exp
+            g, (kh, kw) = self.groups, self.kernel
+            cog, cig = self.c_out // g, self.c_in // g
+            # [dy, dx, g * cig + c, j] = weight[g * cog + j, c, dy, dx]
+            w = w.reshape(g, cog, cig, kh, kw).transpose(3, 4, 0, 2, 1)
+            self._event_w[dtype] = np.ascontiguousarray(w.reshape(kh * kw, self.c_in, cog),
+                                                        dtype=dtype)
+        return self._event_w[dtype]
+
+    def _sums(self, x: Array, x_bound: int) -> tuple[Array, bool]:
+        """``(y, scaled)``: channel-last sums (M * Ho * Wo, C_out), event-driven or im2col
+        and one matmul."""
+        path = self.matmul.path(x_bound)
+        if self.events and path != "limbs" and \
+                events_jit.prefer_events(x, events_jit.conv_event_density(self.c_out)):
+            w = self._events_weight(np.float32 if path == "float32" else np.float64)
+            m = int(x.shape[0])
+            y = np.empty((m * self.ho * self.wo, self.c_out), w.dtype)
+            events_jit.spike_conv(np.ascontiguousarray(x).view(np.uint8), w, y, self.c_in,
+                                  self.h * self.w, self.ho * self.wo, *self._taps, self.groups)
+            return y, True
+        ops = self.ops
+        dtype = {"float32": ops.float32, "float64": ops.float64}.get(path, ops.int64)
+        return self.matmul(self._im2col(x, dtype), x_bound)
 
     def _sum_bound(self, x_bound: int) -> int:
         return (x_bound * self.matmul.col_abs_sum) << self.exp
@@ -66,9 +106,7 @@ class ConvKernel(SynapseKernel):
         """The wrapped conv sums of inputs x (M, C_in * H * W), as (M, C_out * Ho * Wo);
         written into ``out`` (same shape) when given."""
         ops, m = self.ops, int(x.shape[0])
-        path = self.matmul.path(x_bound)
-        dtype = {"float32": ops.float32, "float64": ops.float64}.get(path, ops.int64)
-        y, scaled = self.matmul(self._im2col(x, dtype), x_bound)
+        y, scaled = self._sums(x, x_bound)
         if not scaled:
             y = y << self.exp                                 # limb path: int64, unscaled
         if self._sum_bound(x_bound) >= HALF:                # two's-complement wrap to 24 bits
@@ -90,6 +128,7 @@ class ConvKernel(SynapseKernel):
             self.synapse(flat[m0:m0 + block], x_bound, target[m0:m0 + block])
 
 
+@register_kernel(FxDelay)
 class DelayKernel(Delayed):
     """One FxDelay: the input's spikes (as 0/1) ``delay`` steps later, zeros before."""
 
@@ -98,13 +137,23 @@ class DelayKernel(Delayed):
         self.delay = int(node.delay)
         self.n_out = int(np.prod(node.shape))
 
+    @property
+    def lag(self) -> int:
+        return self.delay
+
     def out_bound(self, x_bound: int) -> int:
         return 1
 
-    def run(self, x: Array, x_bound: int) -> tuple[Array, int]:
+    def run(self, x: Array, x_bound: int, t0: int = 0, prev: Optional[Array] = None
+            ) -> tuple[Array, int]:
+        """Steps ``t0 ..`` from inputs x (T, B, ...); ``prev``: the ``delay`` input steps
+        before ``t0`` (None at the start: zeros)."""
         ops = self.ops
         steps, batch = int(x.shape[0]), int(x.shape[1])
         out = ops.zeros((steps, batch, self.n_out), ops.bool_)
+        head = min(self.delay, steps)
+        if prev is not None and head:
+            out[:head] = prev[:head].reshape(head, batch, self.n_out) != 0
         if steps > self.delay:
             out[self.delay:] = x[:steps - self.delay].reshape(steps - self.delay, batch,
                                                               self.n_out) != 0

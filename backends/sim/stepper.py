@@ -55,12 +55,14 @@ class Executor:
 
 @executor(Input.kind)
 class InputExec(Executor):
-    def __init__(self, node, batch, stimulus: np.ndarray):
+    """The stimulus: ``stimulus`` holds steps ``t0 ..`` (the current window)."""
+
+    def __init__(self, node, batch, stimulus: Optional[np.ndarray]):
         super().__init__(node, batch)
-        self.stimulus = stimulus
+        self.stimulus, self.t0 = stimulus, 0
 
     def emit(self, t, inputs):
-        return self.stimulus[t]
+        return self.stimulus[t - self.t0]
 
 
 @executor(Output.kind)
@@ -207,9 +209,31 @@ def simulate(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
              input_name: Optional[str] = None) -> SimResult:
     """Run ``graph`` on ``stimulus`` of shape (T, B, *input_shape) (binary spikes)."""
     stimulus = np.asarray(stimulus)
-    if stimulus.ndim < 2:
-        raise SnnccError(f"stimulus must be (time, batch, *input_shape), got shape {stimulus.shape}",
-                         "pass spikes with a time and a batch axis")
+    steps, batch = stimulus.shape[:2] if stimulus.ndim >= 2 else (0, 0)
+    res = SimResult(spikes={})
+    for win in simulate_steps(graph, stimulus, record_states, input_name):
+        for table, values in ((res.spikes, win.spikes), (res.outputs, win.outputs),
+                              (res.u, win.u), (res.v, win.v)):
+            for name, array in values.items():
+                if name not in table:
+                    table[name] = np.zeros((steps, batch) + array.shape[2:], array.dtype)
+                table[name][win.t0:win.t0 + array.shape[0]] = array
+    return res
+
+
+def simulate_steps(graph: Graph, stimulus, record_states: bool = False,
+                   input_name: Optional[str] = None, window: Optional[int] = None,
+                   max_bytes: int = 64 * 2 ** 20):
+    """The stepper's run, handed out ``window`` steps at a time (all samples at once).
+
+    Yields :class:`snncc.backends.sim.vectorized.Window` objects in time order; memory is
+    one window's, whatever T (``stimulus`` may be any array-like that slices).  The window
+    defaults to what fits ``max_bytes`` of results.
+    """
+    from .vectorized import Window
+    if getattr(stimulus, "ndim", 0) < 2:
+        raise SnnccError(f"stimulus must be (time, batch, *input_shape), got shape "
+                         f"{np.shape(stimulus)}", "pass spikes with a time and a batch axis")
     steps, batch = stimulus.shape[:2]
     inputs = graph.input_names
     input_name = input_name or inputs[0]
@@ -217,8 +241,7 @@ def simulate(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
     if tuple(stimulus.shape[2:]) != want and int(np.prod(stimulus.shape[2:])) != int(np.prod(want)):
         raise SnnccError(f"input shape {tuple(stimulus.shape[2:])} does not match the network's "
                          f"input {want}", "pass data shaped (samples, time, *input_shape)")
-    flat = stimulus.reshape(steps, batch, -1).astype(np.int64)
-
+    n_in = int(np.prod(stimulus.shape[2:]))
     order = graph.order()
     execs: dict[str, Executor] = {}
     for name in order:
@@ -227,39 +250,46 @@ def simulate(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
         if cls is None:
             raise SnnccError(f"the simulator cannot run node {name!r} of kind {node.kind!r}",
                              "quantize the graph first (snncc compile) so it holds fixed-point nodes")
-        execs[name] = cls(node, batch, flat) if cls is InputExec else cls(node, batch)
-
+        execs[name] = cls(node, batch, None) if cls is InputExec else cls(node, batch)
+    sources = [ex for ex in execs.values() if isinstance(ex, InputExec)]   # all read x
     spiking = [n for n in order if isinstance(execs[n], (InputExec, NeuronExec))]
-    res = SimResult(spikes={n: np.zeros((steps, batch, flat.shape[2] if isinstance(execs[n], InputExec)
-                                          else execs[n].v.shape[1]), dtype=bool) for n in spiking})
+    if window is None:
+        widths = sum(n_in if isinstance(execs[n], InputExec) else execs[n].v.shape[1]
+                     for n in spiking)
+        window = max(1, max_bytes // max(batch * widths * (9 if record_states else 1), 1))
     neurons = [n for n in order if isinstance(execs[n], NeuronExec)]
-    if record_states:
-        for n in neurons:
-            res.u[n] = np.zeros((steps, batch, execs[n].u.shape[1]), dtype=np.int32)
-            res.v[n] = np.zeros_like(res.u[n])
     feeds = {n: graph.inputs_of(n) + graph.recurrent_inputs_of(n) for n in order}
     outputs = graph.output_names
-    for n in outputs:
-        res.outputs[n] = None  # filled below
-    out_steps = {n: [] for n in outputs}
-
-    for t in range(steps):
-        values: dict[str, np.ndarray] = {}
-        for name in order:          # phase 1: emit
-            ex = execs[name]
-            ins = [values[s] if s in values else execs[s].emit(t, []) for s in feeds[name]]
-            values[name] = ex.emit(t, ins)
-        for name in order:          # phase 2: delayed nodes accumulate step-t inputs
-            if execs[name].delayed:
-                execs[name].accumulate(t, [values[s] for s in feeds[name]])
-        for n in spiking:
-            res.spikes[n][t] = values[n]
-        for n in outputs:
-            out_steps[n].append(values[n])
+    for t0 in range(0, max(steps, 1), window):
+        t1 = min(t0 + window, steps)
+        part = np.asarray(stimulus[t0:t1]).reshape(t1 - t0, batch, n_in).astype(np.int64)
+        for source in sources:
+            source.stimulus, source.t0 = part, t0
+        win = Window(t0, 0, {n: np.zeros((t1 - t0, batch, n_in if isinstance(
+            execs[n], InputExec) else execs[n].v.shape[1]), dtype=bool) for n in spiking})
         if record_states:
             for n in neurons:
-                res.u[n][t] = execs[n].u
-                res.v[n][t] = execs[n].v
-    for n in outputs:
-        res.outputs[n] = np.stack(out_steps[n]).astype(bool)
-    return res
+                win.u[n] = np.zeros((t1 - t0, batch, execs[n].u.shape[1]), dtype=np.int32)
+                win.v[n] = np.zeros_like(win.u[n])
+        out_steps = {n: [] for n in outputs}
+        for t in range(t0, t1):
+            values: dict[str, np.ndarray] = {}
+            for name in order:          # phase 1: emit
+                ex = execs[name]
+                ins = [values[s] if s in values else execs[s].emit(t, []) for s in feeds[name]]
+                values[name] = ex.emit(t, ins)
+            for name in order:          # phase 2: delayed nodes accumulate step-t inputs
+                if execs[name].delayed:
+                    execs[name].accumulate(t, [values[s] for s in feeds[name]])
+            for n in spiking:
+                win.spikes[n][t - t0] = values[n]
+            for n in outputs:
+                out_steps[n].append(values[n])
+            if record_states:
+                for n in neurons:
+                    win.u[n][t - t0] = execs[n].u
+                    win.v[n][t - t0] = execs[n].v
+        for n in outputs:
+            win.outputs[n] = np.stack(out_steps[n]).astype(bool) if out_steps[n] else \
+                np.zeros((0, batch) + np.shape(win.spikes[feeds[n][0]])[2:], bool)
+        yield win

@@ -1,38 +1,45 @@
-"""Vectorized fixed-point simulator: whole layers over all time steps, numpy or torch.
+"""Vectorized fixed-point simulator: whole layers over many time steps, numpy or torch.
 
 Same results as :mod:`snncc.backends.sim.stepper` (the golden model, bit-exact with Lava),
 bit for bit, much faster: every synapse (Dense, Conv) delays by one step, so in a
 feed-forward graph a layer's input is known for all steps before the layer runs.  Each
-node then runs once over the whole ``(T, B, n)`` series: a Dense or Conv as one exact
-matmul, a delay line as a shifted copy, a neuron as a loop over time of a few elementwise
-ops on ``(B, n)``.  Nodes on a cycle (recurrent edges) are grouped (strongly connected
+node then runs once over a whole ``(T, B, n)`` series: a Dense or Conv as one exact
+matmul (or an event loop over the spikes), a delay line as a shifted copy, a neuron as a
+loop over time.  Nodes on a cycle (recurrent edges) are grouped (strongly connected
 components) and stepped together, in the stepper's order.
 
-The batch is cut into chunks (``batch_chunk``): samples are independent, and a chunk
-bounds the peak memory; numpy neuron loops step cache-sized blocks of samples.
+Memory is bounded by a budget (``max_bytes``), not by the data: the batch is cut into
+chunks (samples are independent) and time into windows (``chunk.py`` carries the state
+from one window to the next), sized from the graph's widths.  :func:`simulate_windows`
+hands each window's values to a caller (streaming: nothing grows with T);
+:func:`simulate_fast` collects them into one :class:`SimResult`.
 """
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
 
 import networkx as nx
 import numpy as np
 
 from snncc.errors import SnnccError
-from snncc.ir import FxConv, FxDelay, FxDense, FxNeuron, Graph, Input, Output
+from snncc.ir import Graph, Input, Output
 
-from .dense import DenseKernel, Delayed
-from .exact import exact_dtype
-from .neuron import NeuronKernel
-from .spatial import ConvKernel, DelayKernel
+from . import dense, neuron, spatial  # noqa: F401  (they register their kernels)
+from .chunk import ChunkRun
+from .dense import Delayed
+from .registry import KERNELS, kernel_for, register_kernel, windowed  # noqa: F401
 from .stepper import SimResult
-from .xp import Array, Ops, get_ops
+from .xp import Ops, get_ops
 
-DEFAULT_CPU_CHUNK = 1024          # samples per pass through the graph (bounds memory)
+DEFAULT_CPU_CHUNK = 1024          # samples per pass through the graph at most
 DEFAULT_DEVICE_CHUNK = 65536
 CACHE_ELEMENTS = 32768            # per-step neuron arrays of this size stay in L2
+CPU_BUDGET = 256 * 2 ** 20        # bytes of a window's values (chunk x window x widths)
+DEVICE_BUDGET = 4 * 2 ** 30
+MIN_WINDOW = 64                   # steps per window before the batch chunk shrinks further
 
 
 def check_stimulus(graph: Graph, stimulus: np.ndarray, input_name: Optional[str]) -> np.ndarray:
@@ -48,10 +55,6 @@ def check_stimulus(graph: Graph, stimulus: np.ndarray, input_name: Optional[str]
     return stimulus.reshape(stimulus.shape[0], stimulus.shape[1], int(np.prod(stimulus.shape[2:])))
 
 
-KERNELS = {FxDense: DenseKernel, FxConv: ConvKernel, FxDelay: DelayKernel,
-           FxNeuron: NeuronKernel}
-
-
 class Plan:
     """A graph prepared once for an array backend: kernels and the order to run them in."""
 
@@ -65,7 +68,7 @@ class Plan:
         self.kernels: dict[str, object] = {}
         for name in self.order:
             node = graph.node(name)
-            kernel = KERNELS.get(type(node))
+            kernel = kernel_for(node)
             if kernel is not None:
                 self.kernels[name] = kernel(ops, node)
             elif not isinstance(node, (Input, Output)):
@@ -85,8 +88,34 @@ class Plan:
         for name, i in last.items():
             if name in self.delayed:
                 self.free_after.setdefault(i, []).append(name)
-        self.spiking = [n for n in self.order if isinstance(graph.node(n), (Input, FxNeuron))]
+        self.neurons = [n for n in self.order if n in self.kernels and n not in self.delayed]
+        self.spiking = [n for n in self.order if isinstance(graph.node(n), Input)
+                        or n in self.neurons]
         self.on_cpu = getattr(ops, "device", None) is None or ops.device.type == "cpu"
+        self.windowed = all(windowed(k) for k in self.kernels.values())
+
+    def step_bytes(self, record: bool) -> int:
+        """Bytes one sample-step of a window holds at most: every spiking node's output
+        (1 byte a value; 8 more for u and v when recorded) and a few synapse outputs and
+        neuron temporaries of the widest layer (8 bytes a value)."""
+        widths = {n: int(np.prod(self.graph.node(n).shape)) for n in self.spiking
+                  if getattr(self.graph.node(n), "shape", None) is not None}
+        widest = max([getattr(k, "n_out", getattr(k, "n", 0)) for k in self.kernels.values()]
+                     + [1])
+        return sum(widths.values()) * (9 if record else 1) + 4 * 8 * widest
+
+    def sizes(self, steps: int, batch: int, record: bool, batch_chunk: Optional[int] = None,
+              max_bytes: Optional[int] = None) -> tuple[int, int]:
+        """(samples per chunk, steps per window) that keep a window within ``max_bytes``."""
+        budget = max_bytes or (CPU_BUDGET if self.on_cpu else DEVICE_BUDGET)
+        per = self.step_bytes(record)
+        chunk = min(max(batch, 1), batch_chunk or (DEFAULT_CPU_CHUNK if self.on_cpu
+                                                   else DEFAULT_DEVICE_CHUNK))
+        if not batch_chunk:
+            chunk = max(1, min(chunk, budget // (per * max(min(steps, MIN_WINDOW), 1))))
+        if not self.windowed:
+            return chunk, max(steps, 1)
+        return chunk, max(1, min(max(steps, 1), budget // (per * chunk)))
 
     def pool(self) -> Optional[ThreadPoolExecutor]:
         """Threads for independent neuron blocks (numpy on a multi-core CPU), else None."""
@@ -127,179 +156,115 @@ class Plan:
                                      "route recurrent connections through a synapse (FxDense)")
 
 
-class _Run:
-    """One batch chunk: the values of every node over all steps."""
+@dataclass
+class Window:
+    """The values of one window: steps ``t0 .. t0 + T - 1`` of samples ``b0 .. b0 + B - 1``.
 
-    def __init__(self, plan: Plan, stim: Array, stim_bound: int, record: bool) -> None:
-        self.plan, self.ops, self.record = plan, plan.ops, record
-        self.steps, self.batch = int(stim.shape[0]), int(stim.shape[1])
-        self.values: dict[str, Array] = {}
-        self.bounds: dict[str, Optional[int]] = {}
-        self.u: dict[str, Array] = {}
-        self.v: dict[str, Array] = {}
-        self.stim, self.stim_bound = stim, stim_bound
+    ``spikes``: every input and neuron layer's spikes (T, B, n) bool; ``outputs``: each
+    Output node's; ``u``/``v``: neuron states (T, B, n) int32 when recorded.  numpy arrays.
+    """
 
-    def bound(self, name: str) -> int:
-        """A bound on ``|value|`` of a node (computed from the data where not known)."""
-        if self.bounds.get(name) is None:
-            self.bounds[name] = self.ops.max_abs(self.values[name])
-        return self.bounds[name]
+    t0: int
+    b0: int
+    spikes: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    u: dict[str, np.ndarray] = field(default_factory=dict)
+    v: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def run(self) -> None:
-        for i, group in enumerate(self.plan.groups):
-            if len(group) == 1 and group[0] not in self.plan.feeds[group[0]]:
-                self._whole(group[0])
-            else:
-                self._stepped(group)
-            for name in self.plan.free_after.get(i, ()):     # bound the peak memory
-                del self.values[name]
 
-    def _input_sum(self, name: str, srcs: list[str]) -> tuple[Array, int]:
-        """The summed input of a neuron over all steps and a bound on it."""
-        ops = self.ops
-        bound = sum(self.bound(s) for s in srcs)
-        dtype = exact_dtype(ops, bound)
-        total = None
-        for s in srcs:
-            x = ops.astype(self.values[s], dtype)
-            total = x if total is None else total + x
-        if total is None:
-            total = ops.zeros((self.steps, self.batch, self.plan.kernels[name].n), dtype)
-        return total, bound
+def _prepare(graph, stimulus, input_name, backend, device, threads, plan):
+    ops = plan.ops if plan is not None else get_ops(backend, device)
+    plan = plan or Plan(graph, ops, threads)
+    flat = check_stimulus(graph, stimulus, input_name)
+    return plan, flat
 
-    def _whole(self, name: str) -> None:
-        node, feeds = self.plan.graph.node(name), self.plan.feeds[name]
-        kernel = self.plan.kernels.get(name)
-        if isinstance(node, Input):
-            self.values[name], self.bounds[name] = self.stim, self.stim_bound
-        elif isinstance(node, Output):
-            self.values[name], self.bounds[name] = self.values[feeds[0]], self.bounds[feeds[0]]
-        elif name in self.plan.delayed:
-            self.values[name], self.bounds[name] = kernel.run(self.values[feeds[0]],
-                                                              self.bound(feeds[0]))
-        else:
-            spikes, u, v = kernel.run(*self._input_sum(name, feeds), self.record,
-                                      self.plan.rows_for(kernel.n), self.plan.pool())
-            self.values[name], self.bounds[name] = spikes, 1
-            if self.record:
-                self.u[name], self.v[name] = u, v
 
-    def _group_bounds(self, group: list[str]) -> dict[str, Optional[int]]:
-        """Static bounds of a cycle's values: spikes are 0/1, synapse outputs follow."""
-        plan, members = self.plan, set(group)
-        bounds: dict[str, Optional[int]] = {n: 1 for n in group
-                                            if isinstance(plan.graph.node(n), FxNeuron)}
-        for _ in group:                     # synapse chains inside the cycle: settle in turns
-            for n in group:
-                if n in plan.delayed:
-                    src = plan.feeds[n][0]
-                    x_bound = bounds.get(src) if src in members else self.bound(src)
-                    bounds[n] = None if x_bound is None else plan.kernels[n].out_bound(x_bound)
-        return bounds
+def simulate_windows(graph: Graph, stimulus, record_states: bool = False,
+                     input_name: Optional[str] = None, *, backend: str | Ops = "numpy",
+                     device: Optional[str] = None, batch_chunk: Optional[int] = None,
+                     window: Optional[int] = None, max_bytes: Optional[int] = None,
+                     threads: Optional[int] = None, plan: Optional["Plan"] = None
+                     ) -> Iterator[Window]:
+    """Run ``graph`` on spikes (T, B, *input_shape) and yield its values window by window.
 
-    def _stepped(self, group: list[str]) -> None:
-        """Step a cycle in time exactly as the stepper does (emit, then synapses accumulate)."""
-        ops, plan, members = self.ops, self.plan, set(group)
-        kinds = {n: plan.graph.node(n) for n in group}
-        bounds = self._group_bounds(group)
-        ext: dict[str, Array] = {}
-        for n in group:
-            if isinstance(kinds[n], FxNeuron):
-                outside = [s for s in plan.feeds[n] if s not in members]
-                ext[n], ext_bound = self._input_sum(n, outside)
-                inner = [bounds.get(s) for s in plan.feeds[n] if s in members]
-                a_bound = ext_bound + sum(b for b in inner if b is not None) \
-                    if None not in inner else 2 ** 63
-                plan.kernels[n].start(self.batch, self.steps, a_bound)
-        for n in group:
-            if n in plan.delayed:
-                plan.kernels[n].start(self.batch)
-        series: dict[str, list[Array]] = {n: [] for n in group}
-        u_series: dict[str, list[Array]] = {n: [] for n in group}
-        v_series: dict[str, list[Array]] = {n: [] for n in group}
-        for t in range(self.steps):
-            now: dict[str, Array] = {}
-            for n in group:                                      # phase 1: emit
-                if n in plan.delayed:
-                    now[n] = plan.kernels[n].emit()
-                elif isinstance(kinds[n], FxNeuron):
-                    kernel = plan.kernels[n]
-                    a = ext[n][t]
-                    for s in plan.feeds[n]:
-                        if s in members:
-                            x = now[s] if s in now else plan.kernels[s].emit()
-                            a = a + ops.astype(x, a.dtype)
-                    now[n] = kernel.step(a, t)
-                    if self.record:
-                        u_series[n].append(ops.astype(kernel.u, ops.int64))
-                        v_series[n].append(ops.astype(kernel.v, ops.int64))
-                else:                                            # Output
-                    src = plan.feeds[n][0]
-                    now[n] = now[src] if src in members else self.values[src][t]
-                series[n].append(now[n])
-            for n in group:                                      # phase 2: accumulate
-                if n in plan.delayed:
-                    src = plan.feeds[n][0]
-                    x = now[src] if src in members else self.values[src][t]
-                    bound = 1 if x.dtype == ops.bool_ else ops.max_abs(x)
-                    plan.kernels[n].accumulate(x, t, bound)
-        stack = lambda xs: ops.concat([x[None] for x in xs], 0)   # noqa: E731
-        for n in group:
-            self.values[n], self.bounds[n] = stack(series[n]), bounds.get(n)
-            if isinstance(kinds[n], FxNeuron) and self.record:
-                self.u[n] = ops.astype(stack(u_series[n]), ops.int32)
-                self.v[n] = ops.astype(stack(v_series[n]), ops.int32)
+    ``stimulus`` may be any array-like that slices (a numpy array, a memory map); only one
+    window of it is read at a time.  Windows come batch chunk by batch chunk, in time order
+    within a chunk.  ``window``/``batch_chunk`` fix the sizes, else they follow
+    ``max_bytes`` (default 256 MiB on a CPU).  Other arguments as :func:`simulate_fast`.
+    """
+    plan, flat = _prepare(graph, stimulus, input_name, backend, device, threads, plan)
+    ops = plan.ops
+    steps, batch = int(flat.shape[0]), int(flat.shape[1])
+    chunk, win = plan.sizes(steps, batch, record_states, batch_chunk, max_bytes)
+    if window and plan.windowed:
+        win = max(1, int(window))
+    binary, stim_bound = _stimulus_kind(flat, max(win, 1))
+    for b0 in range(0, max(batch, 1), chunk):
+        b1 = min(b0 + chunk, batch)
+        run = ChunkRun(plan, b1 - b0, steps, record_states)
+        for t0 in range(0, max(steps, 1), win):
+            t1 = min(t0 + win, steps)
+            part = np.asarray(flat[t0:t1, b0:b1])
+            part = part.astype(np.bool_ if binary else np.int64)
+            run.window(ops.asarray(np.ascontiguousarray(part)), stim_bound)
+            yield _window(plan, run, t0, b0)
+
+
+def _stimulus_kind(flat, win: int) -> tuple[bool, int]:
+    """(binary, bound) of the stimulus, read window by window (bool input: no pass).
+    Values are taken as the stepper takes them: cast to int64 (fractions truncated)."""
+    if flat.dtype == np.bool_:
+        return True, 1
+    lo = hi = 0
+    for t0 in range(0, int(flat.shape[0]), win):
+        part = np.asarray(flat[t0:t0 + win])
+        if part.size:
+            lo, hi = min(lo, int(part.min())), max(hi, int(part.max()))
+    binary = lo >= 0 and hi <= 1
+    return binary, (1 if binary else max(-lo, hi))
+
+
+def _window(plan: "Plan", run: ChunkRun, t0: int, b0: int) -> Window:
+    """The window's values as numpy: spikes bool, graded spikes (kernels with ``graded``)
+    int32 as the stepper records them."""
+    to_np = plan.ops.to_numpy
+
+    def spikes(name: str) -> np.ndarray:
+        graded = getattr(plan.kernels.get(name), "graded", False)
+        return to_np(run.values[name]).astype(np.int32 if graded else np.bool_, copy=False)
+    out = Window(t0, b0, {n: spikes(n) for n in plan.spiking})
+    for name in plan.graph.output_names:
+        out.outputs[name] = spikes(plan.feeds[name][0]) if plan.feeds[name] else \
+            to_np(run.values[name]).astype(np.bool_, copy=False)
+    for name in (plan.neurons if run.record else ()):
+        out.u[name], out.v[name] = to_np(run.u[name]), to_np(run.v[name])
+    return out
 
 
 def simulate_fast(graph: Graph, stimulus: np.ndarray, record_states: bool = False,
                   input_name: Optional[str] = None, *, backend: str | Ops = "numpy",
                   device: Optional[str] = None, batch_chunk: Optional[int] = None,
-                  threads: Optional[int] = None, plan: Optional[Plan] = None) -> SimResult:
+                  threads: Optional[int] = None, plan: Optional[Plan] = None,
+                  window: Optional[int] = None, max_bytes: Optional[int] = None) -> SimResult:
     """Run ``graph`` on spikes (T, B, *input_shape); same :class:`SimResult` as the stepper.
 
     ``backend``: ``"numpy"`` or ``"torch"`` (``device`` e.g. ``"cuda"``; default CUDA when
     available).  ``threads``: numpy worker threads for the neuron loops (default: one per
     CPU; torch parallelises by itself).  ``plan`` reuses prepared kernels across calls (it
-    fixes the backend and threads).
+    fixes the backend and threads).  ``batch_chunk``, ``window``, ``max_bytes``: see
+    :func:`simulate_windows` (they change the memory used, never the results).
     """
-    ops = plan.ops if plan is not None else get_ops(backend, device)
-    plan = plan or Plan(graph, ops, threads)
-    flat = check_stimulus(graph, np.asarray(stimulus), input_name)
-    steps, batch = flat.shape[:2]
-    binary = flat.dtype == np.bool_ or bool(np.all((flat == 0) | (flat == 1)))
-    stim_np = flat.astype(np.bool_ if binary else np.int64)
-    stim_bound = 1 if binary else int(np.abs(stim_np).max(initial=0))
-    chunk = batch_chunk or (DEFAULT_CPU_CHUNK if plan.on_cpu else DEFAULT_DEVICE_CHUNK)
-    results = _Results(plan, steps, batch, record_states)
-    for b0 in range(0, max(batch, 1), chunk):
-        chunk_np = np.ascontiguousarray(stim_np[:, b0:b0 + chunk])
-        run = _Run(plan, ops.asarray(chunk_np), stim_bound, record_states)
-        run.run()
-        results.add(run, b0)
-    return results.result
-
-
-class _Results:
-    """The result arrays, allocated once and filled chunk by chunk (typed as the stepper's)."""
-
-    def __init__(self, plan: Plan, steps: int, batch: int, record: bool) -> None:
-        self.plan, self.steps, self.batch, self.record = plan, steps, batch, record
-        self.result = SimResult(spikes={})
-        self.neurons = [n for n in plan.order if isinstance(plan.graph.node(n), FxNeuron)]
-
-    def _put(self, table: dict, name: str, value: Array, b0: int, dtype) -> None:
-        array = self.plan.ops.to_numpy(value)
-        if name not in table:
-            table[name] = np.empty((self.steps, self.batch) + tuple(array.shape[2:]), dtype)
-        table[name][:, b0:b0 + array.shape[1]] = array
-
-    def add(self, run: "_Run", b0: int) -> None:
-        res = self.result
-        for name in self.plan.spiking:
-            self._put(res.spikes, name, run.values[name], b0, np.bool_)
-        for name in self.plan.graph.output_names:
-            self._put(res.outputs, name, run.values[name], b0, np.bool_)
-        if self.record:
-            for name in self.neurons:
-                self._put(res.u, name, run.u[name], b0, np.int32)
-                self._put(res.v, name, run.v[name], b0, np.int32)
+    stimulus = np.asarray(stimulus)
+    result = SimResult(spikes={})
+    steps, batch = (stimulus.shape[:2] if stimulus.ndim >= 2 else (0, 0))
+    for win in simulate_windows(graph, stimulus, record_states, input_name, backend=backend,
+                                device=device, batch_chunk=batch_chunk, window=window,
+                                max_bytes=max_bytes, threads=threads, plan=plan):
+        for table, values in ((result.spikes, win.spikes), (result.outputs, win.outputs),
+                              (result.u, win.u), (result.v, win.v)):
+            for name, array in values.items():
+                if name not in table:
+                    table[name] = np.empty((steps, batch) + array.shape[2:], array.dtype)
+                table[name][win.t0:win.t0 + array.shape[0],
+                            win.b0:win.b0 + array.shape[1]] = array
+    return result

@@ -41,6 +41,10 @@ class Ops:
     def astype(self, x: Array, dtype: Any) -> Array:
         raise NotImplementedError
 
+    def copy(self, x: Array) -> Array:
+        """A copy that owns its memory (so that ``x``'s base can be freed)."""
+        raise NotImplementedError
+
     def where(self, cond: Array, a: Array | int, b: Array | int) -> Array:
         raise NotImplementedError
 
@@ -133,6 +137,9 @@ class NumpyOps(Ops):
     def astype(self, x, dtype):
         return x.astype(dtype, copy=False)
 
+    def copy(self, x):
+        return x.copy()
+
     def where(self, cond, a, b):
         return np.where(cond, a, b)
 
@@ -223,6 +230,9 @@ class TorchOps(Ops):
 
     def astype(self, x, dtype):
         return x.to(dtype)
+
+    def copy(self, x):
+        return x.clone()
 
     def where(self, cond, a, b):
         return self.torch.where(cond, a, b)

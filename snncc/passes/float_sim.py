@@ -128,11 +128,14 @@ def _scale(node: Scale, in_shapes, dtype) -> FloatOp:
 
 
 def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
-                   states: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
+                   states: Optional[dict[str, np.ndarray]] = None,
+                   carry: Optional[dict] = None) -> dict[str, np.ndarray]:
     """Run ``graph`` on ``stimulus`` (T, B, *input_shape); spikes (bool, (T, B, n)) per neuron and output.
 
     A dict passed as ``states`` receives each neuron layer's membrane ``v`` (T, B, n) as the
     step leaves it (after an immediate reset), as the fixed-point simulator records it.
+    ``carry``: a dict that holds the run's state between calls, so that a long run can be
+    fed window after window (empty: start from zero; the next call resumes there).
     """
     stimulus = np.asarray(stimulus)
     if stimulus.ndim < 2:
@@ -175,11 +178,14 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
         }
         state[node.name] = {"i": np.zeros((batch, n), dtype), "v": np.zeros((batch, n), dtype),
                             "s": np.zeros((batch, n), dtype=bool)}
+    t0 = 0
+    if carry:                       # resume a run cut into windows
+        state, t0 = carry["state"], carry["t"]
     recorded = [n for n in order if isinstance(graph.node(n), (NeuronNode, Output))]
     out = {n: np.zeros((steps, batch, 0), dtype=bool) for n in recorded}
     traces: dict[str, list[np.ndarray]] = {n: [] for n in recorded}
     # recurrent edges deliver the source's value of the previous step (zeros at step 0)
-    previous: dict[str, np.ndarray] = {
+    previous: dict[str, np.ndarray] = carry["previous"] if carry else {
         s: np.zeros((batch,) + tuple(shapes[s]), dtype) for s, _, _, rec in graph.edges() if rec}
     for t in range(steps):
         values: dict[str, np.ndarray] = {}
@@ -196,7 +202,7 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
                 x = sum(np.asarray(v, dtype).reshape(batch, -1) for v in ins)   # inputs add
                 if p["in_scale"] is not None:
                     x = x * p["in_scale"]
-                x = x if p["gain"] is None else p["gain"][min(t, len(p["gain"]) - 1)] * x
+                x = x if p["gain"] is None else p["gain"][min(t0 + t, len(p["gain"]) - 1)] * x
                 st["i"] = p["alpha"] * st["i"] + x
                 v = p["beta"] * st["v"]
                 if p["delayed"]:
@@ -218,4 +224,6 @@ def simulate_float(graph: Graph, stimulus: np.ndarray, dtype=np.float64,
             previous[s] = values[s]
     for n in recorded:
         out[n] = np.stack(traces[n]) if steps else out[n]
+    if carry is not None:
+        carry.update(state=state, previous=previous, t=t0 + steps)
     return out

@@ -26,9 +26,15 @@ from ..errors import SnnccError
 from ..ir import Affine, FxDense, Graph, XyDense
 from ..passes.float_sim import simulate_float
 from ..progress import Progress, or_quiet
-from .runs import neuron_names, output_layer, predictions, run_quantized
+from .runs import QuantStream, neuron_names, output_layer
 
 RASTER_MAX_NEURONS = 256     # neurons per layer kept for the raster plot of one sample
+# Long runs go window by window in time (float model, float graph and the quantized run
+# carry their state across), so memory is bounded by a window, not by T: a window holds
+# at most WINDOW_BYTES of per-neuron values, about STEP_BYTES per neuron and sample-step
+# (float spikes and outputs, float membranes, quantized u, v and spikes, temporaries).
+WINDOW_BYTES = 64 * 2 ** 20
+STEP_BYTES = 48
 
 
 @dataclass
@@ -104,7 +110,7 @@ def _first(diff: np.ndarray, offset: int) -> Optional[tuple[int, int, int]]:
 def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
             batch_size: int = 128, progress: Optional[Progress] = None) -> Analysis:
     """Compare float and quantized runs of ``stimulus`` (T, B, ...) layer by layer."""
-    from ..reference import run_float
+    from ..reference import run_float, streams
     fixed, lowered = compiled.fixed, compiled.lowered
     names = neuron_names(fixed)
     out = output_layer(fixed)
@@ -121,54 +127,43 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
     pred_f, pred_q = [], []
     worst = (-1, 0, None)                      # (mismatches, sample, spikes) for the raster
     task = or_quiet(progress).task("verifying", total)
+    per_step = sum(a.n for a in acc.values()) * STEP_BYTES
     for start in range(0, total, batch_size):
         chunk = stimulus[:, start:start + batch_size]
-        flt = run_float(model, chunk, names, batch_size)
-        v_float: Optional[dict[str, np.ndarray]] = {}
-        try:
-            simulate_float(lowered, chunk, states=v_float)
-        except SnnccError:          # e.g. recurrent graphs: no float membrane reference
-            v_float = None
-        q = run_quantized(fixed, chunk, record_states=True)
-        inputs_f = {fixed.input_names[0]: chunk.reshape(steps, chunk.shape[1], -1)}
-        inputs_f.update(flt)
-        inputs_q = {fixed.input_names[0]: inputs_f[fixed.input_names[0]]}
-        inputs_q.update(q.spikes)
-        mismatches = np.zeros(chunk.shape[1], np.int64)
-        for n in names:
-            a, f, s = acc[n], flt[n], q.spikes[n]
-            diff = f != s
-            mismatches += diff.sum(axis=(0, 2))
-            a.equal += int(diff.size - diff.sum())
-            a.total += int(diff.size)
-            a.spikes_f += f.sum(axis=(0, 1))
-            a.spikes_q += s.sum(axis=(0, 1))
-            if v_float is None:
-                a.mem_cells = -1
-            elif a.mem_cells >= 0:
-                err = np.abs(v_float[n] / thr[n] - q.v[n] / vth[n])
-                a.mem_cells += err.size
-                a.mem_abs += float(err.sum())
-                a.mem_sq += float((err ** 2).sum())
-                a.mem_max = max(a.mem_max, float(err.max(initial=0.0)))
-            a.v_rail += int(np.sum(np.abs(q.v[n]) >= v_max))
-            if syn[n] is not None and syn[n][0] in inputs_f:
-                src, fan_f, fan_q = syn[n]
-                a.synops_f += float(inputs_f[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_f)
-                a.synops_q += float(inputs_q[src].reshape(steps, chunk.shape[1], -1).sum(axis=(0, 1)) @ fan_q)
-            else:
-                syn[n] = None
-            first = _first(diff, start)
-            if first is not None and (a.first is None or first < a.first):
-                a.first = first
-        b = int(np.argmax(mismatches))
-        if mismatches[b] > worst[0]:
-            worst = (int(mismatches[b]), start + b,
-                     {n: (flt[n][:, b, :RASTER_MAX_NEURONS], q.spikes[n][:, b, :RASTER_MAX_NEURONS])
-                      for n in names})
-        pred_f.append(predictions(flt[out]))
-        pred_q.append(predictions(q.spikes[out]))
-        task.advance(chunk.shape[1])
+        b = chunk.shape[1]
+        window = max(1, WINDOW_BYTES // max(b * per_step, 1)) if streams(model) else steps
+        window = min(window, steps)
+        f_carry = {} if window < steps else None
+        s_carry: Optional[dict] = {}
+        quant = QuantStream(fixed, chunk, window)
+        mismatches = np.zeros(b, np.int64)
+        counts_f, counts_q = 0, 0
+        for t0 in range(0, steps, window):
+            t1 = min(t0 + window, steps)
+            part = chunk[t0:t1]
+            flt = run_float(model, part, names, batch_size, carry=f_carry)
+            v_float: Optional[dict[str, np.ndarray]] = None
+            if s_carry is not None:
+                v_float = {}
+                try:
+                    simulate_float(lowered, part, states=v_float, carry=s_carry)
+                except SnnccError:   # e.g. recurrent graphs: no float membrane reference
+                    v_float = s_carry = None
+            q = quant.take(t0, t1)
+            _accumulate(acc, names, flt, q, v_float, thr, vth, v_max, syn, fixed, part,
+                        mismatches, start, t0)
+            counts_f = counts_f + flt[out].sum(axis=0)
+            counts_q = counts_q + q.spikes[out].sum(axis=0)
+            if t0 == 0:                  # the raster shows the first window's steps
+                shown = {n: (flt[n][:, :, :RASTER_MAX_NEURONS], q.spikes[n][:, :, :RASTER_MAX_NEURONS])
+                         for n in names}
+        bw = int(np.argmax(mismatches))
+        if mismatches[bw] > worst[0]:
+            worst = (int(mismatches[bw]), start + bw,
+                     {n: (f[:, bw], s_[:, bw]) for n, (f, s_) in shown.items()})
+        pred_f.append(np.argmax(counts_f, axis=1))
+        pred_q.append(np.argmax(counts_q, axis=1))
+        task.advance(b)
     pf, pq = np.concatenate(pred_f), np.concatenate(pred_q)
     layers = {n: _summary(acc[n], steps, total, None if syn[n] is None else syn[n][1].size)
               for n in names}
@@ -181,6 +176,45 @@ def analyze(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np
         report.accuracy_float = float(np.mean(pf == labels))
         report.accuracy_quant = float(np.mean(pq == labels))
     return report
+
+
+def _accumulate(acc: dict, names: list[str], flt: dict, q, v_float: Optional[dict], thr: dict,
+                vth: dict, v_max: int, syn: dict, fixed: Graph, part: np.ndarray,
+                mismatches: np.ndarray, start: int, t0: int) -> None:
+    """Add one window (steps ``t0 ..`` of samples ``start ..``) to the running sums."""
+    steps, batch = part.shape[:2]
+    inputs_f = {fixed.input_names[0]: part.reshape(steps, batch, -1)}
+    inputs_f.update(flt)
+    inputs_q = {fixed.input_names[0]: inputs_f[fixed.input_names[0]]}
+    inputs_q.update(q.spikes)
+    for n in names:
+        a, f, s = acc[n], flt[n], q.spikes[n]
+        diff = f != s
+        mismatches += diff.sum(axis=(0, 2))
+        a.equal += int(diff.size - diff.sum())
+        a.total += int(diff.size)
+        a.spikes_f += f.sum(axis=(0, 1))
+        a.spikes_q += s.sum(axis=(0, 1))
+        if v_float is None:
+            a.mem_cells = -1
+        elif a.mem_cells >= 0:
+            err = np.abs(v_float[n] / thr[n] - q.v[n] / vth[n])
+            a.mem_cells += err.size
+            a.mem_abs += float(err.sum())
+            a.mem_sq += float((err ** 2).sum())
+            a.mem_max = max(a.mem_max, float(err.max(initial=0.0)))
+        a.v_rail += int(np.sum(np.abs(q.v[n]) >= v_max))
+        if syn[n] is not None and syn[n][0] in inputs_f:
+            src, fan_f, fan_q = syn[n]
+            a.synops_f += float(inputs_f[src].reshape(steps, batch, -1).sum(axis=(0, 1)) @ fan_f)
+            a.synops_q += float(inputs_q[src].reshape(steps, batch, -1).sum(axis=(0, 1)) @ fan_q)
+        else:
+            syn[n] = None
+        first = _first(diff, start)
+        if first is not None:
+            first = (first[0] + t0,) + first[1:]
+            if a.first is None or first < a.first:
+                a.first = first
 
 
 def _summary(a: _Layer, steps: int, samples: int, fan_in: Optional[int]) -> dict:

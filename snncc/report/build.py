@@ -1,8 +1,9 @@
 """Assemble report.json: the analysis, the quantizer's own numbers, calibration, bit-exactness.
 
 The layout is fixed by ``schema.json`` beside this file (format ``snncc.verify-report``,
-``version`` 1): fields are only ever added in a new version, never renamed, so scripts that
-read reports keep working.  :func:`validate` checks a report against it.
+``version`` 2): fields are only ever added in a new version, never renamed, so scripts that
+read reports keep working (version 2 added ``resources`` and the optional ``attribution``;
+a version 1 report still validates).  :func:`validate` checks a report against it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Optional
 from ..compiler import Compiled
 from .analysis import Analysis
 
-FORMAT, VERSION = "snncc.verify-report", 1
+FORMAT, VERSION = "snncc.verify-report", 2
 
 
 def _version() -> str:
@@ -28,6 +29,7 @@ def _version() -> str:
 def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi",
                  backend: str = "sim", inputs: Optional[dict] = None,
                  calibration: Optional[dict] = None, bit_exact: Optional[dict] = None,
+                 resources: Optional[dict] = None,
                  attribution: Optional[dict] = None) -> dict:
     """The report as a JSON-ready dict (see ``schema.json`` for every field's meaning)."""
     from ..targets.loihi.calibrate import worst_case_current
@@ -78,22 +80,24 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
         "calibration": calibration,
         "bit_exact": bit_exact,
         "raster": analysis.raster,
+        "resources": resources,
         "attribution": attribution,
     }
 
 
-# optional top-level sections, each described by its own schema file beside schema.json
+# optional top-level sections of version 2, each described by its own schema file beside
+# schema.json: written by every report (null when not requested), not required of reports
+# that predate them
 SECTIONS = {"attribution": "schema_attribution.json"}
 
 
 def schema() -> dict:
     """The JSON Schema of report.json (shipped in the package): ``schema.json`` plus one file
-    per section in :data:`SECTIONS` (always present in a report; null when not requested)."""
+    per section in :data:`SECTIONS`."""
     files = resources.files(__package__)
     full = json.loads(files.joinpath("schema.json").read_text())
     for key, name in SECTIONS.items():
         full["properties"][key] = json.loads(files.joinpath(name).read_text())
-        full["required"].append(key)
     return full
 
 

@@ -11,6 +11,7 @@ from typing import Iterable, Optional
 
 from .attribution_view import render_html as render_attribution
 from .plots import PLOTS
+from .resources import resources_html
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 72em; }
@@ -130,5 +131,6 @@ def render_html(report: dict) -> str:
         f", snncc {_e(report['snncc_version'])}</p>"
         f"<h2>Summary</h2>{summary}<h2>Layers</h2>{layers}"
         f"{_calibration(report.get('calibration'))}{_bit_exact(report.get('bit_exact'))}"
+        f"{resources_html(report.get('resources'))}"
         f"{render_attribution(report.get('attribution'))}"
         f"<h2>Plots</h2>{plots}</body></html>")

@@ -44,12 +44,15 @@ def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optiona
         from dataclasses import asdict
         bit_exact = {"backend": backend, "samples": int(subset.shape[1]),
                      "layers": [asdict(l) for l in layers]}
+    from .resources import resources_section
+    resources = resources_section(compiled, analysis, stimulus, target)
     attributed = None
     if attribution > 0:
         from .attribution import attribute
         attributed = attribute(model, compiled, stimulus, samples=attribution, progress=progress)
     return build_report(analysis, compiled, target=target, backend=backend, inputs=inputs,
-                        calibration=cal, bit_exact=bit_exact, attribution=attributed)
+                        calibration=cal, bit_exact=bit_exact, resources=resources,
+                        attribution=attributed)
 
 
 def write_artifacts(report: dict, json_path: Optional[Path] = None,

@@ -1,0 +1,52 @@
+"""Compiled loops for the ``fast`` runner: numba when it is installed, else nothing.
+
+The vectorized simulator (``vectorized.py``) runs every node as whole-array numpy
+operations; a few kernels instead have a compiled loop (``*_jit.py``) that fuses what numpy
+does in many passes over memory: the neuron's time recurrence on integers, event-driven
+synapses.  numba (https://numba.pydata.org) compiles them on first use and caches the
+machine code on disk (``cache=True``), so later processes load it in well under a second.
+
+numba is optional: without it, or with the environment variable ``SNNCC_SIM_JIT=0``, the
+``fast`` runner uses its numpy kernels, with the same results bit for bit (the tests run
+both).  Nothing here imports numba until a kernel is first needed, and the torch runner
+never uses these loops.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Callable, Optional
+
+ENV = "SNNCC_SIM_JIT"
+
+
+@functools.lru_cache(maxsize=None)
+def _numba() -> Optional[Any]:
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba
+
+
+def available() -> bool:
+    """Whether compiled kernels may be used: numba imports and ``SNNCC_SIM_JIT`` is not 0."""
+    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off") \
+        and _numba() is not None
+
+
+def kernel(fn: Callable) -> Callable:
+    """Compile ``fn`` with numba on its first call (nopython, GIL released, cached on disk).
+
+    Integer arithmetic in the compiled code is two's-complement int64 with wrap-around, and
+    ``>>`` on signed integers is arithmetic, exactly as numpy's (and the stepper's).
+    """
+    compiled: list[Callable] = []
+
+    @functools.wraps(fn)
+    def call(*args):
+        if not compiled:
+            compiled.append(_numba().njit(nogil=True, cache=True, error_model="numpy")(fn))
+        return compiled[0](*args)
+    call.py_func = fn
+    return call
