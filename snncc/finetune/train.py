@@ -190,7 +190,33 @@ def finetune(model, stimulus: np.ndarray, labels: np.ndarray,
         hist.best_epoch = cfg.epochs
     hist.best_state = None
     net.reset()
-    return torch.nn.Sequential(net), hist
+    tuned = torch.nn.Sequential(net)
+    self_check(tuned, np.asarray(stimulus)[:, :SELF_CHECK_SAMPLES])
+    return tuned, hist
+
+
+SELF_CHECK_SAMPLES = 32
+
+
+def self_check(tuned: torch.nn.Sequential, stimulus: np.ndarray) -> None:
+    """The guarantee, checked on every run: ``snncc compile`` of the tuned model gives the
+    integers the fake-quant forward used, and the bit-accurate simulator's spikes on
+    ``stimulus`` equal the fake-quant forward's.  Raises :class:`SnnccError` otherwise."""
+    from ..compiler import compile_model
+    from ..report.runs import run_quantized
+    net = tuned[0]
+    fq = FakeQuant(net)
+    fixed, report = fq.quantized()
+    compiled = compile_model(tuned).fixed
+    same = all(node.name in fixed and all(np.array_equal(a, fixed.node(node.name).arrays().get(k))
+                                          for k, a in node.arrays().items())
+               for node in compiled.nodes())
+    with torch.no_grad():
+        fake = fq(torch.as_tensor(stimulus, dtype=torch.float64), fixed, report, train=False)
+    sim = run_quantized(fixed, stimulus).spikes
+    if not same or any(not np.array_equal(sim[n], fake[n].numpy() > 0.5) for n in sim):
+        raise SnnccError("the fine-tuned network's fake-quant forward differs from the "
+                         "compiled network (a bug in snncc)", "report it with the model")
 
 
 def _output(net: TunedNetwork) -> str:
