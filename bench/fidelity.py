@@ -64,9 +64,10 @@ def family_train(family, model, x, y, epochs, log):
     return fm.train(family, model, x, y, epochs, log=log)
 
 
-def tuned(family: fm.Family, model, data, epochs: int, log) -> dict:
-    """Fine-tune through the exact arithmetic; quantized test accuracy of the tuned network
-    and whether its fake-quant forward equals the simulator on every test sample."""
+def tuned(family: fm.Family, model, data, epochs: int, log, config=None, lr: float = 1e-3) -> dict:
+    """Fine-tune through the exact arithmetic (from the calibrated settings ``config``, as
+    ``snncc finetune`` does); quantized test accuracy of the tuned network and whether its
+    fake-quant forward equals the simulator on every test sample."""
     from snncc.compiler import compile_model
     from snncc.finetune.fakequant import FakeQuant
     from snncc.finetune.train import FinetuneConfig, finetune
@@ -75,8 +76,8 @@ def tuned(family: fm.Family, model, data, epochs: int, log) -> dict:
     xs = np.ascontiguousarray(np.swapaxes(fm.shaped(x_tr, family), 0, 1))
     x = np.ascontiguousarray(np.swapaxes(fm.shaped(x_te, family), 0, 1))
     t0 = time.perf_counter()
-    net, hist = finetune(model, xs, y_tr, FinetuneConfig(epochs=epochs, lr=1e-3),
-                         input_shape=family.input_shape)
+    net, hist = finetune(model, xs, y_tr, FinetuneConfig(epochs=epochs, lr=lr),
+                         input_shape=family.input_shape, config=config)
     c = compile_model(net)
     out = output_layer(c.fixed)
     q = run_quantized(c.fixed, x).spikes
@@ -87,7 +88,8 @@ def tuned(family: fm.Family, model, data, epochs: int, log) -> dict:
     acc = float(np.mean(q[out].sum(axis=0).argmax(axis=1) == y_te))
     log(f"  {family.name}: finetuned quantized accuracy {acc:.4f} (fake-quant == simulator: "
         f"{exact}; {time.perf_counter() - t0:.0f} s)")
-    return {"tuned_accuracy": acc, "tuned_bit_exact": exact, "tuned_loss": hist.loss}
+    return {"tuned_accuracy": acc, "tuned_bit_exact": exact, "tuned_loss": hist.loss,
+            "tuned_epoch": hist.best_epoch}
 
 
 def measure(family: fm.Family, model, data, cal_samples: int, attr_samples: int, log,
@@ -117,7 +119,7 @@ def measure(family: fm.Family, model, data, cal_samples: int, attr_samples: int,
         row["cause_class"], row["cause_layer"] = a["cause"]["class"], a["cause"]["layer"]
         row["attributed"] = which
     if finetune_epochs:
-        row.update(tuned(family, model, data, finetune_epochs, log))
+        row.update(tuned(family, model, data, finetune_epochs, log, calib.config))
     row["seconds"] = time.perf_counter() - t0
     log(f"  {family.name}: float {row['accuracy_float']:.4f}  ptq {row['ptq_agreement']:.4f} / "
         f"{row['ptq_accuracy']:.4f}  calibrated {row['cal_agreement']:.4f} / "
@@ -159,7 +161,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--cal-samples", type=int, default=256)
     ap.add_argument("--attr-samples", type=int, default=128)
-    ap.add_argument("--finetune-epochs", type=int, default=3, help="0: skip fine-tuning")
+    ap.add_argument("--finetune-epochs", type=int, default=6, help="0: skip fine-tuning")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/fidelity.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

@@ -203,9 +203,14 @@ def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.s
              optimizer: str = typer.Option("adam", "--optimizer",
                                            help="adam | adamw | sgd | rmsprop (torch.optim)"),
              batch_size: int = typer.Option(64, "--batch-size", min=1),
-             val_fraction: float = typer.Option(0.1, "--val-fraction",
+             val_fraction: float = typer.Option(0.15, "--val-fraction",
                                                 help="training samples held out to pick the "
                                                      "best epoch (0: keep the last)"),
+             calibrate: Optional[Path] = typer.Option(None, "--calibrate",
+                                                      help="calibration data (default: 256 "
+                                                           "training samples)"),
+             no_calibrate: bool = typer.Option(False, "--no-calibrate",
+                                               help="tune through the default quantization"),
              resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint"),
              checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
                                                        help="checkpoint file (default "
@@ -219,6 +224,7 @@ def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.s
     with live() as progress:
         result = api.finetune(model, data, out=out, epochs=epochs, lr=lr, optimizer=optimizer,
                               batch_size=batch_size, val_fraction=val_fraction,
+                              calibrate=False if no_calibrate else (calibrate or True),
                               resume=resume, checkpoint=checkpoint,
                               trust=trust, input_shape=input_shape, dt=dt, progress=progress)
     h = result.history

@@ -155,3 +155,21 @@ def test_finetune_needs_labels():
     net = tuned_from_model(NETS["lif"][0](), (10,))
     with pytest.raises(SnnccError, match="labels"):
         finetune(net, dm.spikes(5, 4, (10,)), None)
+
+
+def test_tuned_model_carries_the_settings_it_was_tuned_through(tmp_path):
+    import dataclasses
+    from snncc.compiler import declared_config
+    from snncc.modelfile import load_model
+    from snncc.targets.loihi.quantize import QuantConfig
+    model = NETS["cuba bias"][0]()
+    x = dm.spikes(12, 16, (10,), rate=0.4, seed=5)
+    cfg = QuantConfig(scale_search="drift", bias_correction=True, bias="precise",
+                      input_rates={"input": [0.4] * 10})
+    tuned, _ = finetune(model, x, np.arange(16) % 4, FinetuneConfig(epochs=1, batch_size=8),
+                        config=cfg)
+    torch.save(tuned, tmp_path / "t.pt")
+    loaded = load_model(tmp_path / "t.pt")
+    assert declared_config(loaded) == dataclasses.replace(cfg)
+    assert compile_model(loaded).quant.config.scale_search == "drift"
+    assert _exact(loaded[0], x)

@@ -99,8 +99,10 @@ class FakeQuant:
     """The fake-quant forward of a :class:`TunedNetwork` (see the module docstring)."""
 
     def __init__(self, network: TunedNetwork, config: Optional[QuantConfig] = None) -> None:
+        from ..compiler import declared_config
         self.network = network
-        self.config = dataclasses.replace(config or QuantConfig(), float_twins=True)
+        config = config or declared_config(network) or QuantConfig()
+        self.config = dataclasses.replace(config, float_twins=True)
 
     def quantized(self):
         """(fixed graph, quantizer report) of the network's current values."""

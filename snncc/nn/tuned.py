@@ -11,7 +11,8 @@ buffers.  It is what ``snncc finetune`` trains and saves (``torch.save``), and w
   :mod:`snncc.passes.float_sim` in float64;
 * ``to_ir(name)`` returns the graph itself (a :class:`~snncc.ir.fragment.Fragment`), so
   compiling the saved model quantizes exactly the arrays it was tuned with, through the same
-  settings (``quant_config``), into the network the fine-tuning ran.
+  settings (``snncc_quant_config``, which :func:`snncc.compiler.compile_model` uses), into
+  the network the fine-tuning ran.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class TunedNetwork(StatefulNeuron):
                                  "compose the graph first (snncc.passes.compose)")
         desc, arrays = to_dicts(graph)
         self.structure = json.dumps(desc, default=lambda o: o.item())
-        self.quant_config = dict(quant_config or {})
+        self.snncc_quant_config = dict(quant_config or {})
         self.snncc_input_shape = tuple(int(s) for s in graph.node(graph.input_names[0]).shape)
         self.shapes = json.dumps({k: [int(d) for d in v] for k, v in graph.shapes().items()})
         self.tensors = nn.ParameterDict()
