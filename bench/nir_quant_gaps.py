@@ -80,17 +80,17 @@ def attribute(nodes: str) -> list[str]:
         write(work / "m.nir")
     x = _x(in_shape)
     graph = read_nir(work / "m.nir", **case.opts)
-    scales, choose = {}, quantize._choose_scale
+    scales, choose = {}, quantize.choose_scale
 
     def spy(syns, modes, syn_bias, neuron, cfg):        # the per-neuron scales S it chose
         out = choose(syns, modes, syn_bias, neuron, cfg)
         scales[neuron.name] = out[0]
         return out
-    quantize._choose_scale = spy
+    quantize.choose_scale = spy
     try:
         compiled = compile_graph(graph)
     finally:
-        quantize._choose_scale = choose
+        quantize.choose_scale = choose
     layers = [n.name for n in compiled.lowered.nodes() if isinstance(n, CubaLIF)]
 
     def agree(classes):

@@ -1,4 +1,4 @@
-"""``snncc`` command line: compile, verify, run, export-nir, inspect.
+"""``snncc`` command line: compile, verify, run, export-nir, inspect, finetune.
 
 Every user error is an :class:`SnnccError`, printed as one line (cause, then fix) with exit
 code 2; outputs are written atomically, so a failed run leaves nothing behind.
@@ -218,6 +218,11 @@ def verify(model: str = ModelArg,
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
+           attribution: bool = typer.Option(False, "--attribution", help="attribute the error: "
+                                            "put each parameter class of each layer back to "
+                                            "float and measure the agreement that returns"),
+           attribution_samples: int = typer.Option(256, "--attribution-samples", min=1,
+                                                   help="samples the attribution runs on"),
            trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
            dt: float = DtOpt, convention: Optional[str] = ConventionOpt,
@@ -236,7 +241,8 @@ def verify(model: str = ModelArg,
                             input_shape=api.parse_shape(input_shape), dt=dt,
                             progress=progress, convention=convention, reset=reset,
                             max_spikes_per_dt=max_spikes_per_dt, producer=producer, force=force,
-                            netx_args=netx_arg)
+                            netx_args=netx_arg,
+                            attribution=attribution_samples if attribution else 0)
     _print_compile(result.compile)
     fmt = result.report.get("format")
     if fmt == "snncc.netx-verify-report":
@@ -254,6 +260,53 @@ def verify(model: str = ModelArg,
     _print_warnings(result.warnings)
     for path in result.written:
         console.print(f"wrote {path}")
+
+
+@app.command()
+def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+             data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) "
+                                       "and y (labels)"),
+             out: Path = typer.Option(..., "-o", "--out", help="tuned model to write (.pt)"),
+             epochs: int = typer.Option(5, "--epochs", min=1),
+             lr: float = typer.Option(1e-3, "--lr", help="learning rate"),
+             optimizer: str = typer.Option("adam", "--optimizer",
+                                           help="adam | adamw | sgd | rmsprop (torch.optim)"),
+             batch_size: int = typer.Option(64, "--batch-size", min=1),
+             val_fraction: float = typer.Option(0.15, "--val-fraction",
+                                                help="training samples held out to pick the "
+                                                     "best epoch (0: keep the last)"),
+             calibrate: Optional[Path] = typer.Option(None, "--calibrate",
+                                                      help="calibration data (default: 256 "
+                                                           "training samples)"),
+             no_calibrate: bool = typer.Option(False, "--no-calibrate",
+                                               help="tune through the default quantization"),
+             resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint"),
+             checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
+                                                       help="checkpoint file (default "
+                                                            "<out>.ckpt, removed when done)"),
+             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+             dt: float = DtOpt) -> None:
+    """Fine-tune through Loihi's exact arithmetic: the forward pass is the compiled
+    network's own integers; the result compiles to exactly that network."""
+    from . import api
+    from .progress import live
+    with live() as progress:
+        result = api.finetune(model, data, out=out, epochs=epochs, lr=lr, optimizer=optimizer,
+                              batch_size=batch_size, val_fraction=val_fraction,
+                              calibrate=False if no_calibrate else (calibrate or True),
+                              resume=resume, checkpoint=checkpoint,
+                              trust=trust, input_shape=input_shape, dt=dt, progress=progress)
+    h = result.history
+    table = Table(title="fine-tuning through the exact arithmetic (quantized accuracy)")
+    for col in ("epoch", "loss", "train accuracy", "held-out accuracy"):
+        table.add_column(col)
+    val = h.val_accuracy + [None] * (len(h.loss) + 1 - len(h.val_accuracy))
+    table.add_row("0", "-", "-", "-" if val[0] is None else f"{val[0]:.2%}")
+    for i, (loss, acc) in enumerate(zip(h.loss, h.accuracy), 1):
+        table.add_row(str(i), f"{loss:.4f}", f"{acc:.2%}",
+                      "-" if val[i] is None else f"{val[i]:.2%}")
+    console.print(table)
+    console.print(f"kept epoch {h.best_epoch} (best held-out accuracy); wrote {result.out}")
 
 
 def _print_report(report: dict) -> None:
@@ -286,6 +339,9 @@ def _print_report(report: dict) -> None:
     if s["accuracy_float"] is not None:
         console.print(f"accuracy: float {s['accuracy_float']:.4%}   "
                       f"quantized {s['accuracy_quant']:.4%}")
+    if report.get("attribution"):
+        from .report.attribution_view import print_attribution
+        print_attribution(console, report["attribution"])
     cal = report["calibration"]
     if cal and cal["extra"].get("verify_data"):
         on = cal["extra"]["verify_data"]

@@ -64,8 +64,25 @@ def compile_model(model, input_shape: Optional[Sequence[int]] = None,
         from .backends.lava.netx_model import compile_netx
         return compile_netx(model, target)
     from .frontend import trace   # torch is imported only when a torch model is compiled
+    if config is None and target == "loihi":
+        config = declared_config(model)
     compiled = compile_graph(trace(model, input_shape, dt), config, target)
     if check:
         from .frontend.selfcheck import self_check
         compiled.self_check = self_check(model, compiled.lowered)
     return compiled
+
+
+def declared_config(model) -> Optional[Any]:
+    """The Loihi quantizer settings a model carries (``snncc_quant_config`` of a module, e.g.
+    a fine-tuned :class:`snncc.nn.TunedNetwork`: compiled as it was tuned), or None."""
+    declared = next((m.snncc_quant_config for m in model.modules()
+                     if isinstance(getattr(m, "snncc_quant_config", None), dict)
+                     and m.snncc_quant_config), None)
+    if declared is None:
+        return None
+    import dataclasses
+    from .targets.loihi.quantize import QuantConfig
+    known = {f.name for f in dataclasses.fields(QuantConfig)}
+    return QuantConfig(**{k: (tuple(v) if k == "weight_exp_range" else v)
+                          for k, v in declared.items() if k in known})

@@ -77,6 +77,9 @@ def run_float(model: nn.Module, stimulus: np.ndarray, layers: list[str],
     from .modelfile import NirFile
     if isinstance(model, NirFile):
         return _nir_run(model, stimulus, layers, carry, values)
+    tuned = next((m for m in model.modules() if callable(getattr(m, "run_layers", None))), None)
+    if tuned is not None:                # snncc.nn.TunedNetwork: its layers are inside it
+        return tuned.run_layers(np.asarray(stimulus), layers, batch_size)
     from .frontend.frameworks import driver_for, run_native
     if driver_for(model) is not None:    # snnTorch/SpikingJelly/Norse: their own forward pass
         if carry is not None:

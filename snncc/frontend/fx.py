@@ -92,6 +92,9 @@ def _refused(m: nn.Module) -> bool:
 
 def _infer_input_shape(model: nn.Module) -> Shape:
     for m in model.modules():
+        declared = getattr(m, "snncc_input_shape", None)     # e.g. snncc.nn.TunedNetwork
+        if isinstance(declared, tuple) and declared and all(isinstance(d, int) for d in declared):
+            return declared
         if isinstance(m, nn.Linear):
             if not isinstance(m.in_features, int) or m.in_features < 1:
                 raise SnnccError(f"Linear layer has in_features={m.in_features!r}",

@@ -21,3 +21,5 @@ __all__ = ["StatefulNeuron", "reset", "LIF", "CubaLIF", "spike"]
 __all__ += ["PLIF", "DALIF", "KLIF", "GLIF"]
 __all__ += ["RLIF", "RCubaLIF", "SumPool2d", "LI", "CubaLI"]
 __all__ += ["Delta", "Sigma", "SigmaDelta", "DelayedLinear", "CubaLIFReset"]
+from .tuned import TunedNetwork    # what `snncc finetune` writes (snncc/finetune)
+__all__ += ["TunedNetwork"]

@@ -2,8 +2,8 @@
 
 The layout is fixed by ``schema.json`` beside this file (format ``snncc.verify-report``,
 ``version`` 2): fields are only ever added in a new version, never renamed, so scripts that
-read reports keep working (version 2 added ``resources``; a version 1 report still
-validates).  :func:`validate` checks a report against it.
+read reports keep working (version 2 added ``resources`` and the optional ``attribution``;
+a version 1 report still validates).  :func:`validate` checks a report against it.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def _version() -> str:
 def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi",
                  backend: str = "sim", inputs: Optional[dict] = None,
                  calibration: Optional[dict] = None, bit_exact: Optional[dict] = None,
-                 resources: Optional[dict] = None) -> dict:
+                 resources: Optional[dict] = None,
+                 attribution: Optional[dict] = None) -> dict:
     """The report as a JSON-ready dict (see ``schema.json`` for every field's meaning)."""
     from ..targets.loihi.overflow import current_bounds
     from ..verify import synaptic_depth
@@ -81,12 +82,24 @@ def build_report(analysis: Analysis, compiled: Compiled, *, target: str = "loihi
         "bit_exact": bit_exact,
         "raster": analysis.raster,
         "resources": resources,
+        "attribution": attribution,
     }
 
 
+# optional top-level sections of version 2, each described by its own schema file beside
+# schema.json: written by every report (null when not requested), not required of reports
+# that predate them
+SECTIONS = {"attribution": "schema_attribution.json"}
+
+
 def schema() -> dict:
-    """The JSON Schema of report.json (shipped in the package)."""
-    return json.loads(resources.files(__package__).joinpath("schema.json").read_text())
+    """The JSON Schema of report.json (shipped in the package): ``schema.json`` plus one file
+    per section in :data:`SECTIONS`."""
+    files = resources.files(__package__)
+    full = json.loads(files.joinpath("schema.json").read_text())
+    for key, name in SECTIONS.items():
+        full["properties"][key] = json.loads(files.joinpath(name).read_text())
+    return full
 
 
 def validate(report: dict) -> None:

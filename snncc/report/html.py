@@ -9,6 +9,7 @@ import base64
 import html
 from typing import Iterable, Optional
 
+from .attribution_view import render_html as render_attribution
 from .plots import PLOTS
 from .resources import resources_html
 
@@ -132,4 +133,5 @@ def render_html(report: dict) -> str:
         f"<h2>Summary</h2>{summary}<h2>Layers</h2>{layers}"
         f"{_calibration(report.get('calibration'))}{_bit_exact(report.get('bit_exact'))}"
         f"{resources_html(report.get('resources'))}"
+        f"{render_attribution(report.get('attribution'))}"
         f"<h2>Plots</h2>{plots}</body></html>")

@@ -14,12 +14,13 @@ from ..progress import Progress
 def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
                 *, target: str = "loihi", backend: str = "sim", check_samples: int = 16,
                 calibration=None, inputs: Optional[dict] = None,
-                progress: Optional[Progress] = None) -> dict:
+                progress: Optional[Progress] = None, attribution: int = 0) -> dict:
     """Analyse ``stimulus`` (T, B, ...) and return report.json's content.
 
     ``calibration`` (a :class:`snncc.calibrate.Calibration`) adds its section, including the
     default rule vs the calibrated network on this data.  A ``backend`` other than ``sim``
-    adds the bit-exact cross-check on the first ``check_samples`` samples.
+    adds the bit-exact cross-check on the first ``check_samples`` samples.  ``attribution``
+    > 0 adds error attribution on that many samples (:mod:`snncc.report.attribution`).
     """
     from .analysis import analyze
     from .build import build_report
@@ -49,8 +50,13 @@ def make_report(model, compiled: Compiled, stimulus: np.ndarray, labels: Optiona
                      "layers": [asdict(l) for l in layers]}
     from .resources import resources_section
     resources = resources_section(compiled, analysis, stimulus, target)
+    attributed = None
+    if attribution > 0:
+        from .attribution import attribute
+        attributed = attribute(model, compiled, stimulus, samples=attribution, progress=progress)
     return build_report(analysis, compiled, target=target, backend=backend, inputs=inputs,
-                        calibration=cal, bit_exact=bit_exact, resources=resources)
+                        calibration=cal, bit_exact=bit_exact, resources=resources,
+                        attribution=attributed)
 
 
 def _targets(json_path, html_path) -> tuple[dict, dict]:

@@ -33,6 +33,7 @@ from ...errors import SnnccError
 from ...ir import FxDense, FxNeuron, Graph
 from ...passes import lower_neurons, validate_float
 from .quantize import QuantConfig, quantize
+from .recipes import RECIPES, choose_recipe
 from ...progress import Progress, or_quiet
 from ...report.runs import agreement, output_layer, predictions, run_quantized
 
@@ -70,9 +71,11 @@ class Calibration:
     accuracy_default: Optional[float] = None
     accuracy_calibrated: Optional[float] = None
     extra: dict = field(default_factory=dict)
+    base: Optional[QuantConfig] = None      # the settings calibration started from
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        d.pop("base")
         cfg = d.pop("config")
         d["scale_factor"] = cfg["scale_factor"]
         d["weight_exp"] = cfg["weight_exp"]
@@ -123,9 +126,13 @@ def calibrate(model, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
               input_shape: Optional[Sequence[int]] = None, dt: float = 1e-3,
               base: Optional[QuantConfig] = None, ratios: Sequence[float] = DEFAULT_RATIOS,
               max_samples: int = MAX_CALIBRATION_SAMPLES,
-              progress: Optional[Progress] = None) -> tuple[Compiled, Calibration]:
-    """Search per-layer scales on ``stimulus`` (T, B, ...) and compile with the best found.
+              progress: Optional[Progress] = None, objective: str = "agreement",
+              recipes: bool = True) -> tuple[Compiled, Calibration]:
+    """Choose the quantizer's settings on ``stimulus`` (T, B, ...) and compile with the best.
 
+    First a recipe (:mod:`snncc.targets.loihi.recipes`: drift-minimising per-neuron scales,
+    bias correction, precise biases, extended weights, decay/threshold matching) scored by
+    ``objective`` ("agreement", "counts" or "spike_time"), then the per-layer clip ratios.
     Returns the calibrated :class:`Compiled` and a :class:`Calibration` with the agreement
     of the default rule and of the calibrated network on the calibration data.
     """
@@ -150,7 +157,16 @@ def calibrate(model, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
     default_exp = {l.name: l.weight_exp for l in default_report.layers}
 
     per_layer = {name: _candidates(cfg, default_exp[name], ratios) for name in layers}
-    task = or_quiet(progress).task("calibrating", sum(len(c) for c in per_layer.values()))
+    task = or_quiet(progress).task("calibrating", sum(len(c) for c in per_layer.values())
+                                   + (RECIPES if recipes else 0))
+    recipe_log: list[dict] = []
+    if recipes:
+        cfg, recipe_log = choose_recipe(lowered, cfg, flt, stimulus, output_layer(default_fixed),
+                                        objective, task.advance)
+        cfg = dataclasses.replace(cfg, scale_factor=dict(cfg.scale_factor),
+                                  weight_exp=dict(cfg.weight_exp))
+        default_exp = {l.name: l.weight_exp for l in quantize(lowered, cfg)[1].layers}
+        per_layer = {name: _candidates(cfg, default_exp[name], ratios) for name in layers}
     chosen: dict[str, LayerCalibration] = {}
     for i, name in enumerate(layers):
         downstream = layers[i + 1:]
@@ -190,13 +206,17 @@ def calibrate(model, stimulus: np.ndarray, labels: Optional[np.ndarray] = None,
         lab = np.asarray(labels)[:stimulus.shape[1]]
         cal.accuracy_default = float(np.mean(pd_ == lab))
         cal.accuracy_calibrated = float(np.mean(pc == lab))
+    cal.base = base
+    cal.extra["objective"] = objective
+    cal.extra["recipes"] = recipe_log
     return Compiled(graph, lowered, fixed, mapping, report), cal
 
 
 def gain_on(model, compiled: Compiled, cal: Calibration, stimulus: np.ndarray,
             labels: Optional[np.ndarray] = None) -> dict:
     """Default rule vs calibrated network on other data (e.g. the verification set)."""
-    default_cfg = dataclasses.replace(cal.config, scale_factor={}, weight_exp={})
+    default_cfg = cal.base if cal.base is not None else dataclasses.replace(
+        cal.config, scale_factor={}, weight_exp={})
     default_fixed, _ = quantize(compiled.lowered, default_cfg)
     return compare_default(model, default_fixed, compiled.fixed, stimulus, labels)
 

@@ -25,15 +25,18 @@ import numpy as np
 
 from . import fixedpoint as fx
 from ...errors import SnnccError
-from ...ir import Affine, Conv2d, CubaLIF, FxDense, FxNeuron, Graph, Input, Output
+from ...ir import Affine, Conv2d, CubaLIF, FxNeuron, Graph, Input, Output
 from ...ir.nodes import RESET_CUSTOM, RESET_SUBTRACT
 from ...passes.compose import compose_synapses
-from ...passes.synapse_stats import Synapse, channel_min
+from ...passes.synapse_stats import Synapse
 from ...passes.timing import DelayLines
+from .scale import NETX_BIAS_EXP, bias_home, choose_scale
+from .ptq import dc_gain, drift_correction, mean_gain, refine_scales
+from .weights import (FINE_SUFFIX, quantize_bias, quantize_gain, quantize_weights,
+                      wants_extended)
 
 WEIGHT_EXP_RANGE = (-8, 7)
 READOUT_SCALE = "readout_v_scale"     # graph meta: readout layer -> v units per membrane unit
-NETX_BIAS_EXP = 6          # lava-dl netx builds every LIF with bias_exp = 6
 
 
 @dataclass
@@ -51,7 +54,8 @@ class QuantConfig:
     # which acts from step 0 and so charges a layer at depth k for k steps before its data;
     # "auto": "axon", except for a generalised neuron with a memoryless current and no input
     # gain, whose neuron bias (13-bit mantissa per neuron, finer than the 8-bit axon column)
-    # starts in step with the data (FxNeuron.bias_start)
+    # starts in step with the data (FxNeuron.bias_start); "precise": that neuron bias for every
+    # memoryless-current layer (stock LIFs become generalised neurons: 13 bits, not 8)
     bias: str = "auto"
     scale_factor: dict[str, float] = field(default_factory=dict)   # per layer, from calibration
     # per layer weight exponent chosen by calibration (overrides the rule; clipped to the range)
@@ -59,12 +63,30 @@ class QuantConfig:
     # sigma-delta networks: |activation| bound per layer (and the input), from calibration
     # data; without one, a worst case from the weights (see quantize_sdnn)
     act_bound: dict[str, float] = field(default_factory=dict)
+    # "single": one 8-bit Dense per synapse; "extended": plus a fine Dense carrying the
+    # rounding residual (up to 8 more bits, see weights.py); "auto": extended for neurons
+    # whose reset keeps the membrane (subtract / no reset), which accumulate rounding error
+    weight_precision: str = "auto"
+    # data-aware PTQ (ptq.py): "drift" picks each neuron's scale in [S/2, S] for the least
+    # expected membrane drift; bias_correction removes the weights' mean drift through the
+    # bias; both use input_rates (per spike source, flat; from calibration data) or a prior
+    scale_search: str = "none"
+    bias_correction: bool = False
+    input_rates: dict[str, list[float]] = field(default_factory=dict)
+    drift_window: float = 16.0
+    # decays chosen with the threshold: "current" scales each threshold (and reset, neuron
+    # bias) so that the current's DC gain 1/(1 - alpha) is that of the float model despite
+    # the 12-bit decay (ptq.dc_gain); "both" also the voltage's 1/(1 - beta); "none"
+    match_dc_gain: str = "none"
+    # keep every integer array's float twin in QuantReport.twins (error attribution, finetune)
+    float_twins: bool = False
 
 
 def netx_config() -> QuantConfig:
     """Quantize within what lava-dl's netx HDF5 loader expresses: one mixed-sign Dense per
     layer at weight exponent 0, one scale per layer, neuron biases with exponent 6."""
-    return QuantConfig(split_sign=False, scale="layer", weight_exp_range=(0, 0), bias="neuron")
+    return QuantConfig(split_sign=False, scale="layer", weight_exp_range=(0, 0), bias="neuron",
+                       weight_precision="single")
 
 
 @dataclass
@@ -88,13 +110,22 @@ class LayerQuant:
     warnings: list[str]
     # values that hit their bit width's rail: weights, thresholds, biases (saturation counts)
     clipped: dict[str, int] = field(default_factory=dict)
+    fine_synapses: int = 0      # synapses with a second, fine Dense (extended precision)
     # a non-spiking readout's per-neuron scale (v units per float membrane unit)
     v_scale: Optional[list[float]] = None
 
 
 @dataclass
 class QuantReport:
+    """Per-layer quantization numbers; ``config``: the settings used; ``scales``: each neuron
+    layer's per-neuron scale ``S`` (float64, flat); ``twins`` (only with
+    ``QuantConfig.float_twins``): per fixed-point node, the real value every integer array
+    rounds, in the same units (see :mod:`snncc.targets.loihi.partial`)."""
+
     layers: list[LayerQuant]
+    config: Optional[QuantConfig] = None
+    scales: dict[str, np.ndarray] = field(default_factory=dict)
+    twins: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def rows(self) -> list[dict]:
         return [{"layer": l.name, "param": e.name, "max_abs": e.max_abs, "rms": e.rms,
@@ -112,114 +143,6 @@ def _error(name: str, ref: np.ndarray, got: np.ndarray) -> ParamError:
                       float(diff.max() / denom))
 
 
-def _to_grid(x: np.ndarray, mode: str) -> np.ndarray:
-    lo, hi, step = fx.weight_range(mode)
-    return np.clip(np.round(x / step) * step, lo, hi).astype(np.int64)
-
-
-def _bias_home(neuron: CubaLIF, cfg: QuantConfig) -> str:
-    """Where a layer's Linear bias goes: "axon" or "neuron" (see ``QuantConfig.bias``)."""
-    if cfg.bias not in ("auto", "axon", "neuron"):
-        raise SnnccError(f"unknown bias mode {cfg.bias!r}", "use 'auto', 'axon' or 'neuron'")
-    if cfg.bias == "auto":
-        delayed_ok = not neuron.is_stock and neuron.input_gain is None
-        return "neuron" if delayed_ok and not np.any(neuron.alpha != 0) else "axon"
-    return cfg.bias
-
-
-def _choose_scale(syns: list[Synapse], modes: list[str], syn_bias: Optional[np.ndarray],
-                  neuron: CubaLIF, cfg: QuantConfig) -> tuple[np.ndarray, list[int], list[str]]:
-    """Pick per-neuron scales S (vector) and each synapse's weight exponent.
-
-    Every neuron's row gets the full 8-bit weight range at the shared exponent, capped per
-    neuron so its threshold, bias, membrane and current fit their bit widths.  With several
-    synapses (residual, recurrent) the current cap covers all of them together, S is the
-    smallest any of them allows, and each synapse's exponent is then re-picked so that it
-    uses its full 8 bits at that S.  A neuron fed by a conv shares S across each output
-    channel (the kernel is shared by every position).
-    """
-    warnings: list[str] = []
-    w_int_max = [254 if mode == fx.SIGN_MIXED else 255 for mode in modes]  # mixed: even only
-    row_max = [syn.row_max() for syn in syns]
-    if neuron.spiking:
-        thr = neuron.threshold.astype(np.float64)
-        caps = [fx.V_MAX / (cfg.headroom * thr), fx.VTH_MAX * 64 / thr]
-    else:       # a readout: no threshold; v itself must never saturate
-        caps = [fx.V_MAX / readout_range(syns, syn_bias, neuron)]
-    bias = np.abs(neuron.bias.astype(np.float64))
-    bias_exp = fx.BIAS_EXP_MAX
-    if _bias_home(neuron, cfg) == "neuron":
-        # the Linear bias joins the neuron bias, whose exponent is fixed (netx's convention)
-        bias_exp = NETX_BIAS_EXP if cfg.bias == "neuron" else fx.BIAS_EXP_MAX
-        if syn_bias is not None:
-            bias = np.abs(neuron.bias.astype(np.float64).reshape(-1) + syn_bias.astype(np.float64))
-    caps.append(np.where(bias > 0, fx.BIAS_MANT_MAX * 2 ** bias_exp / np.maximum(bias, 1e-300),
-                         np.inf))
-    # the current must not wrap even when every input spikes at once (worst case): a wrap
-    # flips the sign of u, far worse than the precision this cap costs
-    leak = np.maximum(1.0 - neuron.alpha.astype(np.float64), 1.0 / fx.DECAY_UNITY)
-    on_axon = syn_bias is not None and _bias_home(neuron, cfg) == "axon"
-    drive = sum(syn.row_sum() for syn in syns) + (np.abs(syn_bias) if on_axon else 0.0)
-    worst_u = drive / leak
-    caps.append(np.where(worst_u > 0, (fx.MAX_UV - 1) / np.maximum(worst_u, 1e-300), np.inf))
-    cap = np.min(np.stack(caps), axis=0)
-    shared = any(syn.is_conv for syn in syns)
-    if shared:
-        cap = channel_min(cap, neuron.shape)
-    if not any(np.any(r > 0) for r in row_max):
-        return cap, [0] * len(syns), warnings + ["all weights are zero"]
-    # shared exponent: the one that lets the most constrained neuron use its full 8 bits
-    exps, full = [], np.full(cap.shape, np.inf)
-    for syn, rmax, wmax in zip(syns, row_max, w_int_max):
-        live = rmax > 0
-        lo, hi = syn.exp_range(cfg.weight_exp_range)
-        if not np.any(live):
-            exps.append(int(np.clip(0, lo, hi)))
-            continue
-        exp = int(np.floor(np.log2(np.min(cap[live] * rmax[live]) / (wmax * 64.0))))
-        exp = int(cfg.weight_exp.get(neuron.name, exp))
-        if exp < lo:
-            warnings.append("weights use fewer than 8 bits: threshold/bias range forces a "
-                            "weight exponent below the minimum")
-        exp = int(np.clip(exp, lo, hi))
-        exps.append(exp)
-        full = np.minimum(full, np.where(live, wmax * 2.0 ** (exp + 6) / np.where(live, rmax, 1.0),
-                                         np.inf))
-    full = np.where(np.isinf(full), cap, full)
-    scale = np.minimum(full, cap)
-    if shared:
-        scale = channel_min(scale, neuron.shape)
-    if cfg.scale == "layer":
-        scale = np.full_like(scale, scale.min())
-    elif cfg.scale != "neuron":
-        raise SnnccError(f"unknown scale granularity {cfg.scale!r}", "use 'neuron' or 'layer'")
-    if len(syns) > 1 or shared:
-        for j, (syn, rmax, wmax) in enumerate(zip(syns, row_max, w_int_max)):
-            if np.any(rmax > 0) and neuron.name not in cfg.weight_exp:
-                need = int(np.ceil(np.log2(np.max(scale * rmax) / (wmax * 64.0))))
-                exps[j] = int(np.clip(min(exps[j], need), *syn.exp_range(cfg.weight_exp_range)))
-    return scale * cfg.scale_factor.get(neuron.name, 1.0), exps, list(dict.fromkeys(warnings))
-
-
-def readout_range(syns: list[Synapse], syn_bias: Optional[np.ndarray],
-                  neuron: CubaLIF) -> np.ndarray:
-    """A bound on a non-spiking readout's ``|v|`` per neuron (float membrane units).
-
-    Every input spiking at every step: ``|i| <= drive / (1 - alpha)``, ``|v| <= (|i| +
-    |bias|) / (1 - beta)``, with ``1 - alpha`` at least one decay LSB (1/4096) and
-    ``1 - beta`` at least 1/64 (a pure integrator, beta = 1, is sized for 64 steps of that
-    worst case and saturates beyond).  Its scale then keeps ``v`` inside 24 bits.
-    """
-    drive = sum(syn.row_sum() for syn in syns if not syn.recurrent) + sum(
-        syn.row_sum() for syn in syns if syn.recurrent)
-    if syn_bias is not None:
-        drive = drive + np.abs(syn_bias.astype(np.float64).reshape(-1))
-    leak_u = np.maximum(1.0 - neuron.alpha.astype(np.float64).reshape(-1), 1.0 / fx.DECAY_UNITY)
-    leak_v = np.maximum(1.0 - neuron.beta.astype(np.float64).reshape(-1), 1.0 / 64)
-    worst = (drive / leak_u + np.abs(neuron.bias.astype(np.float64).reshape(-1))) / leak_v
-    return np.maximum(worst, 1e-6)
-
-
 def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, QuantReport]:
     """Quantize a lowered graph to fixed point.
 
@@ -232,7 +155,7 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
     cfg = cfg or QuantConfig()
     graph = compose_synapses(graph)
     out = Graph(dict(graph.meta, quantized=True))
-    report = QuantReport([])
+    report = QuantReport([], cfg)
     lines = DelayLines(out)          # synaptic depth: steps until input data reaches a node
     deferred = []                    # recurrent synapses, added once every source exists
     for node in graph.nodes():
@@ -252,15 +175,19 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
             rec = [Synapse(graph.node(s), src, shape, tuple(graph.node(src).shape), recurrent=True)
                    for s, src in rec]
             depth = lines.neuron_depth([syn.source for syn in ff])
-            synapses, neuron, layer = _quantize_layer(ff + rec, node, cfg, depth)
+            synapses, neuron, layer, twins = _quantize_layer(ff + rec, node, cfg, depth)
             if not neuron.spiking:     # v_float = v / scale (see FxNeuron)
                 out.meta.setdefault(READOUT_SCALE, {})[node.name] = layer.v_scale
-            for syn, fx_syn in zip(ff, synapses):
-                out.add(fx_syn, [lines.feed_forward(syn.source, depth)])
-            out.add(neuron, [fx_syn.name for fx_syn in synapses[:len(ff)]])
+            report.scales[node.name] = twins.pop("scale")
+            if cfg.float_twins:
+                report.twins.update(twins)
+            for syn, pair in zip(ff, synapses):
+                for fx_syn in pair:
+                    out.add(fx_syn, [lines.feed_forward(syn.source, depth)])
+            out.add(neuron, [fx_syn.name for pair in synapses[:len(ff)] for fx_syn in pair])
             lines.set(node.name, depth, shape)
             deferred += [(syn, fx_syn, node.name, depth)
-                         for syn, fx_syn in zip(rec, synapses[len(ff):])]
+                         for syn, pair in zip(rec, synapses[len(ff):]) for fx_syn in pair]
             report.layers.append(layer)
         else:
             raise SnnccError(f"cannot quantize node {node.name!r} of kind {node.kind!r}",
@@ -269,30 +196,6 @@ def quantize(graph: Graph, cfg: Optional[QuantConfig] = None) -> tuple[Graph, Qu
         out.add(fx_syn, [lines.recurrent(syn.source, name, depth)])
         out.add_recurrent(fx_syn.name, name)
     return out, report
-
-
-def _quantize_bias(bias: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, int]:
-    """Bias axon weights and exponent: 8 bits on the bias' own sign-mode grid, exponent >= 0."""
-    target = bias.astype(np.float64) * scale / 2.0 ** fx.ACT_SHIFT     # in activation units
-    mode = fx.sign_mode(target)
-    lo, hi, _ = fx.weight_range(mode)
-    peak = float(np.max(np.abs(target))) if target.size else 0.0
-    exp = max(0, int(np.ceil(np.log2(peak / max(abs(lo), abs(hi))))) if peak > 0 else 0)
-    return _to_grid(target / 2.0 ** exp, mode), exp
-
-
-def _quantize_gain(neuron: CubaLIF) -> tuple[Optional[np.ndarray], list[ParamError]]:
-    """The per-step input gain as a (T, n) table of 12-bit fractions (4096 = 1), and its error."""
-    if neuron.input_gain is None:
-        return None, []
-    g = np.asarray(neuron.input_gain, dtype=np.float64)
-    g = g.reshape(g.shape[0], -1)
-    if np.any(g < 0) or np.any(g > 1):
-        raise SnnccError(f"layer {neuron.name!r}: per-step input gain in [{g.min():.4g}, "
-                         f"{g.max():.4g}] is outside [0, 1]",
-                         "fold the largest gain into the preceding weights first")
-    table = np.round(g * fx.DECAY_UNITY).astype(np.int64)
-    return table, [_error("input_gain", g, table / fx.DECAY_UNITY)]
 
 
 def _flat_neuron(neuron: CubaLIF) -> CubaLIF:
@@ -319,26 +222,34 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
     neuron = _flat_neuron(neuron)
     syn_bias = _synaptic_bias(syns)
     modes = [syn.mode(cfg.split_sign) for syn in syns]
-    scale, exps, warnings = _choose_scale(syns, modes, syn_bias, neuron, cfg)
+    scale, exps, warnings = choose_scale(syns, modes, syn_bias, neuron, cfg)
+    extended = wants_extended(neuron, cfg.weight_precision)
+    home = bias_home(neuron, cfg)
+    if cfg.scale_search not in ("none", "drift"):
+        raise SnnccError(f"unknown scale search {cfg.scale_search!r}", "use 'none' or 'drift'")
+    if cfg.scale_search == "drift":
+        scale = refine_scales(syns, modes, exps, scale, syn_bias, home == "axon",
+                              neuron.bias.astype(np.float64).reshape(-1),
+                              neuron.threshold.astype(np.float64), cfg.input_rates,
+                              cfg.drift_window, extended, shared=cfg.scale == "layer")
+    twins: dict = {"scale": scale}
     quantized, weight_errors, n_clipped = [], [], 0
     done: dict = {}     # residual synapses often share one weight array (see compose_path)
     for syn, mode, exp in zip(syns, modes, exps):
         label = "weight" if len(syns) == 1 else f"weight:{syn.node.name}"
         key = (id(syn.node.weight), syn.is_conv, mode, exp)
         if key not in done:
-            w = syn.weight
-            unit = 2.0 ** (exp + 6)                 # v units of one weight LSB
-            col = syn.row_scale(scale)
-            target = w * col / unit
-            w_q = _to_grid(target, mode)
-            lo, hi, step = fx.weight_range(mode)
-            clip = int(np.count_nonzero((target > hi + step / 2) | (target < lo - step / 2)))
-            del target
-            done[key] = (w_q, clip, _error(label, w, w_q * unit / col))
-        w_q, clip, err = done[key]
-        n_clipped += clip
-        quantized.append(w_q)
+            sw = quantize_weights(syn, mode, exp, scale, extended, cfg.split_sign,
+                                  cfg.weight_exp_range, cfg.float_twins)
+            done[key] = (sw, _error(label, syn.weight,
+                                    sw.effective(2.0 ** (exp + 6)) / syn.row_scale(scale)))
+        sw, err = done[key]
+        n_clipped += sw.clipped
+        quantized.append(sw)
         weight_errors.append(replace(err, name=label))
+        twins[syn.node.name] = {"weight": sw.twin}
+        if sw.fine is not None:
+            twins[syn.node.name + FINE_SUFFIX] = {"weight": np.zeros(sw.fine.shape)}
     readout = not neuron.spiking
     if readout:     # never fires: no threshold, no reset (the flag, not vth, says so)
         neuron = replace(neuron, threshold=np.full_like(neuron.threshold, fx.VTH_MAX * 64.0)
@@ -349,22 +260,46 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
                "threshold": int(np.sum(neuron.threshold * scale / 64.0 > fx.VTH_MAX + 0.5))}
     syn_exp = 0
     neuron_bias = neuron.bias.astype(np.float64).reshape(-1)
-    home = _bias_home(neuron, cfg)
+    model_syn_bias = np.zeros(scale.shape) if syn_bias is None else syn_bias
+    if cfg.bias_correction:          # the quantized weights' mean drift, taken off the bias
+        corr = drift_correction(syns, quantized, scale, cfg.input_rates)
+        syn_bias = model_syn_bias + corr
+    model_bias = neuron_bias + (model_syn_bias if home == "neuron" else 0.0)
     bias_q = None
     if syn_bias is not None and np.any(syn_bias != 0):
         if home == "axon":
-            bias_q, syn_exp = _quantize_bias(syn_bias, scale)
+            bias_q, syn_exp = quantize_bias(syn_bias, scale)
         elif np.any(neuron.alpha != 0) or neuron.input_gain is not None:
             raise SnnccError(f"layer {neuron.name!r}: a Linear bias into a CUBA current or "
                              "through a per-step input gain cannot become a neuron bias",
                              "quantize with bias='axon'")
         else:
             neuron_bias = neuron_bias + syn_bias.astype(np.float64)
-    vth = np.clip(np.round(neuron.threshold * scale / 64.0), 0, fx.VTH_MAX).astype(np.int64)
+    if np.any(neuron.beta > 2.0):
+        raise SnnccError(f"layer {neuron.name!r}: voltage decay factor {float(np.max(neuron.beta)):.6g}"
+                         " > 2; the generalised neuron grows v by at most 2x per step",
+                         "retrain with a smaller membrane growth (decay factor <= 2)")
+    dv = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.beta.astype(np.float64))),
+                 -fx.DECAY_UNITY, 4095)
+    du = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.alpha.astype(np.float64))) - 1, -1, 4095)
+    # decays and threshold together: the threshold side absorbs the decays' DC-gain error
+    g_thr, g_bias = dc_gain(neuron, du, dv, cfg.match_dc_gain, cfg.drift_window)
+    # "precise" bias of a CUBA layer: the 8-bit axon's rounding residual, as the current
+    # gathers it on average over the window, goes on as a 13-bit neuron bias in step with
+    # the data
+    carry = cfg.bias == "precise" and bias_q is not None and neuron.input_gain is None
+    if carry:
+        residual = (syn_bias * scale / 2.0 ** fx.ACT_SHIFT
+                    - fx.shift_activation(bias_q, syn_exp))          # activation units
+        keep = 1.0 - (du + fx.DU_OFFSET) / fx.DECAY_UNITY     # the current's decay factor
+        neuron_bias = neuron_bias + (residual * 2.0 ** fx.ACT_SHIFT / scale
+                                     * mean_gain(keep, cfg.drift_window))
+    thr_scale = scale / g_thr
+    vth = np.clip(np.round(neuron.threshold * thr_scale / 64.0), 0, fx.VTH_MAX).astype(np.int64)
     if np.any(neuron.threshold * scale / 64.0 > fx.VTH_MAX):
         warnings.append("threshold clipped to 17 bits")
     if cfg.bias == "neuron":
-        exact = neuron_bias * scale / 2.0 ** NETX_BIAS_EXP
+        exact = neuron_bias * scale / g_bias / 2.0 ** NETX_BIAS_EXP
         bias_mant = np.clip(np.round(exact), fx.BIAS_MANT_MIN, fx.BIAS_MANT_MAX).astype(np.int64)
         bias_exp = np.full(bias_mant.shape, NETX_BIAS_EXP, dtype=np.int64)
         if np.any(np.abs(exact) > fx.BIAS_MANT_MAX + 0.5):
@@ -373,16 +308,9 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
             warnings.append(f"neuron bias acts from step 0, {depth - 1} step(s) before this "
                             "layer's data arrives (Loihi timing)")
     else:
-        bias_mant, bias_exp = fx.split_bias(neuron_bias * scale)
+        bias_mant, bias_exp = fx.split_bias(neuron_bias * scale / g_bias)
     clipped["bias"] = int(np.sum(np.abs(fx.effective_bias(bias_mant, bias_exp) / scale
-                                        - neuron_bias) > 2.0 ** bias_exp / scale))
-    if np.any(neuron.beta > 2.0):
-        raise SnnccError(f"layer {neuron.name!r}: voltage decay factor {float(np.max(neuron.beta)):.6g}"
-                         " > 2; the generalised neuron grows v by at most 2x per step",
-                         "retrain with a smaller membrane growth (decay factor <= 2)")
-    dv = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.beta.astype(np.float64))),
-                 -fx.DECAY_UNITY, 4095)
-    du = np.clip(np.round(fx.DECAY_UNITY * (1.0 - neuron.alpha.astype(np.float64))) - 1, -1, 4095)
+                                        - neuron_bias / g_bias) > 2.0 ** bias_exp / scale))
     if neuron.floor not in (None, 0, 0.0):
         raise SnnccError(f"layer {neuron.name!r}: a membrane floor of {neuron.floor} is not "
                          "supported (only 0, the ReLU floor)", "use floor=0 or None")
@@ -393,13 +321,20 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
                          fx.DECAY_UNITY).astype(np.int64)
     # subtracting exactly the threshold stays exact in integers: use vth itself
     reset_sub = (vth << fx.VTH_SHIFT if neuron.reset == RESET_SUBTRACT
-                 else np.round(np.asarray(sub, np.float64) * scale).astype(np.int64))
-    gain, errors_gain = _quantize_gain(neuron)
-    start = depth if gain is not None or (cfg.bias == "auto" and home == "neuron") else 0
-    synapses = [syn.emit(syn.node.name, w_q, exp, mode,
-                         **(dict(bias=bias_q, bias_exp=syn_exp, bias_start=depth - 1) if j == 0
-                            else dict(bias_start=depth - 1)))
-                for j, (syn, w_q, exp, mode) in enumerate(zip(syns, quantized, exps, modes))]
+                 else np.round(np.asarray(sub, np.float64) * thr_scale).astype(np.int64))
+    gain, gain_float = quantize_gain(neuron)
+    errors_gain = [] if gain is None else [_error("input_gain", gain_float,
+                                                  gain / fx.DECAY_UNITY)]
+    start = depth if gain is not None or carry or (cfg.bias in ("auto", "precise") and
+                                                   home == "neuron") else 0
+    synapses = []       # per float synapse: its Fx node(s), coarse then fine
+    for j, (syn, sw) in enumerate(zip(syns, quantized)):
+        axon = dict(bias=bias_q, bias_exp=syn_exp) if j == 0 else {}
+        pair = [syn.emit(syn.node.name, sw.coarse, sw.exp, sw.mode, bias_start=depth - 1, **axon)]
+        if sw.fine is not None:
+            pair.append(syn.emit(syn.node.name + FINE_SUFFIX, sw.fine, sw.fine_exp, sw.fine_mode,
+                                 bias_start=depth - 1))
+        synapses.append(pair)
     fxn = FxNeuron(neuron.name, shape=tuple(neuron.shape), du=du.astype(np.int64),
                    dv=dv.astype(np.int64), vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
                    reset_mult=reset_mult, reset_sub=reset_sub,
@@ -409,20 +344,47 @@ def _quantize_layer(syns: list[Synapse], neuron: CubaLIF, cfg: QuantConfig, dept
         _error("threshold", neuron.threshold, vth * 64.0 / scale),
         _error("beta", neuron.beta, 1.0 - dv / fx.DECAY_UNITY),
         _error("alpha", neuron.alpha, (fx.DECAY_UNITY - du - 1) / fx.DECAY_UNITY),
-        _error("bias", neuron_bias, fx.effective_bias(bias_mant, bias_exp) / scale),
+        _error("bias", model_bias, fx.effective_bias(bias_mant, bias_exp) / scale),
     ]
     if bias_q is not None:
-        errors.append(_error("synaptic_bias", syn_bias,
+        errors.append(_error("synaptic_bias", model_syn_bias,
                              bias_q * 2.0 ** (syn_exp + fx.ACT_SHIFT) / scale))
     if neuron.reset == RESET_CUSTOM and not readout:
         errors.append(_error("reset_mult", mult, reset_mult / fx.DECAY_UNITY))
         errors.append(_error("reset_sub", sub, reset_sub / scale))
     errors += errors_gain
+    fine_bits = [sw.exp - sw.fine_exp for sw in quantized if sw.fine is not None]
+    if fine_bits:
+        warnings.append(f"extended weight precision: a second, fine Dense per synapse (8 + "
+                        f"{max(fine_bits)} bits), because this neuron's reset keeps the membrane, "
+                        "which accumulates rounding error")
     if not fxn.is_stock_lif:
         warnings.append("needs snncc's generalised neuron (Lava's stock LIF cannot express "
                         "this reset, floor, growth, input gain or late bias)")
     mode = modes[0] if len(set(modes)) == 1 else "+".join(dict.fromkeys(modes))
+    if cfg.float_twins:
+        if bias_q is not None:
+            twins[syns[0].node.name]["bias"] = model_syn_bias * scale / 2.0 ** fx.ACT_SHIFT
+        twins[neuron.name] = _neuron_twin(neuron, scale, model_bias, mult, sub, depth)
+        twins[neuron.name].update(
+            vth=twins[neuron.name]["vth"] / g_thr, reset_sub=twins[neuron.name]["reset_sub"] / g_thr,
+            bias=twins[neuron.name]["bias"] / g_bias, dc_threshold=g_thr, dc_bias=g_bias)
     return synapses, fxn, LayerQuant(neuron.name, float(np.min(scale)), float(np.max(scale)),
                                      exps[0], mode, errors, warnings, clipped,
+                                     len(fine_bits),
                                      [float(v) for v in np.broadcast_to(
-                                         scale, neuron.threshold.shape)] if readout else None)
+                                         scale, neuron.threshold.shape)] if readout else None), twins
+
+
+def _neuron_twin(neuron: CubaLIF, scale: np.ndarray, bias: np.ndarray, mult, sub,
+                 depth: int) -> dict[str, np.ndarray]:
+    """The real values the FxNeuron's integers round, in its units (float64, flat): the float
+    model's neuron in v units.  Its bias acts in step with the data (from ``depth`` on)."""
+    f64 = lambda a: np.broadcast_to(np.asarray(a, np.float64), scale.shape).copy()  # noqa: E731
+    twin = {"du": fx.DECAY_UNITY * (1.0 - f64(neuron.alpha)) - fx.DU_OFFSET,
+            "dv": fx.DECAY_UNITY * (1.0 - f64(neuron.beta)), "vth": f64(neuron.threshold) * scale
+            / 2.0 ** fx.VTH_SHIFT, "bias": f64(bias) * scale, "bias_start": np.array(depth),
+            "reset_mult": f64(mult) * fx.DECAY_UNITY, "reset_sub": f64(sub) * scale}
+    if neuron.input_gain is not None:
+        twin["input_gain"] = np.asarray(neuron.input_gain, np.float64) * fx.DECAY_UNITY
+    return twin

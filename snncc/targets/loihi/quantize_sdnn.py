@@ -35,7 +35,8 @@ from ...ir.sigma_delta import DeltaEncoder, SigmaDecoder, SigmaDeltaNeuron, SPIK
 from ...passes.compose import compose_synapses
 from ...passes.synapse_stats import Synapse
 from . import fixedpoint as fx
-from .quantize import WEIGHT_EXP_RANGE, LayerQuant, ParamError, QuantConfig, QuantReport, _error, _to_grid
+from .quantize import WEIGHT_EXP_RANGE, LayerQuant, ParamError, QuantConfig, QuantReport, _error
+from .weights import to_grid as _to_grid
 
 E = SPIKE_EXP + STATE_EXP
 MAX_FRACTION_BITS = 8
