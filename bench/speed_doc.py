@@ -109,7 +109,7 @@ def markdown(data: dict) -> str:
               "`fast` >= 2000x Lava's steady stepping on the conv net. The ratios to Lava are "
               "wall-clock: Lava's runtime runs several processes while the snncc runs use one "
               "thread, so on a machine shared with other jobs they move with the load (the "
-              "quieter run in the README before this work measured 3,163x / 2,071x / 549x); "
+              "quieter run before this work (docs/results.md) measured 3,163x / 2,071x / 549x); "
               "re-run `make bench` on a quiet machine for them.", ""]
     lines += ["## GPU", "", "`bench/gpu_check.py` runs the torch runner on CUDA against numpy on "
               "the bench networks and records bit-identity and the device name "

@@ -521,7 +521,7 @@ def main() -> None:
     import warnings
 
     from .atomic import terminate_as_exception
-    from .errors import memory_error, os_error
+    from .errors import memory_error, missing_dependency, os_error
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
@@ -535,6 +535,13 @@ def main() -> None:
             sys.exit(2)
         except MemoryError:
             _print_error(memory_error())
+            sys.exit(2)
+        except ModuleNotFoundError as exc:      # an optional dependency (torch, nir, ...)
+            cmd = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+            missing = missing_dependency(exc, f"run snncc {cmd}".strip())
+            if missing is None:
+                raise
+            _print_error(missing)
             sys.exit(2)
         except KeyboardInterrupt:
             sys.exit(130)

@@ -68,3 +68,32 @@ def memory_error(doing: str = "finish") -> SnnccError:
     return SnnccError(f"out of memory: could not {doing}",
                       "use fewer samples or time steps per file (split the data), or a machine "
                       "with more memory")
+
+
+# top-level module -> (what it is, the pip extra that brings it).  The core install
+# (`pip install snncc`) has numpy, networkx, typer, rich and filelock only.
+_EXTRAS = {
+    "torch": ("torch", "compiler"), "nir": ("nir", "compiler"),
+    "nirtorch": ("nirtorch", "compiler"), "h5py": ("h5py", "compiler"),
+    "matplotlib": ("matplotlib", "compiler"),
+    "sklearn": ("scikit-learn", "examples"), "jsonschema": ("jsonschema", "test"),
+    "snntorch": ("snnTorch", "frameworks"), "norse": ("Norse", "frameworks"),
+    "spikingjelly": ("SpikingJelly", "frameworks"),
+}
+
+
+def missing_dependency(exc: ModuleNotFoundError, doing: str = "run this command"):
+    """The :class:`SnnccError` for an optional package that is not installed, or None.
+
+    ``exc.name`` (e.g. ``"torch"`` or ``"torch.nn"``) is looked up by its top-level package
+    in the extras of ``pyproject.toml``; a module snncc does not list (a bug, or a broken
+    install) gives None, and the caller re-raises.
+    """
+    top = (exc.name or "").split(".")[0]
+    if top not in _EXTRAS:
+        return None
+    what, extra = _EXTRAS[top]
+    return SnnccError(f"cannot {doing}: it needs {what}, which is not installed in this "
+                      "Python environment",
+                      f"pip install 'snncc[{extra}]' (in a checkout: pip install -e "
+                      f"'.[{extra}]', or make venv)")
