@@ -185,13 +185,15 @@ def _compare(model, lowered: Graph, x: np.ndarray, names: list[str], modules: di
         bound = ULPS * eps * scale
         result.bound[name] = max(result.bound.get(name, 0.0), bound)
         result.spikes[name] = result.spikes.get(name, 0) + int(np.count_nonzero(r))
-        odd = ~np.isin(r, (0.0, 1.0))
+        top = int(getattr(node, "max_spikes", 1))     # multi-spike neurons emit counts
+        odd = ~np.isin(r, np.arange(top + 1))
         if odd.any():
             t, b, n = _first(odd)
+            what = "a spike (0 or 1)" if top == 1 else f"a spike count (0 to {top})"
             _refuse(result, name, modules, (t, b, n),
-                    f"the model's layer emits {r[t, b, n]:.6g}, not a spike (0 or 1)",
+                    f"the model's layer emits {r[t, b, n]:.6g}, not {what}",
                     count=int(odd.sum()), total=r.size)
-        diff = np.argwhere((r > 0) != ours[name])
+        diff = np.argwhere((r > 0) != ours[name] if top == 1 else r != ours[name])
         masked: dict[tuple[int, int], int] = {}
         bad = 0
         first = None
