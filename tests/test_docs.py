@@ -60,6 +60,13 @@ def test_every_tutorial_has_code():
         assert blocks(page), f"{page.name} has no runnable code block"
 
 
+def test_every_page_is_in_the_nav():
+    nav = (ROOT / "mkdocs.yml").read_text().split("\nnav:", 1)[1]
+    pages = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md"))
+    missing = [p for p in pages if not re.search(rf":\s*{re.escape(p)}\s*$", nav, re.M)]
+    assert not missing, f"pages not in mkdocs.yml's nav (unreachable in the site): {missing}"
+
+
 @pytest.mark.skipif(shutil.which("mkdocs", path=str(Path(sys.executable).parent)) is None,
                     reason="mkdocs not installed (pip install -e '.[docs]')")
 def test_site_builds_strictly(tmp_path):
