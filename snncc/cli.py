@@ -19,48 +19,53 @@ from .errors import SnnccError
 
 app = typer.Typer(pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="snncc: compile spiking neural networks to Loihi fixed point, Lava, NIR "
-                       "and SynSense Xylo.")
+                       "and SynSense Xylo.\n\n"
+                       "Start with `snncc compile model.pt -o build/`, then `snncc verify "
+                       "model.pt --data test.npz`. A user error prints one `error:` line and "
+                       "a `fix:` (exit code 2). Docs: docs/ in the repository (`make docs`).")
 # Piped output (CI logs, `make demo | tee`) would otherwise be cut to 80 columns and
 # truncate the layer tables; $COLUMNS still wins.
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 132)
 err_console = Console(stderr=True)
 
-TrustOpt = typer.Option(False, "--trust", help="unpickle arbitrary classes (only for files you trust)")
-WeightsOpt = typer.Option(None, "--weights", help="state_dict file (torch.save(model."
+# help panels: what a first-time user needs stays under "Options"; the rest is grouped
+_MODEL, _NIR, _NETX = "Model loading", "NIR: .nir models and exports", "lava-dl netx input"
+TrustOpt = typer.Option(False, "--trust", rich_help_panel=_MODEL,
+                        help="unpickle arbitrary classes (only for files you trust)")
+WeightsOpt = typer.Option(None, "--weights", rich_help_panel=_MODEL, help="state_dict file (torch.save(model."
                           "state_dict())) for a model given as train.py:Net or "
                           "package.module:factory")
-ArgsOpt = typer.Option(None, "--model-args", help="constructor arguments of train.py:Net as "
+ArgsOpt = typer.Option(None, "--model-args", rich_help_panel=_MODEL, help="constructor arguments of train.py:Net as "
                        "JSON: an object (keywords) or an array (positional)")
 ModelArg = typer.Argument(..., help="model.pt (torch.save(model)), model.nir, or train.py:Net / "
                           "package.module:factory with --weights state.pt")
-ShapeOpt = typer.Option(None, "--input-shape", help="input shape without batch: 64, or C,H,W "
+ShapeOpt = typer.Option(None, "--input-shape", rich_help_panel=_MODEL, help="input shape without batch: 64, or C,H,W "
                         "as 2,8,8 (or --input-shape 2 --input-shape 8 --input-shape 8)")
-DtOpt = typer.Option(None, "--dt", help="time step in seconds: recorded in NIR exports "
+DtOpt = typer.Option(None, "--dt", rich_help_panel=_NIR,
+                     help="time step in seconds: recorded in NIR exports "
                      "(default 1e-3); for a .nir model, how to read it (default: the "
                      "file's metadata, the step its gains imply, or its producer's)")
 TARGET_HELP = ("chip: loihi (Intel Loihi 2), xylo-audio2 | xylo-imu | xylo-audio3 (SynSense "
                "Xylo; xylo = xylo-audio2), see docs/xylo.md")
-ConventionOpt = typer.Option(None, "--convention", help=".nir models: how r, w_in and the taus "
-                             "of every neuron are read: euler (snnTorch, SpikingJelly, snncc), "
-                             "unit-pulse (Norse), exp-euler (Rockpool), zoh or exp-pulse "
-                             "(Sinabs); default: the "
-                             "producer's, else detected per node from r")
-ResetOpt = typer.Option(None, "--reset", help=".nir models: the reset NIR does not record: "
-                        "zero (to v_reset), subtract (the producer's: snnTorch's acts one step "
-                        "late), subtract-delayed; default: the file's metadata or v_reset")
-MaxSpikesOpt = typer.Option(None, "--max-spikes-per-dt",
-                            help=".nir models: the most spikes a neuron emits per step, "
-                            "which NIR does not record (Rockpool's max_spikes_per_dt, Sinabs "
-                            "SingleSpike = 1); default: the producer's (Rockpool, Sinabs: "
-                            "65536; others: 1)")
-ProducerOpt = typer.Option(None, "--producer", help=".nir models: the tool that wrote the "
-                           "file, where its structure cannot tell (snntorch, spikingjelly, "
-                           "norse, norse-1.1.0, rockpool, sinabs, snncc): its conventions, "
-                           "reset, spike rule and dt apply; default: detected")
+ConventionOpt = typer.Option(None, "--convention", rich_help_panel=_NIR, help="how r, w_in and the taus are read: euler "
+                             "(snnTorch, SpikingJelly, snncc), unit-pulse (Norse), exp-euler "
+                             "(Rockpool), zoh | exp-pulse (Sinabs); default: the producer's, "
+                             "else detected per node from r")
+ResetOpt = typer.Option(None, "--reset", rich_help_panel=_NIR, help="the reset NIR does not record: zero (to "
+                        "v_reset), subtract (the producer's: snnTorch's acts one step late), "
+                        "subtract-delayed; default: the file's metadata or v_reset")
+MaxSpikesOpt = typer.Option(None, "--max-spikes-per-dt", rich_help_panel=_NIR,
+                            help="the most spikes a neuron emits per step, which NIR does "
+                            "not record (Rockpool's max_spikes_per_dt; Sinabs SingleSpike: 1); "
+                            "default: the producer's (Rockpool, Sinabs: 65536; others: 1)")
+ProducerOpt = typer.Option(None, "--producer", rich_help_panel=_NIR, help="the tool that wrote the file, where its "
+                           "structure cannot tell (snntorch, spikingjelly, norse, norse-1.1.0, "
+                           "rockpool, sinabs, snncc): its conventions, reset, spike rule and "
+                           "dt apply; default: detected")
 ForceOpt = typer.Option(False, "--force", help="write into an output snncc does not own: a "
                         "non-empty folder without a manifest (only snncc's files are replaced, "
                         "nothing is deleted), or replace a file of another kind")
-NetxArgOpt = typer.Option(None, "--netx-arg", help="for a lava-dl netx model file: one of "
+NetxArgOpt = typer.Option(None, "--netx-arg", rich_help_panel=_NETX, help="for a lava-dl netx model file: one of "
                           "netx.hdf5.Network's arguments as NAME=VALUE (num_layers, skip_layers, "
                           "input_message_bits, reset_interval, reset_offset, spike_exp); repeatable")
 CalibrateOpt = typer.Option(None, "--calibrate", readable=False, help=".npz of calibration data (x, optional y): "
@@ -181,9 +186,10 @@ def compile_cmd(model: str = ModelArg,
                 max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
                 producer: Optional[str] = ProducerOpt, force: bool = ForceOpt,
                 netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
-    """Trace, lower and quantize a model; write the fixed-point network and its Lava module to OUT.
+    """Compile a model for a chip: trace, lower, quantize, write the network to OUT.
 
-    ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
+    OUT holds the fixed-point network (`network.json`, `params.npz`) and, for Loihi, its Lava
+    module (`lava_network.py`).  ``network.net`` (lava-dl netx HDF5) is written too whenever netx can express the
     compiled network; ``--netx`` quantizes with the netx preset so that it can.
     """
     from . import api
@@ -218,10 +224,10 @@ def verify(model: str = ModelArg,
            calibrate: Optional[Path] = CalibrateOpt,
            check_samples: int = typer.Option(16, "--check-samples",
                                              help="samples run on the other backend for the bit-exact check"),
-           attribution: bool = typer.Option(False, "--attribution", help="attribute the error: "
+           attribution: bool = typer.Option(False, "--attribution", rich_help_panel="Error attribution", help="attribute the error: "
                                             "put each parameter class of each layer back to "
                                             "float and measure the agreement that returns"),
-           attribution_samples: int = typer.Option(256, "--attribution-samples", min=1,
+           attribution_samples: int = typer.Option(256, "--attribution-samples", min=1, rich_help_panel="Error attribution",
                                                    help="samples the attribution runs on"),
            trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
            model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
@@ -230,8 +236,11 @@ def verify(model: str = ModelArg,
            max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
            producer: Optional[str] = ProducerOpt, force: bool = ForceOpt,
            netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
-    """Compare the float model with the quantized network, layer by layer (a netx file:
-    snncc's runner with lava-dl's netx in Lava, value by value; sigma-delta: activations)."""
+    """Compare the float model with the compiled network, layer by layer.
+
+    `--backend lava` (Loihi) or `xylosim` (Xylo) also checks the simulator against the
+    vendor's model, value by value.  A netx file: snncc's runner against lava-dl's netx in
+    Lava; sigma-delta models: activations."""
     from . import api
     from .progress import live
     with live() as progress:
@@ -286,8 +295,10 @@ def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.s
                                                             "<out>.ckpt, removed when done)"),
              trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
              dt: float = DtOpt) -> None:
-    """Fine-tune through Loihi's exact arithmetic: the forward pass is the compiled
-    network's own integers; the result compiles to exactly that network."""
+    """Fine-tune a model through Loihi's exact integer arithmetic.
+
+    The forward pass is the compiled network's own integers; the result compiles to
+    exactly that network."""
     from . import api
     from .progress import live
     with live() as progress:
@@ -414,8 +425,9 @@ def export_nir(model: str = ModelArg,
                                               "(read back bit-exactly by snncc)"),
                target: str = typer.Option("loihi", "--target", help=TARGET_HELP),
                force: bool = ForceOpt, netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
-    """Export the float model as NIR (dt, reset mode and integrator in the metadata).
+    """Export the float model as a NIR graph.
 
+    dt, reset mode, integrator and spike rule go into the metadata.
     Neurons are exported in their lowered form (folds applied), so every neuron snncc
     compiles exports as NIR's LIF / IF / CubaLIF with the same dynamics.  A .nir input is
     read as its producer means it and written back with snncc's explicit conventions.
@@ -443,19 +455,21 @@ def inspect(model: str = ModelArg,
             max_spikes_per_dt: Optional[int] = MaxSpikesOpt,
             producer: Optional[str] = ProducerOpt,
             system: Optional[str] = typer.Option(
-                None, "--system", help="check against a Loihi 2 system: oheo-gulch (1 chip), "
+                None, "--system", rich_help_panel="Loihi 2 resources", help="check against a Loihi 2 system: oheo-gulch (1 chip), "
                 "kapoho-point (8), hala-point (1152); default: as many chips as needed"),
             data: Optional[Path] = typer.Option(
-                None, "--data", help=".npz of input spikes: measure the firing rates"),
+                None, "--data", rich_help_panel="Loihi 2 resources", help=".npz of input spikes: measure the firing rates"),
             rate: Optional[float] = typer.Option(
-                None, "--rate", help="assumed spikes per neuron per step (default 0.1)"),
+                None, "--rate", rich_help_panel="Loihi 2 resources", help="assumed spikes per neuron per step (default 0.1)"),
             steps: Optional[int] = typer.Option(
-                None, "--steps", help="time steps per inference (default: the data's, or 1)"),
-            per_core: bool = typer.Option(False, "--per-core", help="also print every core"),
+                None, "--steps", rich_help_panel="Loihi 2 resources", help="time steps per inference (default: the data's, or 1)"),
+            per_core: bool = typer.Option(False, "--per-core", rich_help_panel="Loihi 2 resources", help="also print every core"),
             netx_arg: Optional[List[str]] = NetxArgOpt) -> None:
-    """Print the traced graph (shapes, parameter counts), the neuron mapping class per
-    layer, the quantization summary and the Loihi 2 resources: tiles, cores and chips per
-    layer (and per core), time and energy per step and per inference."""
+    """Show the traced graph, each layer's mapping and the chip resources.
+
+    Shapes and parameter counts, the neuron mapping class and quantization error per
+    layer, and the Loihi 2 resources: tiles, cores and chips per layer (and per core), time
+    and energy per step and per inference (Xylo: its design rules, used / available)."""
     from . import api
     info = api.inspect(model, target=target, trust=trust, weights=weights,
                        model_args=model_args, input_shape=api.parse_shape(input_shape), dt=dt,
