@@ -11,7 +11,7 @@ For all of them it writes ``<out>/seed_table.md`` (and ``seed_table.json``): flo
 quantized (bit-accurate simulator) test accuracy, output-spike agreement, the mapping class of
 the neuron layers, the agreement of the lowered float graph (100% = the lowering is exact) and,
 with ``--lava-samples N``, the spike/u/v mismatches between the simulator and real Lava on the
-first N test samples.  The README's seed-neuron table is this file.
+first N test samples.  The seed-neuron table of docs/concepts/neurons.md is this file.
 
 Usage: ``python examples/train_seed_neurons.py --out examples/out/seed [--lava-samples 8]``
 """

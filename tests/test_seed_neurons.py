@@ -604,7 +604,7 @@ def test_briefly_trained_digits_model_agrees_after_quantization(kind, digits):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["plif", "dalif", "klif", "glif", "glif_hard", "glif_tied"])
 def test_fully_trained_digits_model_agrees_after_quantization(kind, digits):
-    """The README table's models (examples/train_seed_neurons.py settings)."""
+    """The models of the table in docs/concepts/neurons.md (examples/train_seed_neurons.py settings)."""
     flush = torch.set_flush_denormal(True)      # as the example: hard-gate GLIF hits subnormals
     try:
         model, acc = _train_digits(kind, digits, epochs=30, hidden=128)

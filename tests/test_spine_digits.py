@@ -1,4 +1,4 @@
-"""The spine's acceptance test: the README's example, trained with its default settings,
+"""The spine's acceptance test: the `make demo` example (docs/results.md), trained with its default settings,
 compiles and its quantized simulation agrees with the float model on >= 99% of output spikes."""
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ matrices become two ``Dense`` processes (excitatory and inhibitory) into the sam
 biases become a ``RingBuffer`` source that spikes from ``bias_start`` on, through their own
 ``Dense``.  Pure Python + numpy: runs wherever the compiler runs.
 
-Deep networks (see README "Deep networks"):
+Deep networks (see docs/concepts/deep-networks.md):
 
 * **Layout.**  snncc keeps PyTorch's (C, H, W); Lava's ``Conv`` works on (W, H, C).  Every
   spike tensor with a (C, H, W) shape (input, neurons, delay lines) is a Lava process of shape
