@@ -25,9 +25,11 @@ by one step, a layer's input is known for a whole window of steps before the lay
   binary spikes below a measured spike density, an **event-driven** loop that adds the
   weight rows of the inputs that spiked (`backends/sim/events_jit.py`; same exactness
   bound). The choice is made per layer and per call from the measured activity;
-* a neuron layer is one compiled loop of the stepper's own int64 operations
-  (`backends/sim/neuron_jit.py`: exact with no bound), or without numba a float64 numpy
-  loop where a bound proves it exact and int64 otherwise;
+* a neuron layer is one compiled loop (`backends/sim/neuron_jit.py`): in float64,
+  specialised by the layer's flags (current mode, reset flavour, gain, delayed reset, wrap),
+  where a bound proves every value below `2**40` (then float64 is exact), else the
+  stepper's own int64 operations (exact with no bound); without numba, the same two
+  arithmetics as numpy loops. The bound counts the state carried from earlier windows;
 * recurrent cycles are stepped together in the stepper's order;
 * memory is bounded by a window (`max_bytes`, 128 MiB on a CPU): the batch is cut into
   chunks and time into windows, the state (u, v, last spikes, the last input step of each
@@ -37,10 +39,10 @@ by one step, a layer's input is known for a whole window of steps before the lay
   window to window; `snncc/report/analysis.py`); `snncc.backends.sim.simulate_windows`
   hands the windows to Python code.
 
-`tests/test_sim_fast.py`, `tests/test_sim_paths.py` and `tests/test_sim_streaming.py` check
-every path (numba or numpy, event loop or matmul, any window length, numpy / torch /
-stepper) for identical spikes, u and v on random, saturating, generalised, conv,
-delay-line and recurrent networks, and a few against real Lava.
+`tests/test_sim_fast.py`, `tests/test_sim_paths.py`, `tests/test_sim_neuron_jit.py` and
+`tests/test_sim_streaming.py` check every path (numba or numpy, event loop or matmul, any window length, numpy / torch /
+stepper, each float64 loop variant) for identical spikes, u and v on random, saturating,
+generalised, conv, delay-line, recurrent and readout networks, and a few against real Lava.
 """
 
 
@@ -124,10 +126,23 @@ def _load(avg) -> str:
     return " / ".join(f"{x:.1f}" for x in avg)
 
 
+KEPT = "## Neuron loop A/B"      # a section of the page that another bench script measures
+
+
+def _kept(old: str) -> str:
+    """The :data:`KEPT` section of the page as it was (up to the next section), or ''."""
+    if KEPT not in old:
+        return ""
+    body = old[old.index(KEPT):]
+    end = body.find("\n## ", len(KEPT))
+    return body if end < 0 else body[:end + 1]
+
+
 def write_markdown(results: Path, out: Path) -> None:
     data = json.loads(Path(results).read_text())
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(markdown(data))
+    kept = _kept(Path(out).read_text()) if Path(out).is_file() else ""
+    Path(out).write_text(markdown(data) + ("\n" + kept if kept else ""))
 
 
 if __name__ == "__main__":

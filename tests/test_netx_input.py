@@ -165,6 +165,7 @@ def test_declared_neurons_are_capped_before_allocating(tmp_path):
 # --- the CLI, as a user types it -------------------------------------------------------------
 
 def test_every_verb_on_a_netx_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)           # the default -o build lands here, never in the repo
     net = conv_net(tmp_path / "conv.net")
     np.savez(tmp_path / "x.npz", x=np.swapaxes(_graded(10, 2, (2, 8, 8)), 0, 1)
              .reshape(2, 10, 2, 8, 8))

@@ -147,13 +147,17 @@ def test_dt_comes_from_the_gains_or_is_a_clear_error():
         from_nir(n, dt=-1)
 
 
-def test_unsupported_node_is_named():
-    n = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
-                            "li": nir.Delay(delay=np.ones(2)),
-                            "output": nir.Output(output_type={"output": np.array([2])})},
-                     edges=[("input", "li"), ("li", "output")])
-    with pytest.raises(SnnccError, match="'li' is a Delay, which snncc does not import"):
-        from_nir(n, dt=DT)
+def test_unsupported_node_and_delay_beyond_the_chip_are_named():
+    def graph(node, shape=(2,)):
+        return nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array(shape)}),
+                                   "x": node,
+                                   "output": nir.Output(output_type={"output": np.array(shape)})},
+                            edges=[("input", "x"), ("x", "output")], type_check=False)
+    with pytest.raises(SnnccError, match="'x': a delay of 1000 steps .* up to 62 steps"):
+        from_nir(graph(nir.Delay(delay=np.ones(2))), dt=DT)
+    with pytest.raises(SnnccError, match="'x' is a .*snncc does not import"):
+        from_nir(graph(nir.Conv1d(input_shape=2, weight=np.ones((2, 2, 1)), stride=1,
+                                  padding=0, dilation=1, groups=1, bias=np.zeros(2)), (2, 2)), dt=DT)
 
 
 def test_leaky_integrator_nodes_import_as_readouts():

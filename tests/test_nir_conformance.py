@@ -14,10 +14,9 @@ from snncc.errors import SnnccError
 
 # measured, left to the quantization work (issue #13); the float reading is exact in both
 # (attribution in docs/nir.md): 8-bit weights of a recurrent CUBA layer (snnTorch
-# RSynaptic, 94.6%), of IF layers with the subtractive reset, which never forget a rounding
-# difference (Sinabs CNN, 98.0%)
-QUANT_GAPS = {"Affine, CubaLIF + recurrent Affine": 0.9,
-              "Conv2d, SumPool2d, Flatten, Affine, IF (CNN)": 0.97}
+# RSynaptic: 94.6% with single 8-bit weights, 98.8% with the extended precision); the Sinabs
+# CNN's IF layers with the subtractive reset (98.0% -> 100%) now meet the 99% bar
+QUANT_GAPS = {"Affine, CubaLIF + recurrent Affine": 0.98}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.producer.split()[0]}:{c.nodes}" for c in CASES])

@@ -3,7 +3,8 @@
 The paths: numba's compiled loops or plain numpy (``SNNCC_SIM_JIT``), event-driven synapses
 or matmuls (forced by the density thresholds), and time windows of any length (the state
 carried from one window to the next), on random, saturating, recurrent and conv networks
-with delay lines.  ``test_sim_fast.py`` covers the arithmetic itself on the default paths.
+with delay lines, and readouts (``spiking=False``).  ``test_sim_fast.py`` covers the
+arithmetic itself on the default paths; ``test_sim_neuron_jit.py`` each compiled neuron loop.
 """
 from __future__ import annotations
 
@@ -15,10 +16,19 @@ from snncc.backends.sim import Plan, simulate, simulate_fast, simulate_windows
 from snncc.backends.sim import events_jit, jit
 from snncc.backends.sim.xp import get_ops
 
+
+def readout_chain(seed: int):
+    """A random chain whose last layer is a non-spiking readout (``spiking=False``)."""
+    g, x = random_chain(seed)
+    g.node(g.inputs_of("output")[0]).spiking = False
+    return g, x
+
+
 NETS = {"random": lambda s: random_chain(200 + s),
         "saturating": lambda s: random_chain(300 + s, extreme=True),
         "recurrent": lambda s: recurrent_graph(400 + s),
-        "conv": lambda s: random_conv_net(500 + s)}
+        "conv": lambda s: random_conv_net(500 + s),
+        "readout": lambda s: readout_chain(600 + s)}
 
 needs_numba = pytest.mark.skipif(not jit.available(), reason="numba not installed")
 

@@ -80,12 +80,14 @@ def test_multi_spike_needs_subtract_reset():
         validate_float(g)
 
 
-def test_single_spike_targets_and_nir_refuse_multi_spike(tmp_path, capsys, monkeypatch):
+def test_single_spike_targets_refuse_multi_spike_and_nir_keeps_it(tmp_path, capsys, monkeypatch):
     model = _model()
     with pytest.raises(SnnccError, match=r"layer '1' emits up to 31 spikes per step"):
         api.compile(model, target="loihi")
-    with pytest.raises(SnnccError, match="NIR's neurons emit one"):
-        api.export_nir(model, tmp_path / "m.nir")
+    # NIR cannot say it: snncc's metadata does, and snncc reads the count back
+    import nir
+    graph = nir.read(api.export_nir(model, tmp_path / "m.nir"))
+    assert graph.nodes["1"].metadata["max_spikes"] == 31
     torch.save(model, tmp_path / "m.pt")
     code, _, err = run_cli(capsys, monkeypatch, "compile", tmp_path / "m.pt", "-o", tmp_path / "b")
     assert code == 2 and "emits up to 31 spikes" in err and "fix:" in err

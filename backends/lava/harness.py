@@ -34,10 +34,9 @@ def run_sample(module, stimulus: np.ndarray, states: bool) -> dict[str, np.ndarr
 
 def run(build_dir: Path, stimulus: np.ndarray, states: bool = False) -> dict[str, np.ndarray]:
     """Stimulus (steps, batch, n_inputs) -> {"<layer>/s|u|v": (steps, batch, n)}."""
+    from .netx_harness import stack_samples
     module = load_module(build_dir)
-    per_sample = [run_sample(module, stimulus[:, b].reshape(stimulus.shape[0], -1), states)
-                  for b in range(stimulus.shape[1])]
-    return {k: np.stack([s[k] for s in per_sample], axis=1) for k in per_sample[0]}
+    return stack_samples(stimulus, lambda x: run_sample(module, x, states))
 
 
 def main(argv=None) -> int:
@@ -49,10 +48,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     with np.load(args.stimulus) as f:
         x = f["x"]
-    result = run(args.build, x, args.states)
-    tmp = args.out.with_name(args.out.name + ".part.npz")
-    np.savez(tmp, **result)
-    tmp.replace(args.out)
+    from .netx_harness import save
+    save(run(args.build, x, args.states), args.out)
     return 0
 
 

@@ -103,11 +103,24 @@ def run_probed(source, neurons: dict, steps: int, states: bool, layout=None) -> 
     return out
 
 
+def stack_samples(stimulus: np.ndarray, one) -> dict:
+    """``one(x)`` for each sample ``x`` (steps, n_inputs) of ``stimulus`` (steps, batch, ...),
+    its arrays (steps, n) stacked into (steps, batch, n): Lava runs one sample at a time."""
+    per_sample = [one(stimulus[:, b].reshape(stimulus.shape[0], -1))
+                  for b in range(stimulus.shape[1])]
+    return {k: np.stack([s[k] for s in per_sample], axis=1) for k in per_sample[0]}
+
+
+def save(result: dict, out: Path) -> None:
+    """Write ``result`` to ``out`` (.npz) atomically: the caller never reads half a file."""
+    tmp = out.with_name(out.name + ".part.npz")
+    np.savez(tmp, **result)
+    tmp.replace(out)
+
+
 def run(path: Path, stimulus: np.ndarray, states: bool = False, options: dict | None = None) -> dict:
     """Stimulus (steps, batch, n_inputs) -> {"<layer>/s|u|v": (steps, batch, n)}."""
-    per_sample = [run_sample(Path(path), options or {}, stimulus[:, b].reshape(stimulus.shape[0], -1),
-                             states) for b in range(stimulus.shape[1])]
-    return {k: np.stack([s[k] for s in per_sample], axis=1) for k in per_sample[0]}
+    return stack_samples(stimulus, lambda x: run_sample(Path(path), options or {}, x, states))
 
 
 def main(argv=None) -> int:
@@ -120,10 +133,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     with np.load(args.stimulus) as f:
         x = f["x"]
-    result = run(args.net, x, args.states, json.loads(args.options))
-    tmp = args.out.with_name(args.out.name + ".part.npz")
-    np.savez(tmp, **result)
-    tmp.replace(args.out)
+    save(run(args.net, x, args.states, json.loads(args.options)), args.out)
     return 0
 
 

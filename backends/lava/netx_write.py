@@ -193,13 +193,20 @@ def _neuron_of(graph: Graph, src: str) -> tuple[Optional[str], Optional[str]]:
 
 def plan(graph: Graph, neuron_arrays: bool = False) -> Plan:
     """The netx blocks of ``graph`` and everything a netx file cannot carry exactly."""
-    p = Plan()
     from snncc.targets.loihi.weights import FINE_SUFFIX
-    fine = [n.name[:-len(FINE_SUFFIX)] for n in graph.nodes() if n.name.endswith(FINE_SUFFIX)]
-    if fine:        # named first: the chain walk would only see a layer feeding two nodes
-        p.problems += [f"layer {name!r}: extended weight precision (a second, fine Dense; "
-                       "netx has one per layer)" for name in fine]
-        return p
+    fine = [n.name for n in graph.nodes() if n.name.endswith(FINE_SUFFIX)]
+    if not fine:
+        return _plan(graph, neuron_arrays)
+    reduced = graph.copy()       # planned without them (else only: "a layer feeds 2 nodes")
+    reduced._g.remove_nodes_from(fine)
+    p = _plan(reduced, neuron_arrays)
+    p.problems += [f"layer {name[:-len(FINE_SUFFIX)]!r}: extended weight precision (a second, "
+                   "fine Dense; netx has one per layer)" for name in fine]
+    return p
+
+
+def _plan(graph: Graph, neuron_arrays: bool) -> Plan:
+    p = Plan()
     if len(graph.input_names) != 1 or len(graph.output_names) != 1:
         p.problems.append(f"{len(graph.input_names)} inputs and {len(graph.output_names)} "
                           "outputs (netx: one input, one output)")

@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import SnnccError
 from ...ir import Affine, DelayAffine, Graph, SpikeDelay
+from ...ir.delays import MAX_DELAY
 from .export import EXPORTERS
 from .importer import IMPORTERS
 
@@ -27,6 +28,10 @@ def _import(name, n, ctx):
     if np.any(np.abs(steps - np.round(steps)) > 1e-6) or np.any(steps < 0):
         raise SnnccError(f"NIR node {name!r}: delays of {np.asarray(n.delay).tolist()[:4]} s are "
                          f"not whole steps of dt = {ctx.dt:g}", "check the time step (--dt)")
+    if np.any(steps > MAX_DELAY):
+        raise SnnccError(f"NIR node {name!r}: a delay of {float(np.max(steps)):g} steps of dt = "
+                         f"{ctx.dt:g} s; snncc holds delays of up to {MAX_DELAY} steps (Lava's "
+                         "DelayDense)", "check the time step (--dt), or shorten the delay")
     return SpikeDelay(name, delay=np.round(steps).astype(np.int64)), None
 
 

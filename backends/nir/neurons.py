@@ -260,12 +260,6 @@ def import_threshold(name, n, ctx):
 
 
 
-def _delay(name, n, ctx):
-    raise SnnccError(f"NIR node {name!r} is a Delay, which snncc does not import yet",
-                     "remove the Delay (or fold it into the time alignment of the input)")
-
-
 NEURON_IMPORTERS = {"LIF": import_lif, "IF": import_if, "CubaLIF": import_cuba,
                     "Threshold": import_threshold,
-                    "LI": import_li, "CubaLI": import_cuba_li, "I": import_i,
-                    "Delay": _delay}
+                    "LI": import_li, "CubaLI": import_cuba_li, "I": import_i}

@@ -50,3 +50,21 @@ def kernel(fn: Callable) -> Callable:
         return compiled[0](*args)
     call.py_func = fn
     return call
+
+
+def specialized(factory: Callable) -> Callable:
+    """A kernel family: ``factory(*flags)`` returns a Python function whose flags are
+    constants (closure variables), compiled once per distinct ``flags`` like :func:`kernel`
+    (numba folds the constants, so branches on them vanish from the loops; the disk cache
+    keys each variant by its closure values).  Flags must be hashable; ``.variants`` maps the
+    flags compiled so far to their compiled functions."""
+    made: dict = {}
+
+    @functools.wraps(factory)
+    def get(*flags):
+        if flags not in made:
+            made[flags] = _numba().njit(nogil=True, cache=True, error_model="numpy")(
+                factory(*flags))
+        return made[flags]
+    get.variants = made
+    return get

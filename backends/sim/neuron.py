@@ -15,9 +15,9 @@ Two exact arithmetics:
 * **int64** otherwise, performing the stepper's very operations, so even overflowing
   values agree bit for bit with :mod:`snncc.backends.sim.stepper`.
 
-On numpy with numba installed (``jit.py``) the layer runs instead as one compiled loop of
-the stepper's int64 operations (``neuron_jit.py``): exact with no bound, and one pass over
-memory.  The state between time windows is a :class:`NeuronState` (int64 ``u``, ``v`` and
+On numpy with numba installed (``jit.py``) the layer runs instead as one compiled loop
+(``neuron_jit.py``), one pass over memory: float64 and specialised by the layer's flags
+where the same bound holds, else the stepper's int64 operations (exact with no bound).  The state between time windows is a :class:`NeuronState` (int64 ``u``, ``v`` and
 the last spikes), so a long run can be cut into windows with the same results.
 """
 from __future__ import annotations
@@ -117,6 +117,11 @@ class NeuronKernel:
                          gain if gain is not None else np.zeros((0, self.n), np.int64),
                          self.gain_start, self.bias_start, self.delayed,
                          int(self.floor or 0), self.floor is not None)
+        self.jit_f64_args = (fu / one, fv / one, mult / one, sub.astype(np.float64),
+                             bias.astype(np.float64), vth.astype(np.float64),
+                             gain / one if gain is not None else np.zeros((0, self.n)),
+                             self.gain_start, self.bias_start,
+                             float(-fx.V_MAX if self.floor is None else self.floor))
         self.use_jit = ops.name == "numpy" and jit.available()
 
     def new_state(self, batch: int) -> NeuronState:
@@ -124,28 +129,33 @@ class NeuronKernel:
         return NeuronState(self.ops, batch, self.n)
 
     # bounds ---------------------------------------------------------------------------
-    def u_max(self, steps: int, a_bound: int) -> int:
-        """A bound on ``|u|`` (before the wrap) over ``steps`` steps from zero.
+    def u_max(self, steps: int, a_bound: int, u0: int = 0) -> int:
+        """A bound on ``|u|`` (before the wrap) over ``steps`` steps from ``|u| <= u0``.
 
-        The sum over steps of ``|syn|``: decays never grow ``|u|`` when ``|f| <= 4096`` and
-        the wrap never does.  With ``|syn| <= 2**24`` the wrap also keeps ``|u| <= 2**23``
-        after every step (by induction: ``|decay(u) + syn| < 3 * 2**23`` and Lava's wrap
-        maps that range into ``(-2**23, 2**23]``), so ``2**23 + |syn|`` bounds it at any T.
+        ``u0`` plus the sum over steps of ``|syn|``: decays never grow ``|u|`` when ``|f| <=
+        4096`` and the wrap never does.  With ``|syn| <= 2**24`` the wrap also keeps ``|u|
+        <= M = max(u0, 2**23)`` after every step (by induction: ``|decay(u) + syn| <= M +
+        2**24`` and Lava's wrap moves values beyond ``+-2**23`` by ``2**24`` toward zero), so
+        ``M + |syn|`` bounds it at any T.  ``u0`` matters for a later time window, whose
+        state may come from windows with larger inputs.
         """
         syn = ((a_bound << fx.ACT_SHIFT) * self._gain_max >> fx.DECAY_SHIFT) + 1
-        total = syn * (1 if self.u_cleared else steps)
+        if self.u_cleared:
+            return syn
+        total = u0 + syn * steps
         if syn <= 2 * fx.MAX_UV and self._u_contracts:
-            total = min(total, fx.MAX_UV + syn)
+            total = min(total, max(u0, fx.MAX_UV) + syn)
         return total
 
-    def float_safe(self, steps: int, a_bound: int) -> bool:
-        """Whether the float64 path is exact for inputs ``|a_in| <= a_bound`` over ``steps``."""
-        total = self.u_max(steps, a_bound) + self._v_max + self._bias_max
+    def float_safe(self, steps: int, a_bound: int, u0: int = 0) -> bool:
+        """Whether the float64 path is exact for inputs ``|a_in| <= a_bound`` over ``steps``
+        from a state with ``|u| <= u0``."""
+        total = self.u_max(steps, a_bound, u0) + self._v_max + self._bias_max
         return self._factors_ok and self._u_contracts and total < FLOAT_SAFE
 
-    def wraps(self, steps: int, a_bound: int) -> bool:
+    def wraps(self, steps: int, a_bound: int, u0: int = 0) -> bool:
         """False when ``|u|`` provably stays below 2**23, so the current never wraps."""
-        return self.u_max(steps, a_bound) >= fx.MAX_UV
+        return self.u_max(steps, a_bound, u0) >= fx.MAX_UV
 
     # float64 path ---------------------------------------------------------------------
     def _syn(self, a: Array, t0: int) -> Array:
@@ -240,24 +250,37 @@ class NeuronKernel:
         v_rec = ops.empty(shape, ops.int32) if record else None
         rows = rows or max(batch, 1)
         blocks = [slice(r0, min(r0 + rows, batch)) for r0 in range(0, batch, rows)]
+        total = max(total_steps or 0, t0 + steps)
+        u0 = ops.max_abs(state.u) if t0 and batch else 0    # carried from earlier windows
         if self.use_jit:
             a = np.ascontiguousarray(a_in)
             dummy = np.empty((0, 0, 0), np.int32)
-            args = [(a, t0) + self.jit_args + (state.u, state.v, state.fired, spikes,
-                                                u_rec if record else dummy,
-                                                v_rec if record else dummy, record,
-                                                sl.start, sl.stop) for sl in blocks]
-            from .neuron_jit import lif_window
-            self._each(pool, lif_window, args)
+            tail = (state.u, state.v, state.fired, spikes, u_rec if record else dummy,
+                    v_rec if record else dummy, record)
+            fn, head = self._jit_loop(total, a_bound, u0)
+            self._each(pool, fn, [(a, t0) + head + tail + (sl.start, sl.stop) for sl in blocks])
             return spikes, u_rec, v_rec
-        total = max(total_steps or 0, t0 + steps)
-        if not self.float_safe(total, a_bound):
+        if not self.float_safe(total, a_bound, u0):
             return self._run_int(a_in, record, t0, state)
-        wraps = self.wraps(total, a_bound)
+        wraps = self.wraps(total, a_bound, u0)
         work = [(a_in[:, sl], wraps, spikes[:, sl], u_rec[:, sl] if record else None,
                  v_rec[:, sl] if record else None, t0, state, sl) for sl in blocks]
         self._each(pool, self._run_rows, work)
         return spikes, u_rec, v_rec
+
+    def _jit_loop(self, total: int, a_bound: int, u0: int = 0) -> tuple:
+        """The compiled loop for a run of ``total`` steps with ``|a_in| <= a_bound`` from
+        ``|u| <= u0`` and its parameters: float64 and specialised where :meth:`float_safe`
+        proves it exact, else the stepper's int64 operations (exact with no bound)."""
+        from . import neuron_jit as nj
+        if not self.float_safe(total, a_bound, u0):
+            return nj.lif_window, self.jit_args
+        u_mode = nj.U_CLEARED if self.u_cleared else nj.U_KEPT if self.u_kept else nj.U_DECAY
+        reset = nj.RESET_ZERO if self.zero_reset else \
+            nj.RESET_SUBTRACT if self.subtract_reset else nj.RESET_GENERAL
+        fn = nj.lif_window_f64(u_mode, reset, self.gain is not None, self.delayed,
+                               self.wraps(total, a_bound, u0))
+        return fn, self.jit_f64_args
 
     @staticmethod
     def _each(pool: Optional[Executor], fn, work: list[tuple]) -> None:

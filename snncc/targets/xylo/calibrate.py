@@ -54,6 +54,7 @@ class Calibration(_LoihiCalibration):
         matrix, bias corrections, every accepted step of the search)."""
         d = dataclasses.asdict(self)
         d.pop("config")
+        d.pop("base")           # the start settings: not part of the report
         d["scale_factor"] = {n: _geomean(f) for n, f in self.config.scale_factor.items()}
         d["weight_exp"] = {l.name: l.weight_exp for l in self.layers}
         return d
