@@ -164,12 +164,63 @@ def _run(model: torch.nn.Module, x: torch.Tensor) -> bool:
         model(x, None) if threaded else model(x)
         return True
     state = None
-    for t in range(x.shape[0]):
-        if threaded:
-            _, state = model(x[t], state)
-        else:
-            model(x[t])
+    stateless = _in_plain_sequential(model) or _watch_state(model)
+    hooks = stateless.pop("hooks", [])
+    try:
+        for t in range(x.shape[0]):
+            if stateless:
+                break
+            if threaded:
+                _, state = model(x[t], state)
+            else:
+                model(x[t])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if stateless:
+        name, cls = next(iter(stateless.items()))
+        raise SnnccError(f"Norse cell {cls} (layer {name!r}) is called without its state, so it "
+                         "restarts from rest on every time step (a torch nn.Sequential, or a "
+                         "forward calling cell(x), drops the (spikes, state) it returns)",
+                         "build the model with norse.torch.SequentialState instead of "
+                         "nn.Sequential, or pass each cell its state in your forward: "
+                         "z, s = cell(x, s)")
     return False
+
+
+def _in_plain_sequential(model: torch.nn.Module) -> dict:
+    """{layer name: class name} of the cells whose parent is a torch ``nn.Sequential`` that
+    is not Norse's ``SequentialState`` (it calls ``cell(x)`` and passes on the tuple)."""
+    from norse.torch import SequentialState
+    from norse.torch.module.snn import SNNCell
+    found = {}
+    for pname, parent in model.named_modules():
+        if isinstance(parent, torch.nn.Sequential) and not isinstance(parent, SequentialState):
+            for cname, child in parent.named_children():
+                if isinstance(child, SNNCell):
+                    found[f"{pname}.{cname}" if pname else cname] = type(child).__name__
+    return found
+
+
+def _watch_state(model: torch.nn.Module) -> dict:
+    """Hooks that record the cells called with ``state=None`` after the first step: those
+    restart from rest every step (Norse's ``SNNCell.forward`` falls back to the initial
+    state), which no compiled neuron does.  Returns {layer name: class name, "hooks": [...]}
+    (the layers filled in from the second step on)."""
+    from norse.torch.module.snn import SNNCell
+    found: dict = {}
+    calls: dict = {}
+
+    def pre(name, module, args, kwargs):
+        calls[name] = calls.get(name, 0) + 1
+        state = args[1] if len(args) > 1 else kwargs.get("state")
+        if state is None and calls[name] > 1:
+            found[name] = type(module).__name__
+
+    found["hooks"] = [m.register_forward_pre_hook(
+        lambda mod, a, k, n=n: pre(n, mod, a, k), with_kwargs=True)
+        for n, m in model.named_modules() if isinstance(m, SNNCell)]
+    return found
 
 
 from norse.torch.module.snn import SNN, SNNCell  # noqa: E402  (base classes)

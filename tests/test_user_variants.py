@@ -1,0 +1,71 @@
+"""Variants of the handed fault cases, as a demanding new user types them.
+
+Each bad input must give one ``error:`` line naming the cause, a ``fix:`` line and exit 2
+(no traceback, no silent wrong answer); each good one must compile.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from helpers import run_cli
+from snncc.compiler import compile_model
+from snncc.errors import SnnccError
+
+
+def _one_error(code: int, err: str) -> str:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [l for l in err.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "fix:" in err
+    return err
+
+
+# -- Norse cells called without their state (plain nn.Sequential, custom forward) ---------
+
+def _norse_models():
+    norse = pytest.importorskip("norse.torch")
+
+    class CellNoState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.cell = norse.LIFBoxCell()
+
+        def forward(self, x):
+            return self.cell(self.fc(x))[0]
+
+    return norse, {
+        "last": nn.Sequential(nn.Linear(8, 8), norse.LIFCell()),
+        "middle": nn.Sequential(nn.Linear(8, 8), norse.LIFCell(), nn.Linear(8, 4),
+                                norse.LIFBoxCell()),
+        "custom": CellNoState(),
+    }
+
+
+@pytest.mark.parametrize("which", ["last", "middle", "custom"])
+def test_norse_cell_without_state_refused_by_cause(which):
+    norse, models = _norse_models()
+    with pytest.raises(SnnccError) as exc:
+        compile_model(models[which])
+    assert "without its state" in exc.value.cause and "Cell" in exc.value.cause
+    assert "SequentialState" in exc.value.fix
+    # the same layers in SequentialState compile
+    compile_model(norse.SequentialState(nn.Linear(8, 8), norse.LIFCell()))
+
+
+def test_norse_cell_in_plain_sequential_cli(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("norse")
+    (tmp_path / "nmodel.py").write_text(
+        "import torch, norse.torch as norse\n"
+        "def build():\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(8, 6), norse.LIFCell(),\n"
+        "                               torch.nn.Linear(6, 3), norse.LIFCell())\n")
+    monkeypatch.chdir(tmp_path)
+    for verb in ("compile", "inspect"):
+        args = ("-o", "build") if verb == "compile" else ()
+        code, out, err = run_cli(capsys, monkeypatch, verb, "nmodel.py:build", *args)
+        assert "SequentialState" in _one_error(code, err)
+    assert not (tmp_path / "build").exists()
