@@ -239,6 +239,12 @@ def _check_members(f: NpzFile, path: Path, limits: DataLimits):
                          "x shaped (samples, time, *input_shape)")
     headers = {name: f.check(name, limits) for name in ("x", "y") if name in f.members}
     shape = headers["x"][0]
+    if len(shape) < 3:
+        raise SnnccError(f"data 'x' has shape {tuple(shape)}; expected (samples, time, "
+                         "*input_shape)", "add the time axis (samples, time, features)")
+    if 0 in shape:
+        raise SnnccError(f"data 'x' has shape {tuple(shape)}: no samples, steps or features",
+                         "pass at least one sample with at least one time step")
     if len(shape) >= 2 and shape[1] > limits.max_steps:
         raise SnnccError(f"data 'x' has {shape[1]} time steps, over the limit of "
                          f"{limits.max_steps}", "check the layout (samples, time, ...) "
@@ -247,6 +253,20 @@ def _check_members(f: NpzFile, path: Path, limits: DataLimits):
         raise SnnccError(f"data 'x' has {shape[0]} samples, over the limit of "
                          f"{limits.max_samples}", "split the data or raise SNNCC_MAX_SAMPLES")
     return shape, headers
+
+
+def _check_input_shape(shape: tuple[int, ...], input_shape) -> None:
+    """x's per-step shape must be the model's input shape, or that shape flattened (then it
+    is reshaped, row-major, as torch.flatten orders it); a different multi-axis layout of the
+    same size would be read in an order the model never saw."""
+    if input_shape is None:
+        return
+    given, want = tuple(shape[2:]), tuple(int(n) for n in input_shape)
+    if given == want or (len(given) == 1 and given[0] == int(np.prod(want))):
+        return
+    raise SnnccError(f"data 'x' has input shape {given}, the model expects {want}",
+                     f"encode the data for this model's input: x shaped (samples, time, "
+                     f"{', '.join(map(str, want))})")
 
 
 def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
@@ -270,10 +290,7 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
     try:
         with NpzFile(path) as f:
             shape, headers = _check_members(f, path, limits)
-            if input_shape is not None and len(shape) >= 3 and \
-                    int(np.prod(shape[2:])) != int(np.prod(input_shape)):
-                raise SnnccError(f"data 'x' has input shape {tuple(shape[2:])}, the model expects "
-                                 f"{tuple(input_shape)}", "encode the data for this model's input size")
+            _check_input_shape(tuple(shape), input_shape)
             if memory is not None:
                 memory(tuple(shape), headers["x"][1])
             x = f.read("x", limits)
@@ -291,9 +308,8 @@ def load_data(path: str | Path, input_shape: Optional[tuple[int, ...]] = None,
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
             or x.dtype == bool):
         raise SnnccError(f"data 'x' has dtype {x.dtype}", "store spikes as 0/1 integers")
-    if input_shape is not None and int(np.prod(x.shape[2:])) != int(np.prod(input_shape)):
-        raise SnnccError(f"data 'x' has input shape {x.shape[2:]}, the model expects "
-                         f"{tuple(input_shape)}", "encode the data for this model's input size")
+    if input_shape is not None and tuple(x.shape[2:]) != tuple(input_shape):
+        x = x.reshape(x.shape[:2] + tuple(input_shape))     # flat features (checked above)
     if y is not None:
         if y.ndim != 1 or len(y) != len(x):
             raise SnnccError(f"labels 'y' have shape {y.shape}, expected ({len(x)},)",

@@ -69,3 +69,42 @@ def test_norse_cell_in_plain_sequential_cli(tmp_path, capsys, monkeypatch):
         code, out, err = run_cli(capsys, monkeypatch, verb, "nmodel.py:build", *args)
         assert "SequentialState" in _one_error(code, err)
     assert not (tmp_path / "build").exists()
+
+
+# -- data files of the wrong rank or layout: one error line, from the header --------------
+
+@pytest.fixture
+def lif_files(tmp_path):
+    import numpy as np
+    import snncc.nn as snn
+    torch.manual_seed(0)
+    torch.save(nn.Sequential(nn.Linear(8, 6), snn.LIF(6), nn.Linear(6, 3), snn.LIF(3)),
+               tmp_path / "model.pt")
+    np.savez(tmp_path / "scalar.npz", x=np.float32(1))
+    np.savez(tmp_path / "layout.npz", x=np.zeros((4, 5, 2, 4), np.float32))
+    np.savez(tmp_path / "flat.npz", x=np.zeros((4, 5, 8), np.uint8), y=np.array([0, 1, 2, 9]))
+    return tmp_path
+
+
+@pytest.mark.parametrize("data, words", [("scalar.npz", "shape ()"),
+                                         ("layout.npz", "input shape (2, 4)")])
+@pytest.mark.parametrize("verb", ["verify", "run"])
+def test_bad_data_rank_or_layout_one_error(lif_files, capsys, monkeypatch, data, words, verb):
+    monkeypatch.chdir(lif_files)
+    if verb == "run":
+        assert run_cli(capsys, monkeypatch, "compile", "model.pt", "-o", "build")[0] == 0
+        args = ("run", "build", "--input", data, "-o", "out.npz")
+    else:
+        args = ("verify", "model.pt", "--data", data)
+    code, out, err = run_cli(capsys, monkeypatch, *args)
+    assert words in _one_error(code, err)
+    assert not (lif_files / "out.npz").exists()
+
+
+def test_labels_past_the_output_layer_are_flagged(lif_files, capsys, monkeypatch):
+    from snncc import api
+    monkeypatch.chdir(lif_files)
+    result = api.verify("model.pt", "flat.npz")
+    assert any("labels are >= 3" in w for w in result.warnings)
+    code, out, err = run_cli(capsys, monkeypatch, "verify", "model.pt", "--data", "flat.npz")
+    assert code == 0 and "1 of 4 labels are >= 3" in out + err

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+
+import numpy as np
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -78,6 +80,7 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                      memory=_memory_check(compiled.fixed, "verify", data,
                                           record_states=backend != "sim",
                                           streaming=backend == "sim" and _streams(compiled_result.model)))
+    label_warnings = _label_warnings(y, compiled.fixed)
     if calibrate is not None:
         compiled, compiled_result.calibration, xc = _calibrate(
             compiled_result.model, compiled, calibrate, input_shape, dt, None, progress)
@@ -98,4 +101,20 @@ def verify(model, data: PathLike, *, target: str = "loihi", backend: str = "sim"
                                  "calibration_data": None if calibrate is None else str(calibrate)})
     written = write_artifacts(report, json_out, html_out, inputs, force)
     return VerifyResult(report, written, compiled_result,
-                        verify_warnings(report, compiled.float_graph))
+                        label_warnings + verify_warnings(report, compiled.float_graph))
+
+
+def _label_warnings(y, fixed) -> list[str]:
+    """Labels past the output layer's last neuron (the prediction is the argmax over its
+    neurons) can never be predicted: they count as misses and lower both accuracies, so the
+    verify output says so instead of reporting them silently."""
+    if y is None or not y.size:
+        return []
+    from ..report.runs import output_layer
+    classes = int(np.prod(fixed.node(output_layer(fixed)).shape))
+    wrong = int(np.count_nonzero(y >= classes))
+    if not wrong:
+        return []
+    return [f"{wrong} of {y.size} labels are >= {classes}, the output layer's size (largest "
+            f"{int(y.max())}): those samples count as misses in both accuracies -- check that "
+            "the data belongs to this model"]
