@@ -108,3 +108,41 @@ def test_labels_past_the_output_layer_are_flagged(lif_files, capsys, monkeypatch
     assert any("labels are >= 3" in w for w in result.warnings)
     code, out, err = run_cli(capsys, monkeypatch, "verify", "model.pt", "--data", "flat.npz")
     assert code == 0 and "1 of 4 labels are >= 3" in out + err
+
+
+# -- two-branch concat / subtraction: refused with the rewrite that compiles ----------------
+
+class TwoBranchCat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        import snncc.nn as snn
+        self.a, self.la = nn.Linear(8, 5), snn.LIF(5)
+        self.b, self.lb = nn.Linear(8, 4), snn.RCubaLIF(4)
+        self.out, self.lo = nn.Linear(9, 3), snn.LIF(3)
+
+    def forward(self, x):
+        return self.lo(self.out(torch.cat([self.la(self.a(x)), self.lb(self.b(x))], dim=-1)))
+
+
+class TwoBranchSplit(TwoBranchCat):
+    """The rewrite the refusal names: the Linear after the concat split by columns."""
+
+    def __init__(self):
+        super().__init__()
+        self.out_a, self.out_b = nn.Linear(5, 3), nn.Linear(4, 3, bias=False)
+
+    def forward(self, x):
+        return self.lo(self.out_a(self.la(self.a(x))) + self.out_b(self.lb(self.b(x))))
+
+
+def test_concat_refusal_names_the_rewrite_and_the_rewrite_compiles(tmp_path, capsys, monkeypatch):
+    (tmp_path / "two.py").write_text(
+        "from test_user_variants import TwoBranchCat, TwoBranchSplit\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = run_cli(capsys, monkeypatch, "compile", "two.py:TwoBranchCat", "-o", "b")
+    assert "fc_a(a) + fc_b(b)" in _one_error(code, err) and "'cat'" in err
+    assert not (tmp_path / "b").exists()
+    for verb, args in (("compile", ("-o", "b")), ("inspect", ())):
+        code, out, err = run_cli(capsys, monkeypatch, verb, "two.py:TwoBranchSplit", *args)
+        assert code == 0, err

@@ -28,6 +28,24 @@ SHAPE_METHODS = {"size", "dim"}     # their results are sizes, never data tensor
 _SIZE = "<size>"                    # env value of an fx node that computes a size
 
 
+# What to write instead of the operations users reach for first (``name`` of the fx target).
+_SPLIT = ("split the Linear that follows: fc(torch.cat([a, b], -1)) equals fc_a(a) + fc_b(b), "
+          "fc_a and fc_b holding fc's weight columns (snncc adds synapse currents into a neuron)")
+_OP_FIXES = {
+    "cat": _SPLIT, "concat": _SPLIT, "concatenate": _SPLIT, "stack": _SPLIT, "hstack": _SPLIT,
+    "sub": "feed the subtracted spikes through their own Linear with negated weights and add "
+           "the currents: fc(a - b) equals fc(a) + fc_neg(b) with fc_neg.weight = -fc.weight",
+    "mul": "fold the constant into the weights of the Linear or Conv that follows (spikes are "
+           "0/1 events; a scaled spike is a weight)",
+    "truediv": "fold the constant into the weights of the Linear or Conv that follows",
+}
+
+
+def _supported_ops() -> str:
+    names = sorted({getattr(t, "__name__", str(t)) for t in FUNCTION_CONVERTERS})
+    return f" (operations snncc converts in forward: {', '.join(names)})"
+
+
 @register_converter(nn.Linear)
 def _linear(m: nn.Linear, name: str, in_shapes: list[Shape]) -> Node:
     bias = None if m.bias is None else as_float(m.bias)
@@ -199,7 +217,8 @@ def _trace(model: nn.Module, input_shape: Optional[Sequence[int]], dt: float) ->
             if handler is None:
                 name = getattr(n.target, "__name__", str(n.target))
                 raise SnnccError(f"unsupported operation {name!r} in forward (fx node {n.name})",
-                                 "express it with supported modules, or register a converter")
+                                 _OP_FIXES.get(name, "express it with supported modules, or "
+                                               "register a converter") + _supported_ops())
             srcs = _sources(n, env)
             ir_name = n.name if n.name not in graph else f"{n.name}_{len(graph)}"
             ir_node = handler(n, ir_name, [shapes[s] for s in srcs])
