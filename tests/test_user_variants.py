@@ -146,3 +146,34 @@ def test_concat_refusal_names_the_rewrite_and_the_rewrite_compiles(tmp_path, cap
     for verb, args in (("compile", ("-o", "b")), ("inspect", ())):
         code, out, err = run_cli(capsys, monkeypatch, verb, "two.py:TwoBranchSplit", *args)
         assert code == 0, err
+
+
+# -- netx files whose structure is not lava-dl's: one error line, no traceback -------------
+
+def _netx_variant(path, how: str):
+    import h5py
+    import numpy as np
+    from netx_files import cuba, write
+    w = np.random.default_rng(0).integers(-60, 80, (5, 16)).astype(np.float32)
+    write(path, [{"type": "input", "shape": np.array([16])},
+                 {"type": "dense", "shape": np.array([5]), "weight": w,
+                  "neuron": lambda g: cuba(g, 3000, 512, 30)}])
+    with h5py.File(path, "a") as f:
+        if how == "layer-dataset":
+            del f["layer"]
+            f["layer"] = 1
+        elif how == "block-dataset":
+            del f["layer/1"]
+            f["layer/1"] = 3
+    return path
+
+
+@pytest.mark.parametrize("how", ["layer-dataset", "block-dataset"])
+@pytest.mark.parametrize("verb", ["compile", "inspect"])
+def test_netx_structure_variants_one_error(tmp_path, capsys, monkeypatch, how, verb):
+    monkeypatch.chdir(tmp_path)
+    _netx_variant(tmp_path / "net.net", how)
+    args = ("-o", "build") if verb == "compile" else ()
+    code, out, err = run_cli(capsys, monkeypatch, verb, "net.net", *args)
+    assert "net.net" in _one_error(code, err)
+    assert not (tmp_path / "build").exists()

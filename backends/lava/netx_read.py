@@ -335,7 +335,9 @@ class _Reader:
         return d
 
     def read(self, f) -> Graph:
-        if "layer" not in f:
+        import h5py
+        if not isinstance(f.get("layer", getlink=True), h5py.HardLink) or \
+                not isinstance(f["layer"], h5py.Group):      # absent, a dataset, a link
             raise SnnccError(f"{self.path} is an HDF5 file but not a lava-dl netx network "
                              "(no 'layer' group)",
                              "pass a netx .net file, a .nir file or a torch model")
@@ -351,6 +353,9 @@ class _Reader:
         if self.opts.num_layers is not None:
             count = min(count, self.opts.num_layers)
         for i in range(count):
+            if not isinstance(groups[str(i)], h5py.Group):
+                raise SnnccError(f"{self.path}: netx layer {i} is not an HDF5 group",
+                                 "re-export the network with lava-dl (slayer's export_hdf5)")
             layer = _Layer(groups[str(i)], i, self.path)
             try:
                 self.layer(layer)
