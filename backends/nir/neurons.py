@@ -152,6 +152,17 @@ def _check_decays(name: str, ctx: ImportContext, **decays: np.ndarray) -> None:
                              f"at dt = {ctx.dt:g}{hint}", "check the time step (--dt) of this file")
 
 
+def _check_taus(name: str, **taus) -> None:
+    """Time constants are positive seconds (+inf: no leak); a zero, negative or NaN one has
+    no decay to read, whatever the time step."""
+    for label, tau in taus.items():
+        if tau is not None and np.any(~(np.asarray(tau, dtype=float) > 0)):
+            bad = int(np.count_nonzero(~(np.asarray(tau, dtype=float) > 0)))
+            raise SnnccError(f"NIR node {name!r}: {label} holds {bad} zero, negative or NaN "
+                             "value(s): NIR time constants are in seconds, > 0", "re-export the file from the model that "
+                             "was trained, or fix the time constants it holds")
+
+
 def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_leak,
              tau_syn=None, w_in=None):
     """Canonical neuron + the input gain to fold into the preceding weights.  Nodes without
@@ -164,6 +175,8 @@ def lif_like(name, nir_node, ctx: ImportContext, kind: str, *, tau_mem, r, v_lea
                                 *[np.shape(a) for a in (tau_mem, v_leak, tau_syn, w_in)
                                   if a is not None])
     thr = np.broadcast_to(thr, shape)
+    _check_taus(name, **{k: getattr(nir_node, k) for k in ("tau", "tau_mem", "tau_syn")
+                         if getattr(nir_node, k, None) is not None})
     if tau_mem is None:                          # IF: no leak
         c = conv.CONVENTIONS["euler"]
         choice = ctx.pick_if(name, r, kind)
