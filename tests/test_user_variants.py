@@ -177,3 +177,55 @@ def test_netx_structure_variants_one_error(tmp_path, capsys, monkeypatch, how, v
     code, out, err = run_cli(capsys, monkeypatch, verb, "net.net", *args)
     assert "net.net" in _one_error(code, err)
     assert not (tmp_path / "build").exists()
+
+
+# -- NIR neurons with time constants that are not positive ---------------------------------
+
+@pytest.mark.parametrize("tau", [-0.01, 0.0, float("nan")])
+def test_nir_nonpositive_tau_named(tmp_path, capsys, monkeypatch, tau):
+    import nir
+    import numpy as np
+    n = 4
+    w = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
+    nir.write(tmp_path / "m.nir", nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([3])), "fc": nir.Linear(weight=w),
+        "n": nir.LIF(tau=np.full(n, tau, np.float32), r=np.ones(n, np.float32),
+                     v_leak=np.zeros(n, np.float32), v_threshold=np.ones(n, np.float32)),
+        "output": nir.Output(output_type=np.array([n]))},
+        edges=[("input", "fc"), ("fc", "n"), ("n", "output")]))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, monkeypatch, "compile", "m.nir", "--dt", "1e-4", "-o", "b")
+    assert "tau holds 4 zero, negative or NaN" in _one_error(code, err)
+    assert "Norse" not in err
+
+
+# -- dtypes: bfloat16 models compile; a model of mixed dtypes is refused by cause ----------
+
+def _lif_net():
+    import snncc.nn as snn
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 6), snn.LIF(6), nn.Linear(6, 3), snn.LIF(3))
+
+
+def test_bfloat16_model_through_every_verb(tmp_path, capsys, monkeypatch):
+    import numpy as np
+    torch.save(_lif_net().to(torch.bfloat16), tmp_path / "bf16.pt")
+    np.savez(tmp_path / "d.npz", x=(np.random.default_rng(0).random((4, 6, 8)) < .3)
+             .astype(np.uint8))
+    monkeypatch.chdir(tmp_path)
+    for args in (("compile", "bf16.pt", "-o", "b"), ("inspect", "bf16.pt"),
+                 ("verify", "bf16.pt", "--data", "d.npz"),
+                 ("export-nir", "bf16.pt", "-o", "m.nir")):
+        code, out, err = run_cli(capsys, monkeypatch, *args)
+        assert code == 0, (args, err)
+    assert compile_model(_lif_net().to(torch.bfloat16)).self_check.dtype == "bfloat16"
+
+
+def test_mixed_dtype_model_refused_by_cause(tmp_path, capsys, monkeypatch):
+    m = _lif_net()
+    m[0].double()
+    torch.save(m, tmp_path / "mixed.pt")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, monkeypatch, "compile", "mixed.pt", "-o", "b")
+    assert "mixes parameter dtypes float64" in _one_error(code, err)
+    assert "model.float()" in err

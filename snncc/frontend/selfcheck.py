@@ -141,8 +141,8 @@ def self_check(model, lowered: Graph, data: Optional[np.ndarray] = None,
     if data is not None and np.size(data):
         runs.append(np.asarray(data[:DATA_STEPS, :DATA_SAMPLES], np.float32))
         result.samples += runs[-1].shape[1]
-    eps = float(np.finfo(np.dtype(dtype)).eps)
     import torch
+    eps = float(torch.finfo(model_dtype(model)).eps)      # bfloat16 too (numpy has no such type)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)      # a probe this small runs fastest on one thread (and an
     try:                          # oversubscribed machine makes several threads 30x slower)
@@ -151,6 +151,21 @@ def self_check(model, lowered: Graph, data: Optional[np.ndarray] = None,
     finally:
         torch.set_num_threads(threads)
     return result
+
+
+def _refuse_mixed_dtypes(model, exc: Exception) -> None:
+    """A forward pass that failed on a model whose layers hold different float dtypes (one
+    layer ``.double()``-ed, the rest float32): name the layers and the one-line fix."""
+    seen: dict = {}
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        if t.is_floating_point():
+            seen.setdefault(str(t.dtype).replace("torch.", ""), name)
+    if len(seen) > 1:
+        held = ", ".join(f"{d} ({n})" for d, n in seen.items())
+        raise SnnccError(f"the model mixes parameter dtypes {held}, so its own forward pass "
+                         f"fails ({type(exc).__name__}: {str(exc)[:80]})",
+                         "convert the whole model to one dtype before saving it: "
+                         "model.float() (or model.double())") from None
 
 
 def _compare(model, lowered: Graph, x: np.ndarray, names: list[str], modules: dict,
@@ -162,6 +177,7 @@ def _compare(model, lowered: Graph, x: np.ndarray, names: list[str], modules: di
     except SnnccError:
         raise
     except Exception as exc:      # the user's own forward pass: any error is theirs
+        _refuse_mixed_dtypes(model, exc)
         raise SnnccError(f"the model's own forward pass fails on a probe input of shape "
                          f"{tuple(x.shape[1:])} per step ({type(exc).__name__}: "
                          f"{str(exc)[:160]})", "check that model(x) runs in plain PyTorch on a "
