@@ -396,9 +396,11 @@ def main() -> None:
 
 
 def _show(caught) -> None:
+    """Print the recorded warnings.  Runs inside ``catch_warnings(record=True)``, where
+    ``warnings.showwarning`` appends to ``caught`` itself (an endless loop): format them."""
     import warnings
-    for w in caught:
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for w in list(caught):
+        sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
 
 
 if __name__ == "__main__":

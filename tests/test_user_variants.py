@@ -229,3 +229,21 @@ def test_mixed_dtype_model_refused_by_cause(tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(capsys, monkeypatch, "compile", "mixed.pt", "-o", "b")
     assert "mixes parameter dtypes float64" in _one_error(code, err)
     assert "model.float()" in err
+
+
+# -- a model that warns (SpikingJelly step_mode="m" warns torch.jit.script deprecation) ----
+
+def test_cli_prints_model_warnings_and_exits(tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "warns.py").write_text(
+        "import warnings, torch\n"
+        "import snncc.nn as snn\n"
+        "def build():\n"
+        "    warnings.warn('a library warning while building the model', UserWarning)\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(8, 6), snn.LIF(6))\n")
+    proc = subprocess.run([sys.executable, "-m", "snncc", "compile", "warns.py:build", "-o", "b"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("UserWarning: a library warning") == 1
+    assert (tmp_path / "b" / "network.json").exists()
