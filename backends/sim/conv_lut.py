@@ -1,0 +1,94 @@
+"""Binary-input convs by pattern tables: one table row per 8 inputs of a window, not per spike.
+
+A conv output at position ``p`` sums, over the ``K = C_in/groups * kh * kw`` inputs of its
+window (im2col column order ``(c, dy, dx)``), the weights of the inputs that spiked.  Cut
+the ``K`` columns into chunks of ``BITS`` = 8; the spikes of one chunk are an 8-bit pattern
+and the chunk's contribution to all ``C_out/groups`` outputs is a row of a precomputed
+table ``lut[chunk, pattern]`` (the sum of the chunk's weight rows selected by the pattern).
+An output position costs ``ceil(K / 8)`` table-row adds per group, whatever the spike
+density: cheaper than the event loop (``events_jit.spike_conv``, one weight-row add per
+spike and tap) once more than about one input in eight of a window spikes, and than
+im2col + GEMM on small channel counts.  (The method of the "Four Russians" for boolean
+matrix products.)
+
+Exactness is the matmul's argument (``exact.py``): every table entry and every partial sum
+is a sum of a subset of one output's weights (times the kernel's power of two), so bounded
+by ``max_j sum_i |W_ij|``: exact in float32 below ``2**24`` and float64 below ``2**53``, in
+any order.  The tables are built in float64 from the integer weights (exact) and cast.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .jit import specialized
+
+BITS = 8
+MAX_TABLE_BYTES = 1 << 18        # tables beyond this leave L2: the event loop or GEMM instead
+
+
+def table_bytes(k_cols: int, c_out: int, itemsize: int = 4) -> int:
+    """Bytes of the tables of a conv with ``k_cols`` im2col columns per group."""
+    return -(-k_cols // BITS) * (1 << BITS) * c_out * itemsize
+
+
+def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
+           out_hw: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+           groups: int, dtype) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(lut, gather, n_chunks)`` for :func:`lut_conv`.
+
+    ``weight``: (C_out, C_in/groups, kh, kw) integers, ``exp`` its exponent (folded in as
+    ``2**exp``).  ``lut``: flat (groups, n_chunks, 2**BITS, C_out/groups) in ``dtype``;
+    ``gather``: flat (Ho*Wo, groups, n_chunks*BITS) int64 input indices (flat (C, H, W)),
+    ``C_in*H*W`` (a zero pad) where the window leaves the image or past the last column.
+    """
+    c_out, cig, kh, kw = (int(s) for s in weight.shape)
+    c_in, h, w = in_shape
+    (ho, wo), (sh, sw), (ph, pw) = out_hw, stride, padding
+    cog, k_cols = c_out // groups, cig * kh * kw
+    n_chunks = -(-k_cols // BITS)
+    scaled = np.asarray(weight, np.float64).reshape(groups, cog, k_cols) * 2.0 ** exp
+    rows = np.zeros((groups, n_chunks * BITS, cog))
+    rows[:, :k_cols] = scaled.transpose(0, 2, 1)
+    select = ((np.arange(1 << BITS)[:, None] >> np.arange(BITS)) & 1).astype(np.float64)
+    lut = np.einsum("pb,gcbj->gcpj", select, rows.reshape(groups, n_chunks, BITS, cog))
+    c, dy, dx = np.meshgrid(np.arange(cig), np.arange(kh), np.arange(kw), indexing="ij")
+    oy, ox = np.divmod(np.arange(ho * wo), wo)
+    y = oy[:, None] * sh - ph + dy.reshape(1, -1)                  # (n_pos, K)
+    x = ox[:, None] * sw - pw + dx.reshape(1, -1)
+    inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    gather = np.full((ho * wo, groups, n_chunks * BITS), c_in * h * w, np.int64)
+    for g in range(groups):
+        flat = ((g * cig + c.reshape(1, -1)) * h + y) * w + x
+        gather[:, g, :k_cols] = np.where(inside, flat, c_in * h * w)
+    return (np.ascontiguousarray(lut.reshape(-1), dtype=dtype), gather.reshape(-1), n_chunks)
+
+
+@specialized
+def lut_conv(cog: int):
+    """The table conv for ``C_out / groups == cog`` (a compile-time constant):
+    ``run(x, lut, gather, out, groups, n_chunks, n_pos)`` writes the conv sums of spikes
+    x (M, C_in*H*W) uint8 0/1 into out (M, C_out*Ho*Wo), both (C, H, W) order, from the
+    :func:`tables`.  Output-stationary: each position's sums stay in registers."""
+    def run(x, lut, gather, out, groups, n_chunks, n_pos):
+        m_rows, n_in = x.shape
+        xb = np.zeros(n_in + 1, np.uint8)                     # xb[n_in]: the zero pad
+        acc = np.empty(cog, lut.dtype)
+        per_group = n_chunks * BITS
+        for m in range(m_rows):
+            xb[:n_in] = x[m]
+            om = out[m]
+            for p in range(n_pos):
+                for g in range(groups):
+                    for j in range(cog):
+                        acc[j] = 0
+                    base = (p * groups + g) * per_group
+                    for c in range(n_chunks):
+                        pattern = 0
+                        for b in range(BITS):
+                            pattern |= np.int64(xb[gather[base + c * BITS + b]]) << b
+                        row = (((g * n_chunks + c) << BITS) + pattern) * cog
+                        for j in range(cog):
+                            acc[j] += lut[row + j]
+                    for j in range(cog):
+                        om[(g * cog + j) * n_pos + p] = acc[j]
+    return run
