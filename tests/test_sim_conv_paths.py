@@ -21,12 +21,12 @@ PATHS = ["events", "lut", "matmul"]
 
 def conv_net(seed: int, wrap: bool = False) -> tuple[Graph, np.ndarray]:
     """input -> conv -> neuron -> output with a random kernel size, stride, padding, groups
-    (channels up to 20: K up to 75 columns, several table chunks) and density; ``wrap``:
-    3x3 kernels over 60-69 channels per group with large same-sign weights and a high
-    exponent, so the sums pass 2**23 and wrap."""
+    (1-16 channels per group: several table chunks; multiples of 8 take the packed
+    tables) and density; ``wrap``: 3x3 kernels over 64-75 channels per group with large
+    same-sign weights and a high exponent, so the sums pass 2**23 and wrap."""
     rng = np.random.default_rng(seed)
     groups = int(rng.choice([1, 2] if wrap else [1, 2, 4]))
-    cig = int(rng.integers(60, 70)) if wrap else int(rng.integers(1, 6))
+    cig = int(rng.choice([64, 67, 72, 75])) if wrap else int(rng.choice([1, 2, 3, 5, 8, 16]))
     c_in, c_out = groups * cig, groups * int(rng.integers(1, 6))
     kh, kw = (3, 3) if wrap else (int(rng.integers(1, 6)), int(rng.integers(1, 4)))
     h, w = int(rng.integers(kh, 10)), int(rng.integers(kw, 10))

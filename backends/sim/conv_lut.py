@@ -31,35 +31,56 @@ def table_bytes(k_cols: int, c_out: int, itemsize: int = 4) -> int:
     return -(-k_cols // BITS) * (1 << BITS) * c_out * itemsize
 
 
+def packable(c_in: int, groups: int) -> bool:
+    """Whether chunks can be 8 channels of one pixel (``C_in / groups`` a multiple of 8):
+    then a chunk's pattern is one byte of the input packed channel-wise, not 8 loads."""
+    return (c_in // groups) % BITS == 0
+
+
 def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
            out_hw: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
            groups: int, dtype) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(lut, gather, n_chunks)`` for :func:`lut_conv`.
+    """``(lut, gather, n_chunks)`` for :func:`lut_conv` (or :func:`lut_conv_packed` where
+    :func:`packable`).
 
     ``weight``: (C_out, C_in/groups, kh, kw) integers, ``exp`` its exponent (folded in as
-    ``2**exp``).  ``lut``: flat (groups, n_chunks, 2**BITS, C_out/groups) in ``dtype``;
+    ``2**exp``).  ``lut``: flat (groups, n_chunks, 2**BITS, C_out/groups) in ``dtype``.
+    Columns are taken in ``(c, dy, dx)`` order, or ``(dy, dx, c)`` where packable.
     ``gather``: flat (Ho*Wo, groups, n_chunks*BITS) int64 input indices (flat (C, H, W)),
-    ``C_in*H*W`` (a zero pad) where the window leaves the image or past the last column.
+    or where packable (Ho*Wo, groups, n_chunks) indices of the packed bytes (flat
+    (C/8, H, W)); one past the last input (a zero pad) where the window leaves the image
+    or past the last column.
     """
     c_out, cig, kh, kw = (int(s) for s in weight.shape)
     c_in, h, w = in_shape
     (ho, wo), (sh, sw), (ph, pw) = out_hw, stride, padding
     cog, k_cols = c_out // groups, cig * kh * kw
     n_chunks = -(-k_cols // BITS)
-    scaled = np.asarray(weight, np.float64).reshape(groups, cog, k_cols) * 2.0 ** exp
+    packed = packable(c_in, groups)
+    scaled = np.asarray(weight, np.float64).reshape(groups, cog, cig, kh, kw) * 2.0 ** exp
+    if packed:
+        scaled = scaled.transpose(0, 1, 3, 4, 2)                  # columns (dy, dx, c)
     rows = np.zeros((groups, n_chunks * BITS, cog))
-    rows[:, :k_cols] = scaled.transpose(0, 2, 1)
+    rows[:, :k_cols] = scaled.reshape(groups, cog, k_cols).transpose(0, 2, 1)
     select = ((np.arange(1 << BITS)[:, None] >> np.arange(BITS)) & 1).astype(np.float64)
     lut = np.einsum("pb,gcbj->gcpj", select, rows.reshape(groups, n_chunks, BITS, cog))
-    c, dy, dx = np.meshgrid(np.arange(cig), np.arange(kh), np.arange(kw), indexing="ij")
     oy, ox = np.divmod(np.arange(ho * wo), wo)
-    y = oy[:, None] * sh - ph + dy.reshape(1, -1)                  # (n_pos, K)
+    if packed:                           # one column per (dy, dx, channel byte)
+        dy, dx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(cig // BITS),
+                                indexing="ij")
+        c_first, c_n, width = 0, c_in // BITS, n_chunks
+    else:
+        c, dy, dx = np.meshgrid(np.arange(cig), np.arange(kh), np.arange(kw), indexing="ij")
+        c_first, c_n, width = 0, c_in, n_chunks * BITS
+    y = oy[:, None] * sh - ph + dy.reshape(1, -1)                  # (n_pos, columns)
     x = ox[:, None] * sw - pw + dx.reshape(1, -1)
     inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-    gather = np.full((ho * wo, groups, n_chunks * BITS), c_in * h * w, np.int64)
+    pad = c_n * h * w
+    gather = np.full((ho * wo, groups, width), pad, np.int64)
+    per_group = c.size
     for g in range(groups):
-        flat = ((g * cig + c.reshape(1, -1)) * h + y) * w + x
-        gather[:, g, :k_cols] = np.where(inside, flat, c_in * h * w)
+        flat = ((c_first + g * (c_n // groups) + c.reshape(1, -1)) * h + y) * w + x
+        gather[:, g, :per_group] = np.where(inside, flat, pad)
     return (np.ascontiguousarray(lut.reshape(-1), dtype=dtype), gather.reshape(-1), n_chunks)
 
 
@@ -87,6 +108,41 @@ def lut_conv(cog: int):
                         for b in range(BITS):
                             pattern |= np.int64(xb[gather[base + c * BITS + b]]) << b
                         row = (((g * n_chunks + c) << BITS) + pattern) * cog
+                        for j in range(cog):
+                            acc[j] += lut[row + j]
+                    for j in range(cog):
+                        om[(g * cog + j) * n_pos + p] = acc[j]
+    return run
+
+
+
+@specialized
+def lut_conv_packed(cog: int):
+    """:func:`lut_conv` where :func:`packable`: each image is first packed channel-wise
+    (byte ``(c8, y, x)`` holds channels ``8 c8 .. 8 c8 + 7`` of pixel ``(y, x)``), so a
+    chunk's pattern is one byte.  ``run(x, lut, gather, out, groups, n_chunks, n_pos,
+    hw)``, ``hw = H * W``; ``gather`` indexes the packed bytes."""
+    def run(x, lut, gather, out, groups, n_chunks, n_pos, hw):
+        m_rows, n_in = x.shape
+        n_bytes = n_in // BITS
+        packed = np.zeros(n_bytes + 1, np.int64)             # packed[n_bytes]: the zero pad
+        acc = np.empty(cog, lut.dtype)
+        for m in range(m_rows):
+            xm = x[m]
+            for c8 in range(n_bytes // hw):
+                for p in range(hw):
+                    byte = 0
+                    for b in range(BITS):
+                        byte |= np.int64(xm[(c8 * BITS + b) * hw + p]) << b
+                    packed[c8 * hw + p] = byte
+            om = out[m]
+            for p in range(n_pos):
+                for g in range(groups):
+                    for j in range(cog):
+                        acc[j] = 0
+                    base = (p * groups + g) * n_chunks
+                    for c in range(n_chunks):
+                        row = (((g * n_chunks + c) << BITS) + packed[gather[base + c]]) * cog
                         for j in range(cog):
                             acc[j] += lut[row + j]
                     for j in range(cog):

@@ -102,9 +102,13 @@ class ConvKernel(SynapseKernel):
                 np.asarray(self.node.weight), self.exp, (self.c_in, self.h, self.w),
                 (self.ho, self.wo), self.stride, self.padding, self.groups, y.dtype)
         lut, gather, n_chunks = self._lut[y.dtype]
-        conv_lut.lut_conv(self.c_out // self.groups)(
-            np.ascontiguousarray(x).view(np.uint8), lut, gather, y, self.groups, n_chunks,
-            self.ho * self.wo)
+        x8, cog = np.ascontiguousarray(x).view(np.uint8), self.c_out // self.groups
+        if conv_lut.packable(self.c_in, self.groups):
+            conv_lut.lut_conv_packed(cog)(x8, lut, gather, y, self.groups, n_chunks,
+                                          self.ho * self.wo, self.h * self.w)
+        else:
+            conv_lut.lut_conv(cog)(x8, lut, gather, y, self.groups, n_chunks,
+                                   self.ho * self.wo)
 
     def _events(self, x: Array, x_bound: int, out: Optional[Array], path: str) -> Array:
         """The unwrapped conv sums of spikes x (M, C_in*H*W) as (M, C_out*Ho*Wo), by the
