@@ -2,9 +2,11 @@
 
 A conv output at position ``p`` sums, over the ``K = C_in/groups * kh * kw`` inputs of its
 window (im2col column order ``(c, dy, dx)``), the weights of the inputs that spiked.  Cut
-the ``K`` columns into chunks of ``BITS`` = 8; the spikes of one chunk are an 8-bit pattern
-and the chunk's contribution to all ``C_out/groups`` outputs is a row of a precomputed
-table ``lut[chunk, pattern]`` (the sum of the chunk's weight rows selected by the pattern).
+the ``K`` columns into chunks of at most 8 (:func:`chunking`); the spikes of one chunk are
+a bit pattern and the chunk's contribution to all ``C_out/groups`` outputs is a row of a
+precomputed table ``lut[chunk, pattern]`` (the sum of the chunk's weight rows selected by
+the pattern).  Where ``C_in/groups`` is a multiple of 8 the columns go in ``(dy, dx, c)``
+order and a chunk is the byte of 8 channels of one pixel, packed once per image.
 An output position costs ``ceil(K / 8)`` table-row adds per group, whatever the spike
 density: cheaper than the event loop (``events_jit.spike_conv``, one weight-row add per
 spike and tap) once more than about one input in eight of a window spikes, and than
@@ -22,13 +24,25 @@ import numpy as np
 
 from .jit import specialized
 
-BITS = 8
+BITS = 8                         # bits a chunk (packed: always; else up to MAX_BITS)
+MAX_BITS = 10
 MAX_TABLE_BYTES = 1 << 18        # tables beyond this leave L2: the event loop or GEMM instead
 
 
-def table_bytes(k_cols: int, c_out: int, itemsize: int = 4) -> int:
+def chunking(k_cols: int, packed: bool) -> tuple[int, int]:
+    """``(n_chunks, bits)`` for ``k_cols`` im2col columns per group: 8-bit chunks where
+    packed, else as few chunks of at most 8 bits (one of up to 10 where K <= 10) as cover
+    the columns, cut evenly so that no chunk gathers padding it does not need."""
+    if packed:
+        return k_cols // BITS, BITS
+    n_chunks = 1 if k_cols <= MAX_BITS else -(-k_cols // BITS)
+    return n_chunks, -(-k_cols // n_chunks)
+
+
+def table_bytes(k_cols: int, c_out: int, packed: bool, itemsize: int = 4) -> int:
     """Bytes of the tables of a conv with ``k_cols`` im2col columns per group."""
-    return -(-k_cols // BITS) * (1 << BITS) * c_out * itemsize
+    n_chunks, bits = chunking(k_cols, packed)
+    return n_chunks * (1 << bits) * c_out * itemsize
 
 
 def packable(c_in: int, groups: int) -> bool:
@@ -39,14 +53,15 @@ def packable(c_in: int, groups: int) -> bool:
 
 def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
            out_hw: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-           groups: int, dtype) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(lut, gather, n_chunks)`` for :func:`lut_conv` (or :func:`lut_conv_packed` where
+           groups: int, dtype) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(lut, gather, n_chunks, bits)`` for :func:`lut_conv` (or :func:`lut_conv_packed` where
     :func:`packable`).
 
     ``weight``: (C_out, C_in/groups, kh, kw) integers, ``exp`` its exponent (folded in as
-    ``2**exp``).  ``lut``: flat (groups, n_chunks, 2**BITS, C_out/groups) in ``dtype``.
+    ``2**exp``).  ``lut``: flat (groups, n_chunks, 2**bits, C_out/groups) in ``dtype``
+    (:func:`chunking`).
     Columns are taken in ``(c, dy, dx)`` order, or ``(dy, dx, c)`` where packable.
-    ``gather``: flat (Ho*Wo, groups, n_chunks*BITS) int64 input indices (flat (C, H, W)),
+    ``gather``: flat (Ho*Wo, groups, n_chunks*bits) int64 input indices (flat (C, H, W)),
     or where packable (Ho*Wo, groups, n_chunks) indices of the packed bytes (flat
     (C/8, H, W)); one past the last input (a zero pad) where the window leaves the image
     or past the last column.
@@ -55,15 +70,15 @@ def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
     c_in, h, w = in_shape
     (ho, wo), (sh, sw), (ph, pw) = out_hw, stride, padding
     cog, k_cols = c_out // groups, cig * kh * kw
-    n_chunks = -(-k_cols // BITS)
     packed = packable(c_in, groups)
+    n_chunks, bits = chunking(k_cols, packed)
     scaled = np.asarray(weight, np.float64).reshape(groups, cog, cig, kh, kw) * 2.0 ** exp
     if packed:
         scaled = scaled.transpose(0, 1, 3, 4, 2)                  # columns (dy, dx, c)
-    rows = np.zeros((groups, n_chunks * BITS, cog))
+    rows = np.zeros((groups, n_chunks * bits, cog))
     rows[:, :k_cols] = scaled.reshape(groups, cog, k_cols).transpose(0, 2, 1)
-    select = ((np.arange(1 << BITS)[:, None] >> np.arange(BITS)) & 1).astype(np.float64)
-    lut = np.einsum("pb,gcbj->gcpj", select, rows.reshape(groups, n_chunks, BITS, cog))
+    select = ((np.arange(1 << bits)[:, None] >> np.arange(bits)) & 1).astype(np.float64)
+    lut = np.einsum("pb,gcbj->gcpj", select, rows.reshape(groups, n_chunks, bits, cog))
     oy, ox = np.divmod(np.arange(ho * wo), wo)
     if packed:                           # one column per (dy, dx, channel byte)
         dy, dx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(cig // BITS),
@@ -71,7 +86,7 @@ def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
         c_first, c_n, width = 0, c_in // BITS, n_chunks
     else:
         c, dy, dx = np.meshgrid(np.arange(cig), np.arange(kh), np.arange(kw), indexing="ij")
-        c_first, c_n, width = 0, c_in, n_chunks * BITS
+        c_first, c_n, width = 0, c_in, n_chunks * bits
     y = oy[:, None] * sh - ph + dy.reshape(1, -1)                  # (n_pos, columns)
     x = ox[:, None] * sw - pw + dx.reshape(1, -1)
     inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
@@ -81,12 +96,14 @@ def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
     for g in range(groups):
         flat = ((c_first + g * (c_n // groups) + c.reshape(1, -1)) * h + y) * w + x
         gather[:, g, :per_group] = np.where(inside, flat, pad)
-    return (np.ascontiguousarray(lut.reshape(-1), dtype=dtype), gather.reshape(-1), n_chunks)
+    return (np.ascontiguousarray(lut.reshape(-1), dtype=dtype), gather.reshape(-1), n_chunks,
+            bits)
 
 
 @specialized
-def lut_conv(cog: int):
-    """The table conv for ``C_out / groups == cog`` (a compile-time constant):
+def lut_conv(cog: int, bits: int):
+    """The table conv for ``C_out / groups == cog`` and ``bits`` a chunk (compile-time
+    constants):
     ``run(x, lut, gather, out, groups, n_chunks, n_pos)`` writes the conv sums of spikes
     x (M, C_in*H*W) uint8 0/1 into out (M, C_out*Ho*Wo), both (C, H, W) order, from the
     :func:`tables`.  Output-stationary: each position's sums stay in registers."""
@@ -94,7 +111,7 @@ def lut_conv(cog: int):
         m_rows, n_in = x.shape
         xb = np.zeros(n_in + 1, np.uint8)                     # xb[n_in]: the zero pad
         acc = np.empty(cog, lut.dtype)
-        per_group = n_chunks * BITS
+        per_group = n_chunks * bits
         for m in range(m_rows):
             xb[:n_in] = x[m]
             om = out[m]
@@ -105,9 +122,9 @@ def lut_conv(cog: int):
                     base = (p * groups + g) * per_group
                     for c in range(n_chunks):
                         pattern = 0
-                        for b in range(BITS):
-                            pattern |= np.int64(xb[gather[base + c * BITS + b]]) << b
-                        row = (((g * n_chunks + c) << BITS) + pattern) * cog
+                        for b in range(bits):
+                            pattern |= np.int64(xb[gather[base + c * bits + b]]) << b
+                        row = (((g * n_chunks + c) << bits) + pattern) * cog
                         for j in range(cog):
                             acc[j] += lut[row + j]
                     for j in range(cog):

@@ -56,8 +56,10 @@ class ConvKernel(SynapseKernel):
         self._event_w: dict = {}
         self._lut: dict = {}
         k_cols = self.c_in // self.groups * self.kernel[0] * self.kernel[1]
-        self._lut_fits = conv_lut.table_bytes(k_cols, self.c_out) <= conv_lut.MAX_TABLE_BYTES
-        self._lut_ops = self.ho * self.wo * self.groups * -(-k_cols // conv_lut.BITS)
+        packed = conv_lut.packable(self.c_in, self.groups)
+        self._lut_fits = conv_lut.table_bytes(k_cols, self.c_out, packed) <= \
+            conv_lut.MAX_TABLE_BYTES
+        self._lut_ops = self.ho * self.wo * self.groups * conv_lut.chunking(k_cols, packed)[0]
         self._tables = events_jit.conv_tables(
             events_jit.taps(self.h, self.w, self.kernel, self.stride, self.padding,
                             (self.ho, self.wo)),
@@ -101,13 +103,13 @@ class ConvKernel(SynapseKernel):
             self._lut[y.dtype] = conv_lut.tables(
                 np.asarray(self.node.weight), self.exp, (self.c_in, self.h, self.w),
                 (self.ho, self.wo), self.stride, self.padding, self.groups, y.dtype)
-        lut, gather, n_chunks = self._lut[y.dtype]
+        lut, gather, n_chunks, bits = self._lut[y.dtype]
         x8, cog = np.ascontiguousarray(x).view(np.uint8), self.c_out // self.groups
         if conv_lut.packable(self.c_in, self.groups):
             conv_lut.lut_conv_packed(cog)(x8, lut, gather, y, self.groups, n_chunks,
                                           self.ho * self.wo, self.h * self.w)
         else:
-            conv_lut.lut_conv(cog)(x8, lut, gather, y, self.groups, n_chunks,
+            conv_lut.lut_conv(cog, bits)(x8, lut, gather, y, self.groups, n_chunks,
                                    self.ho * self.wo)
 
     def _events(self, x: Array, x_bound: int, out: Optional[Array], path: str) -> Array:
