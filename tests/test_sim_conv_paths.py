@@ -1,7 +1,7 @@
 """The binary-input conv paths of the fast simulator against the stepper, bit for bit.
 
-Each path (event loop ``events_jit.spike_conv``, pattern tables ``conv_lut.py``, im2col +
-matmul) is forced on random convs over kernel sizes, strides, paddings, groups and spike
+Each path (event loop ``events_jit.spike_conv``, pattern tables ``conv_lut.py`` in each
+of their layouts, im2col + matmul) is forced on random convs over kernel sizes, strides, paddings, groups and spike
 densities, on kernels whose sums wrap at 24 bits, and the automatic choice is checked to
 pick the tables or the events from the measured density.
 """
@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from test_sim_fast import assert_same, random_neuron
-from snncc.backends.sim import Plan, jit, simulate, simulate_fast, spatial
+from snncc.backends.sim import Plan, conv_lut, jit, simulate, simulate_fast, spatial
 from snncc.backends.sim.xp import get_ops
 from snncc.ir import FxConv, Graph, Input, Output
 
 needs_numba = pytest.mark.skipif(not jit.available(), reason="numba not installed")
-PATHS = ["events", "lut", "matmul"]
+PATHS = ["events", "lut", "lut-gather", "lut-rows", "lut-packed", "matmul"]
 
 
 def conv_net(seed: int, wrap: bool = False) -> tuple[Graph, np.ndarray]:
@@ -63,8 +63,15 @@ def conv_net(seed: int, wrap: bool = False) -> tuple[Graph, np.ndarray]:
 @pytest.mark.parametrize("seed", range(16))
 @pytest.mark.parametrize("wrap", [False, True], ids=["random", "wrap"])
 def test_every_conv_path_matches_the_stepper(path, seed, wrap, monkeypatch):
-    monkeypatch.setattr(spatial, "CONV_PATH", path)
+    """``lut-<layout>`` forces the tables read in that layout (``conv_lut.layout``)."""
     g, x = conv_net(1000 * wrap + seed, wrap)
+    conv = g.node("c")
+    if path.startswith("lut-"):
+        layout = path[4:]
+        if layout == "packed" and (conv.in_shape[0] // conv.groups) % 8:
+            pytest.skip("channels per group not a multiple of 8")
+        monkeypatch.setattr(conv_lut, "layout", lambda *args: layout)
+    monkeypatch.setattr(spatial, "CONV_PATH", path[:3] if path.startswith("lut") else path)
     ref = simulate(g, x, record_states=True)
     assert_same(ref, simulate_fast(g, x, record_states=True), path)
     assert_same(ref, simulate_fast(g, x, window=1), f"{path}, one-step windows")

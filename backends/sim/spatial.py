@@ -55,11 +55,13 @@ class ConvKernel(SynapseKernel):
         self.events = ops.name == "numpy" and jit.available()
         self._event_w: dict = {}
         self._lut: dict = {}
-        k_cols = self.c_in // self.groups * self.kernel[0] * self.kernel[1]
-        packed = conv_lut.packable(self.c_in, self.groups)
-        self._lut_fits = conv_lut.table_bytes(k_cols, self.c_out, packed) <= \
+        window = (self.c_in // self.groups,) + tuple(self.kernel)
+        self._layout = conv_lut.layout(self.c_in, self.groups, self.kernel[1], self.w,
+                                       self.padding[1])
+        self._lut_fits = conv_lut.table_bytes(*window, self._layout, self.c_out) <= \
             conv_lut.MAX_TABLE_BYTES
-        self._lut_ops = self.ho * self.wo * self.groups * conv_lut.chunking(k_cols, packed)[0]
+        self._lut_ops = self.ho * self.wo * self.groups * \
+            conv_lut.chunking(*window, self._layout)[0]
         self._tables = events_jit.conv_tables(
             events_jit.taps(self.h, self.w, self.kernel, self.stride, self.padding,
                             (self.ho, self.wo)),
@@ -102,12 +104,17 @@ class ConvKernel(SynapseKernel):
         if y.dtype not in self._lut:
             self._lut[y.dtype] = conv_lut.tables(
                 np.asarray(self.node.weight), self.exp, (self.c_in, self.h, self.w),
-                (self.ho, self.wo), self.stride, self.padding, self.groups, y.dtype)
+                (self.ho, self.wo), self.stride, self.padding, self.groups, y.dtype,
+                self._layout)
         lut, gather, n_chunks, bits = self._lut[y.dtype]
         x8, cog = np.ascontiguousarray(x).view(np.uint8), self.c_out // self.groups
-        if conv_lut.packable(self.c_in, self.groups):
+        if self._layout == "packed":
             conv_lut.lut_conv_packed(cog)(x8, lut, gather, y, self.groups, n_chunks,
                                           self.ho * self.wo, self.h * self.w)
+        elif self._layout == "rows":
+            conv_lut.lut_conv_rows(cog, self.kernel[1], bits // self.kernel[1])(
+                x8, lut, gather, y, self.groups, n_chunks, self.ho * self.wo, self.h, self.w,
+                self.padding[1], self.wo, self.stride[1])
         else:
             conv_lut.lut_conv(cog, bits)(x8, lut, gather, y, self.groups, n_chunks,
                                    self.ho * self.wo)
