@@ -188,7 +188,7 @@ def verify(model: str = ModelArg,
 
 
 @app.command()
-def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.save(model)"),
+def finetune(model: str = ModelArg,
              data: Path = typer.Option(..., "--data", help=".npz with x (samples, time, ...) "
                                        "and y (labels)"),
              out: Path = typer.Option(..., "-o", "--out", help="tuned model to write (.pt)"),
@@ -209,7 +209,8 @@ def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.s
              checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
                                                        help="checkpoint file (default "
                                                             "<out>.ckpt, removed when done)"),
-             trust: bool = TrustOpt, input_shape: Optional[List[int]] = ShapeOpt,
+             trust: bool = TrustOpt, weights: Optional[Path] = WeightsOpt,
+             model_args: Optional[str] = ArgsOpt, input_shape: Optional[List[str]] = ShapeOpt,
              dt: float = DtOpt) -> None:
     """Fine-tune a model through Loihi's exact integer arithmetic.
 
@@ -222,7 +223,8 @@ def finetune(model: Path = typer.Argument(..., help="model.pt saved with torch.s
                               batch_size=batch_size, val_fraction=val_fraction,
                               calibrate=False if no_calibrate else (calibrate or True),
                               resume=resume, checkpoint=checkpoint,
-                              trust=trust, input_shape=input_shape, dt=dt, progress=progress)
+                              trust=trust, weights=weights, model_args=model_args,
+                              input_shape=api.parse_shape(input_shape), dt=dt, progress=progress)
     h = result.history
     table = Table(title="fine-tuning through the exact arithmetic (quantized accuracy)")
     for col in ("epoch", "loss", "train accuracy", "held-out accuracy"):

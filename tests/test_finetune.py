@@ -173,3 +173,21 @@ def test_tuned_model_carries_the_settings_it_was_tuned_through(tmp_path):
     assert declared_config(loaded) == dataclasses.replace(cfg)
     assert compile_model(loaded).quant.config.scale_search == "drift"
     assert _exact(loaded[0], x)
+
+
+def test_cli_finetune_takes_a_class_spec_with_weights(digits_task, tmp_path, capsys, monkeypatch):
+    """A state_dict and the script's factory (the load path compile uses) work for finetune."""
+    model, x, y, _, _ = digits_task
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "net.py").write_text(f"import sys\nsys.path.insert(0, {str(root)!r})\n"
+                                     "from examples import digits\n\n\n"
+                                     "def make(hidden):\n"
+                                     "    return digits.build_mlp(hidden=hidden, neuron='lif')\n")
+    torch.save(model.state_dict(), tmp_path / "state.pt")
+    np.savez(tmp_path / "train.npz", x=x[:120], y=y[:120])
+    code, out, err = run_cli(capsys, monkeypatch, "finetune", f"{tmp_path / 'net.py'}:make",
+                             "--weights", tmp_path / "state.pt", "--model-args", '{"hidden": 32}',
+                             "--data", tmp_path / "train.npz", "-o", tmp_path / "tuned.pt",
+                             "--epochs", "1", "--no-calibrate", "--input-shape", "64")
+    assert code == 0, err
+    assert (tmp_path / "tuned.pt").exists() and "wrote" in out

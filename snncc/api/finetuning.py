@@ -25,6 +25,7 @@ def finetune(model, data: PathLike, *, out: Optional[PathLike] = None, epochs: i
              lr: float = 1e-3, optimizer: str = "adam", batch_size: int = 64, seed: int = 0,
              val_fraction: float = 0.15, calibrate: "bool | PathLike" = True,
              resume: bool = False, checkpoint: Optional[PathLike] = None, trust: bool = False,
+             weights: Optional[PathLike] = None, model_args: Optional[str] = None,
              input_shape: Optional[Sequence[int]] = None, dt: Optional[float] = None,
              progress: Optional[Progress] = None) -> FinetuneResult:
     """Fine-tune ``model`` through Loihi's exact arithmetic on ``data`` (``x``, ``y``).
@@ -35,7 +36,8 @@ def finetune(model, data: PathLike, *, out: Optional[PathLike] = None, epochs: i
     settings) and the tuned model carries those settings, so it compiles as it was tuned.
     ``val_fraction`` of the samples is held out; the epoch (or the untuned start) with the
     best held-out quantized accuracy is kept.
-    ``out`` (a new ``.pt`` file; an existing one is refused) gets
+    ``model``: as for :func:`snncc.api.compile` (a file, or ``train.py:Net`` with ``weights``
+    and ``model_args``).  ``out`` (a new ``.pt`` file; an existing one is refused) gets
     the tuned model; a checkpoint (``checkpoint``, default ``<out>.ckpt``) is written after
     every epoch and removed once ``out`` is written; ``resume`` continues from it.
     Raises :class:`SnnccError` for bad input; then ``out`` is not written.
@@ -45,7 +47,7 @@ def finetune(model, data: PathLike, *, out: Optional[PathLike] = None, epochs: i
     if out is not None and Path(out).exists():
         raise SnnccError(f"{out} exists; snncc does not overwrite it",
                          "choose another -o, or delete the file first")
-    loaded = _load(model, trust)
+    loaded = _load(model, trust, weights=weights, model_args=model_args)
     net = tuned_from_model(loaded, input_shape, dt)
     x, y = load_data(data, net.snncc_input_shape)
     config = None
