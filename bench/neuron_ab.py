@@ -9,7 +9,9 @@ ratios ``fast time / float time`` (wall and CPU) per network as Markdown rows, a
 both loops give the same spikes on the whole batch and the stepper's spikes, u and v on
 256 samples (any difference exits 1).  numba required.
 
-Usage: ``.venv/bin/python bench/neuron_ab.py [--batch 8192] [--repeats 7]``.
+Usage: ``.venv/bin/python bench/neuron_ab.py [--batch 8192] [--repeats 7] [--only conv]``
+(``--only``: the networks whose name contains the word; ``--conv-path events|lut|matmul``
+forces that path on every binary-input conv, ``spatial.CONV_PATH``, default: chosen per call).
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8192)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--only", default="", help="run only networks whose name contains this")
+    ap.add_argument("--conv-path", choices=["events", "lut", "matmul"], default=None)
     args = ap.parse_args(argv)
     import torch
 
@@ -41,12 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     from snncc.backends.sim import Plan, jit, simulate, simulate_fast
     from snncc.backends.sim import neuron as neuron_mod
     from snncc.backends.sim import neuron_jit as nj
+    from snncc.backends.sim import spatial
     from snncc.backends.sim.xp import get_ops
 
     if not jit.available():
         print("error: numba is not installed (or SNNCC_SIM_JIT=0): nothing to compare")
         return 2
     torch.set_num_threads(1)
+    spatial.CONV_PATH = args.conv_path
     force_int = [False]
     pick = neuron_mod.NeuronKernel._jit_loop
 
@@ -56,13 +62,14 @@ def main(argv: list[str] | None = None) -> int:
 
     steps, batch = args.steps, args.batch
     x = digits_inputs(batch, steps)
-    print(f"batch {batch}, T {steps}, {args.repeats} rounds, 1 thread; load average "
+    print(f"batch {batch}, T {steps}, {args.repeats} rounds, 1 thread, conv path "
+          f"{args.conv_path or 'chosen per call'}; load average "
           f"{' / '.join(open('/proc/loadavg').read().split()[:3])} at the start")
     print("| network | fast/float wall, float64 loop | int64 loop | "
           "fast/float CPU, float64 loop | int64 loop | identical |")
     print("|---|---|---|---|---|---|")
     ok = True
-    for net in networks():
+    for net in (n for n in networks() if args.only in n.name):
         xt = torch.from_numpy(x).float().reshape((steps, batch) + net.input_shape)
         plan = Plan(net.fixed, get_ops("numpy"), threads=1)
 

@@ -24,7 +24,10 @@ by one step, a layer's input is known for a whole window of steps before the lay
   partial sum stays below `2**24`, float64 below `2**53`, integer limbs beyond), or, on
   binary spikes below a measured spike density, an **event-driven** loop that adds the
   weight rows of the inputs that spiked (`backends/sim/events_jit.py`; same exactness
-  bound). The choice is made per layer and per call from the measured activity;
+  bound). A Conv on binary spikes may instead use **pattern tables**
+  (`backends/sim/conv_lut.py`): each 8 inputs of a window are one bit pattern, and one
+  precomputed row per pattern adds their weights to all output channels (exact under the
+  same bound). The choice is made per layer and per call from the measured activity;
 * a neuron layer is one compiled loop (`backends/sim/neuron_jit.py`): in float64,
   specialised by the layer's flags (current mode, reset flavour, gain, delayed reset, wrap),
   where a bound proves every value below `2**40` (then float64 is exact), else the

@@ -13,7 +13,7 @@ import pytest
 
 from test_sim_fast import assert_same, random_chain, random_conv_net, recurrent_graph
 from snncc.backends.sim import Plan, simulate, simulate_fast, simulate_windows
-from snncc.backends.sim import events_jit, jit
+from snncc.backends.sim import events_jit, jit, spatial
 from snncc.backends.sim.xp import get_ops
 
 
@@ -33,12 +33,14 @@ NETS = {"random": lambda s: random_chain(200 + s),
 needs_numba = pytest.mark.skipif(not jit.available(), reason="numba not installed")
 
 
-@pytest.fixture(params=["events", "matmul"])
+@pytest.fixture(params=["events", "lut", "matmul"])
 def synapses(request, monkeypatch):
-    """Force every binary Dense/Conv onto the event loops, or onto the matmuls."""
-    limit = 2.0 if request.param == "events" else -1.0
+    """Force every binary Dense/Conv onto the event loops (convs: or the pattern tables),
+    or onto the matmuls."""
+    limit = -1.0 if request.param == "matmul" else 2.0
     monkeypatch.setattr(events_jit, "DENSE_EVENT_DENSITY", limit)
     monkeypatch.setattr(events_jit, "CONV_EVENT_DENSITY", limit)
+    monkeypatch.setattr(spatial, "CONV_PATH", request.param)
     return request.param
 
 

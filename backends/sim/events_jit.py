@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import kernel
+from .jit import kernel, specialized
 
 # below this spike density the event loops beat a float32 GEMM (incl. casting the spikes),
 # measured (one thread, AVX-512 Xeon) on Dense layers of 64-256 inputs and 10-128 outputs,
@@ -88,37 +88,56 @@ def taps(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
             np.asarray(tap, np.int64))
 
 
-@kernel
-def spike_conv(x, w, out, c_in, hw, n_pos, starts, pos, tap, groups):
-    """Channel-last conv sums of spikes: out (M * Ho * Wo, C_out) for x (M, C_in * H * W)
-    in (C, H, W) order (``n_pos = Ho * Wo``): each spike adds contiguous weight rows.
+def conv_tables(taps_csr: tuple[np.ndarray, np.ndarray, np.ndarray], c_in: int, hw: int,
+                c_out: int, groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each input ``q = ci * H * W + p`` (flat, (C, H, W) order) adds, as a CSR table
+    over the ``C_in * H * W`` inputs: ``(starts (C_in*H*W + 1), out_off, w_off)``, one entry
+    per kernel tap that reaches an output: the spike adds the ``C_out / groups`` weights at
+    ``w_off`` of the flat ``(kh * kw, C_in, C_out / groups)`` kernel to the channel-last
+    accumulator at ``out_off = out_pos * C_out + first output channel of ci's group``.
+    ``taps_csr``: :func:`taps`; all int64."""
+    starts, pos, tap = taps_csr
+    cog, cig = c_out // groups, c_in // groups
+    counts = np.diff(starts)                                   # taps per position (hw,)
+    ci = np.repeat(np.arange(c_in, dtype=np.int64), counts.sum())
+    entry = np.tile(np.arange(len(pos), dtype=np.int64), c_in)
+    out_off = pos[entry] * c_out + (ci // cig) * cog
+    w_off = (tap[entry] * c_in + ci) * cog
+    q_starts = np.concatenate([[0], np.cumsum(np.tile(counts, c_in))]).astype(np.int64)
+    return q_starts, out_off.astype(np.int64), w_off.astype(np.int64)
 
-    x: uint8 0/1 in (C, H, W) order; w: (kh * kw, C_in, C_out / groups), the weight of
-    input channel ``ci`` to output ``g * C_out/groups + j`` where ``g`` is ``ci``'s group;
-    ``starts, pos, tap``: :func:`taps`.  Every spike at ``(ci, y, x)`` adds its weight
-    rows to the outputs whose window covers it.
+
+@specialized
+def spike_conv(cog: int):
+    """The event-driven conv for ``C_out / groups == cog`` (a compile-time constant, so the
+    weight-row add is a few unrolled vector adds): ``run(x, w, out, starts, out_off, w_off,
+    c_out, n_pos)`` writes the conv sums of spikes x (M, C_in * H * W) uint8 0/1 ((C, H, W)
+    order) into out (M, C_out * Ho * Wo) ((C, H, W) order, ``n_pos = Ho * Wo``), for the
+    flat scaled kernel w (:func:`conv_tables` gives its layout and the tables).
+
+    Per image: the spiking inputs are gathered branch-free (an index is written at every
+    input, the count advances only on a spike), each adds its weight rows to a channel-last
+    accumulator that stays in L1, which is then written out channel-first.
     """
-    m_rows = x.shape[0]
-    _, _, cog = w.shape
-    cig = c_in // groups
-    c_out = out.shape[1]
-    out[:, :] = 0
-    spike_c = np.empty(c_in * hw, np.int64)
-    spike_p = np.empty(c_in * hw, np.int64)
-    for m in range(m_rows):
-        base = m * n_pos
-        xm = x[m]
-        count = 0                            # gather the spikes branch-free
-        for ci in range(c_in):
-            for p in range(hw):
-                spike_c[count] = ci
-                spike_p[count] = p
-                count += xm[ci * hw + p]
-        for i in range(count):
-            ci, p = spike_c[i], spike_p[i]
-            co0 = (ci // cig) * cog
-            for e in range(starts[p], starts[p + 1]):
-                row = out[base + pos[e]]
-                wr = w[tap[e], ci]
-                for j in range(cog):
-                    row[co0 + j] += wr[j]
+    def run(x, w, out, starts, out_off, w_off, c_out, n_pos):
+        m_rows, n_in = x.shape
+        idx = np.empty(n_in, np.int64)
+        acc = np.empty(n_pos * c_out, w.dtype)
+        for m in range(m_rows):
+            xm = x[m]
+            count = 0
+            for q in range(n_in):
+                idx[count] = q
+                count += xm[q]
+            acc[:] = 0
+            for i in range(count):
+                q = idx[i]
+                for e in range(starts[q], starts[q + 1]):
+                    o, k = out_off[e], w_off[e]
+                    for j in range(cog):
+                        acc[o + j] += w[k + j]
+            om = out[m]
+            for p in range(n_pos):
+                for co in range(c_out):
+                    om[co * n_pos + p] = acc[p * c_out + co]
+    return run

@@ -21,7 +21,7 @@ import numpy as np
 from snncc.convmath import dense_weight
 from snncc.ir import FxConv, FxDelay
 
-from . import events_jit, jit
+from . import conv_lut, events_jit, jit
 from .dense import Delayed, SynapseKernel
 from .exact import ExactMatmul
 from .registry import register_kernel
@@ -30,6 +30,9 @@ from .xp import Array, Ops
 CONV_BITS = 24          # Lava's Conv wraps its output to 24 bits (utils.signed_clamp)
 IM2COL_ELEMENTS = 1 << 22   # patches per block of images (16 MiB in float32)
 HALF = 1 << (CONV_BITS - 1)
+# the path of binary inputs: None chooses per call from the measured density (see
+# ``ConvKernel._binary_path``); "events", "lut" or "matmul" force one (tests, benchmarks)
+CONV_PATH: Optional[str] = None
 
 
 @register_kernel(FxConv)
@@ -51,34 +54,92 @@ class ConvKernel(SynapseKernel):
         self.groups = int(spec.groups)
         self.events = ops.name == "numpy" and jit.available()
         self._event_w: dict = {}
-        self._taps = events_jit.taps(self.h, self.w, self.kernel, self.stride, self.padding,
-                                     (self.ho, self.wo))
+        self._lut: dict = {}
+        window = (self.c_in // self.groups,) + tuple(self.kernel)
+        self._layout = conv_lut.layout(self.c_in, self.groups, self.kernel[1], self.w,
+                                       self.padding[1])
+        self._lut_fits = conv_lut.table_bytes(*window, self._layout, self.c_out) <= \
+            conv_lut.MAX_TABLE_BYTES
+        self._lut_ops = self.ho * self.wo * self.groups * \
+            conv_lut.chunking(*window, self._layout)[0]
+        self._tables = events_jit.conv_tables(
+            events_jit.taps(self.h, self.w, self.kernel, self.stride, self.padding,
+                            (self.ho, self.wo)),
+            self.c_in, self.h * self.w, self.c_out, self.groups)
 
     def _events_weight(self, dtype) -> np.ndarray:
-        """(kh * kw, C_in, C_out / groups) scaled weights for the event loop."""
+        """(kh * kw, C_in, C_out / groups) scaled weights for the event loop, flat."""
         if dtype not in self._event_w:
             w = np.asarray(self.node.weight, dtype=np.float64) * 2.0 ** self.exp
             g, (kh, kw) = self.groups, self.kernel
             cog, cig = self.c_out // g, self.c_in // g
             # [dy, dx, g * cig + c, j] = weight[g * cog + j, c, dy, dx]
             w = w.reshape(g, cog, cig, kh, kw).transpose(3, 4, 0, 2, 1)
-            self._event_w[dtype] = np.ascontiguousarray(w.reshape(kh * kw, self.c_in, cog),
-                                                        dtype=dtype)
+            self._event_w[dtype] = np.ascontiguousarray(w.reshape(-1), dtype=dtype)
         return self._event_w[dtype]
 
+    def _binary_path(self, x: Array, x_bound: int) -> Optional[str]:
+        """"events", "lut" or None (im2col + matmul) for inputs x (M, C_in*H*W).
+
+        Binary spikes on numpy with numba (not on the limb path) take the cheaper of the
+        event loop (a weight-row add per spike and tap: measured density times the tap
+        entries) and the pattern tables (``conv_lut.py``: ``ceil(K / 8)`` row adds per
+        output position and group, if its tables fit in L2); the event loop only below
+        its measured density limit, else the tables, else the matmul.
+        """
+        if not (self.events and self.matmul.path(x_bound) != "limbs"
+                and x.dtype == np.bool_ and x.size > 0):
+            return None
+        if CONV_PATH is not None:
+            return None if CONV_PATH == "matmul" else CONV_PATH
+        d = events_jit.density(x)
+        if self._lut_fits and self._lut_ops <= d * len(self._tables[1]):
+            return "lut"
+        if d < events_jit.conv_event_density(self.c_out):
+            return "events"
+        return "lut" if self._lut_fits else None
+
+    def _lut_conv(self, x: Array, y: np.ndarray) -> None:
+        """The conv sums of spikes x into y (M, C_out*Ho*Wo) by the pattern tables."""
+        if y.dtype not in self._lut:
+            self._lut[y.dtype] = conv_lut.tables(
+                np.asarray(self.node.weight), self.exp, (self.c_in, self.h, self.w),
+                (self.ho, self.wo), self.stride, self.padding, self.groups, y.dtype,
+                self._layout)
+        lut, gather, n_chunks, bits = self._lut[y.dtype]
+        x8, cog = np.ascontiguousarray(x).view(np.uint8), self.c_out // self.groups
+        if self._layout == "packed":
+            conv_lut.lut_conv_packed(cog)(x8, lut, gather, y, self.groups, n_chunks,
+                                          self.ho * self.wo, self.h * self.w)
+        elif self._layout == "rows":
+            conv_lut.lut_conv_rows(cog, self.kernel[1], bits // self.kernel[1])(
+                x8, lut, gather, y, self.groups, n_chunks, self.ho * self.wo, self.h, self.w,
+                self.padding[1], self.wo, self.stride[1])
+        else:
+            conv_lut.lut_conv(cog, bits)(x8, lut, gather, y, self.groups, n_chunks,
+                                   self.ho * self.wo)
+
+    def _events(self, x: Array, x_bound: int, out: Optional[Array], path: str) -> Array:
+        """The unwrapped conv sums of spikes x (M, C_in*H*W) as (M, C_out*Ho*Wo), by the
+        event loop or the tables (``path``), in the float dtype the matmul would use (in
+        ``out`` where it fits)."""
+        w = self._events_weight(np.float32 if self.matmul.path(x_bound) == "float32"
+                                else np.float64)
+        m = int(x.shape[0])
+        y = out if out is not None and out.dtype == w.dtype and out.flags.c_contiguous \
+            else np.empty((m, self.n_out), w.dtype)
+        if path == "lut":
+            self._lut_conv(x, y)
+            return y
+        events_jit.spike_conv(self.c_out // self.groups)(
+            np.ascontiguousarray(x).view(np.uint8), w, y, *self._tables, self.c_out,
+            self.ho * self.wo)
+        return y
+
     def _sums(self, x: Array, x_bound: int) -> tuple[Array, bool]:
-        """``(y, scaled)``: channel-last sums (M * Ho * Wo, C_out), event-driven or im2col
-        and one matmul."""
-        path = self.matmul.path(x_bound)
-        if self.events and path != "limbs" and \
-                events_jit.prefer_events(x, events_jit.conv_event_density(self.c_out)):
-            w = self._events_weight(np.float32 if path == "float32" else np.float64)
-            m = int(x.shape[0])
-            y = np.empty((m * self.ho * self.wo, self.c_out), w.dtype)
-            events_jit.spike_conv(np.ascontiguousarray(x).view(np.uint8), w, y, self.c_in,
-                                  self.h * self.w, self.ho * self.wo, *self._taps, self.groups)
-            return y, True
+        """``(y, scaled)``: channel-last sums (M * Ho * Wo, C_out): im2col and one matmul."""
         ops = self.ops
+        path = self.matmul.path(x_bound)
         dtype = {"float32": ops.float32, "float64": ops.float64}.get(path, ops.int64)
         return self.matmul(self._im2col(x, dtype), x_bound)
 
@@ -106,20 +167,32 @@ class ConvKernel(SynapseKernel):
         """The wrapped conv sums of inputs x (M, C_in * H * W), as (M, C_out * Ho * Wo);
         written into ``out`` (same shape) when given."""
         ops, m = self.ops, int(x.shape[0])
-        y, scaled = self._sums(x, x_bound)
-        if not scaled:
-            y = y << self.exp                                 # limb path: int64, unscaled
-        if self._sum_bound(x_bound) >= HALF:                # two's-complement wrap to 24 bits
-            if y.dtype == ops.int64:
-                y = ((y + HALF) & (2 * HALF - 1)) - HALF
-            else:
-                y = ops.astype(y, ops.float64)
-                y = y - float(2 * HALF) * ops.floor(y * (1.0 / (2 * HALF)) + 0.5)
-        y = ops.permute(y.reshape(m, self.ho, self.wo, self.c_out), (0, 3, 1, 2))
+        path = self._binary_path(x, x_bound)
+        if path is not None:
+            y = self._wrap(self._events(x, x_bound, out, path), x_bound)
+        else:
+            y, scaled = self._sums(x, x_bound)
+            if not scaled:
+                y = y << self.exp                             # limb path: int64, unscaled
+            y = self._wrap(y, x_bound)
+            y = ops.permute(y.reshape(m, self.ho, self.wo, self.c_out), (0, 3, 1, 2))
         if out is None:
             return y.reshape(m, self.n_out)
-        out.reshape(m, self.c_out, self.ho, self.wo)[...] = y
+        if y is not out:
+            out.reshape(m, self.c_out, self.ho, self.wo)[...] = \
+                y.reshape(m, self.c_out, self.ho, self.wo)
         return out
+
+    def _wrap(self, y: Array, x_bound: int) -> Array:
+        """Lava's two's-complement wrap of the sums to 24 bits (elementwise; a no-op when
+        the sums cannot reach it)."""
+        ops = self.ops
+        if self._sum_bound(x_bound) < HALF:
+            return y
+        if y.dtype == ops.int64:
+            return ((y + HALF) & (2 * HALF - 1)) - HALF
+        y = ops.astype(y, ops.float64)
+        return y - float(2 * HALF) * ops.floor(y * (1.0 / (2 * HALF)) + 0.5)
 
     def _fill(self, flat: Array, x_bound: int, target: Array) -> None:
         """Blocks of images, so the im2col buffer stays bounded."""

@@ -1,0 +1,232 @@
+"""Binary-input convs by pattern tables: one table row per 8 inputs of a window, not per spike.
+
+A conv output at position ``p`` sums, over the ``K = C_in/groups * kh * kw`` inputs of its
+window (im2col column order ``(c, dy, dx)``), the weights of the inputs that spiked.  Cut
+the ``K`` columns into chunks of at most 8 (:func:`chunking`); the spikes of one chunk are
+a bit pattern and the chunk's contribution to all ``C_out/groups`` outputs is a row of a
+precomputed table ``lut[chunk, pattern]`` (the sum of the chunk's weight rows selected by
+the pattern).  Where ``C_in/groups`` is a multiple of 8 the columns go in ``(dy, dx, c)``
+order and a chunk is the byte of 8 channels of one pixel, packed once per image.
+An output position costs ``ceil(K / 8)`` table-row adds per group, whatever the spike
+density: cheaper than the event loop (``events_jit.spike_conv``, one weight-row add per
+spike and tap) once more than about one input in eight of a window spikes, and than
+im2col + GEMM on small channel counts.  (The method of the "Four Russians" for boolean
+matrix products.)
+
+Exactness is the matmul's argument (``exact.py``): every table entry and every partial sum
+is a sum of a subset of one output's weights (times the kernel's power of two), so bounded
+by ``max_j sum_i |W_ij|``: exact in float32 below ``2**24`` and float64 below ``2**53``, in
+any order.  The tables are built in float64 from the integer weights (exact) and cast.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .jit import specialized
+
+BITS = 8                         # bits a chunk (packed: always; else up to MAX_BITS)
+MAX_BITS = 10
+MAX_TABLE_BYTES = 1 << 18        # tables beyond this leave L2: the event loop or GEMM instead
+
+
+def layout(c_in: int, groups: int, kw: int, w: int, pw: int) -> str:
+    """How chunk patterns are read: ``"packed"`` where ``C_in / groups`` is a multiple of 8
+    (a chunk is the byte of 8 channels of one pixel, the image packed channel-wise once),
+    ``"rows"`` where a kernel row fits a chunk and a padded image row (``W + 2 pw``) fits
+    63 bits (a chunk is whole kernel rows, each a shift and mask of an image row packed
+    into an int64 once), else ``"gather"`` (a chunk's bits loaded one by one).  Each works
+    on any conv where its condition holds; the order is that of their measured speed."""
+    if (c_in // groups) % BITS == 0:
+        return "packed"
+    if kw <= BITS and w + 2 * pw <= 63:
+        return "rows"
+    return "gather"
+
+
+def chunking(cig: int, kh: int, kw: int, mode: str) -> tuple[int, int]:
+    """``(n_chunks, bits)`` for a ``(cig, kh, kw)`` window read as ``mode`` (:func:`layout`):
+    8-bit chunks where packed; where rows, as many whole kernel rows as fit 10 bits; else
+    as few chunks of at most 8 bits (one of up to 10 where K <= 10) as cover the
+    columns, cut evenly so that no chunk gathers padding it does not need."""
+    k_cols = cig * kh * kw
+    if mode == "packed":
+        return k_cols // BITS, BITS
+    if mode == "rows":
+        per = max(1, MAX_BITS // kw)
+        return -(-(cig * kh) // per), per * kw
+    n_chunks = 1 if k_cols <= MAX_BITS else -(-k_cols // BITS)
+    return n_chunks, -(-k_cols // n_chunks)
+
+
+def table_bytes(cig: int, kh: int, kw: int, mode: str, c_out: int, itemsize: int = 4) -> int:
+    """Bytes of the tables of a conv (``C_out`` outputs) read as ``mode``."""
+    n_chunks, bits = chunking(cig, kh, kw, mode)
+    return n_chunks * (1 << bits) * c_out * itemsize
+
+
+def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
+           out_hw: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+           groups: int, dtype, mode: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(lut, gather, n_chunks, bits)`` for :func:`lut_conv`, :func:`lut_conv_packed` or
+    :func:`lut_conv_rows` (``mode``: :func:`layout`).
+
+    ``weight``: (C_out, C_in/groups, kh, kw) integers, ``exp`` its exponent (folded in as
+    ``2**exp``).  ``lut``: flat (groups, n_chunks, 2**bits, C_out/groups) in ``dtype``
+    (:func:`chunking`).
+    Columns are taken in ``(c, dy, dx)`` order, or ``(dy, dx, c)`` where packed.
+    ``gather``: flat (Ho*Wo, groups, n_chunks*bits) int64 input indices (flat (C, H, W)),
+    where packed (Ho*Wo, groups, n_chunks) indices of the packed bytes (flat (C/8, H, W)),
+    where rows (Ho*Wo, groups, n_chunks*rows a chunk) indices of the packed rows (flat
+    (C, H)); one past the last input, byte or row (a zero pad) where the window leaves the
+    image or past the last column.
+    """
+    c_out, cig, kh, kw = (int(s) for s in weight.shape)
+    c_in, h, w = in_shape
+    (ho, wo), (sh, sw), (ph, pw) = out_hw, stride, padding
+    cog, k_cols = c_out // groups, cig * kh * kw
+    packed = mode == "packed"
+    n_chunks, bits = chunking(cig, kh, kw, mode)
+    scaled = np.asarray(weight, np.float64).reshape(groups, cog, cig, kh, kw) * 2.0 ** exp
+    if packed:
+        scaled = scaled.transpose(0, 1, 3, 4, 2)                  # columns (dy, dx, c)
+    rows = np.zeros((groups, n_chunks * bits, cog))
+    rows[:, :k_cols] = scaled.reshape(groups, cog, k_cols).transpose(0, 2, 1)
+    select = ((np.arange(1 << bits)[:, None] >> np.arange(bits)) & 1).astype(np.float64)
+    lut = np.einsum("pb,gcbj->gcpj", select, rows.reshape(groups, n_chunks, bits, cog))
+    oy, ox = np.divmod(np.arange(ho * wo), wo)
+    if mode == "rows":                   # one entry per kernel row (c, dy), chunk-padded
+        per = bits // kw
+        t = np.arange(n_chunks * per)
+        c, dy = t // kh, t % kh
+        y = oy[:, None] * sh - ph + dy.reshape(1, -1)
+        ok = (y >= 0) & (y < h) & (t < cig * kh).reshape(1, -1)
+        gather = np.full((ho * wo, groups, n_chunks * per), c_in * h, np.int64)
+        for g in range(groups):
+            gather[:, g] = np.where(ok, (g * cig + c.reshape(1, -1)) * h + y, c_in * h)
+        return (np.ascontiguousarray(lut.reshape(-1), dtype=dtype), gather.reshape(-1),
+                n_chunks, bits)
+    if packed:                           # one column per (dy, dx, channel byte)
+        dy, dx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(cig // BITS),
+                                indexing="ij")
+        c_first, c_n, width = 0, c_in // BITS, n_chunks
+    else:
+        c, dy, dx = np.meshgrid(np.arange(cig), np.arange(kh), np.arange(kw), indexing="ij")
+        c_first, c_n, width = 0, c_in, n_chunks * bits
+    y = oy[:, None] * sh - ph + dy.reshape(1, -1)                  # (n_pos, columns)
+    x = ox[:, None] * sw - pw + dx.reshape(1, -1)
+    inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    pad = c_n * h * w
+    gather = np.full((ho * wo, groups, width), pad, np.int64)
+    per_group = c.size
+    for g in range(groups):
+        flat = ((c_first + g * (c_n // groups) + c.reshape(1, -1)) * h + y) * w + x
+        gather[:, g, :per_group] = np.where(inside, flat, pad)
+    return (np.ascontiguousarray(lut.reshape(-1), dtype=dtype), gather.reshape(-1), n_chunks,
+            bits)
+
+
+@specialized
+def lut_conv(cog: int, bits: int):
+    """The table conv for ``C_out / groups == cog`` and ``bits`` a chunk (compile-time
+    constants):
+    ``run(x, lut, gather, out, groups, n_chunks, n_pos)`` writes the conv sums of spikes
+    x (M, C_in*H*W) uint8 0/1 into out (M, C_out*Ho*Wo), both (C, H, W) order, from the
+    :func:`tables`.  Output-stationary: each position's sums stay in registers."""
+    def run(x, lut, gather, out, groups, n_chunks, n_pos):
+        m_rows, n_in = x.shape
+        xb = np.zeros(n_in + 1, np.uint8)                     # xb[n_in]: the zero pad
+        acc = np.empty(cog, lut.dtype)
+        per_group = n_chunks * bits
+        for m in range(m_rows):
+            xb[:n_in] = x[m]
+            om = out[m]
+            for p in range(n_pos):
+                for g in range(groups):
+                    for j in range(cog):
+                        acc[j] = 0
+                    base = (p * groups + g) * per_group
+                    for c in range(n_chunks):
+                        pattern = 0
+                        for b in range(bits):
+                            pattern |= np.int64(xb[gather[base + c * bits + b]]) << b
+                        row = (((g * n_chunks + c) << bits) + pattern) * cog
+                        for j in range(cog):
+                            acc[j] += lut[row + j]
+                    for j in range(cog):
+                        om[(g * cog + j) * n_pos + p] = acc[j]
+    return run
+
+
+
+@specialized
+def lut_conv_packed(cog: int):
+    """:func:`lut_conv` where the layout is ``"packed"``: each image is first packed channel-wise
+    (byte ``(c8, y, x)`` holds channels ``8 c8 .. 8 c8 + 7`` of pixel ``(y, x)``), so a
+    chunk's pattern is one byte.  ``run(x, lut, gather, out, groups, n_chunks, n_pos,
+    hw)``, ``hw = H * W``; ``gather`` indexes the packed bytes."""
+    def run(x, lut, gather, out, groups, n_chunks, n_pos, hw):
+        m_rows, n_in = x.shape
+        n_bytes = n_in // BITS
+        packed = np.zeros(n_bytes + 1, np.int64)             # packed[n_bytes]: the zero pad
+        acc = np.empty(cog, lut.dtype)
+        for m in range(m_rows):
+            xm = x[m]
+            for c8 in range(n_bytes // hw):
+                for p in range(hw):
+                    byte = 0
+                    for b in range(BITS):
+                        byte |= np.int64(xm[(c8 * BITS + b) * hw + p]) << b
+                    packed[c8 * hw + p] = byte
+            om = out[m]
+            for p in range(n_pos):
+                for g in range(groups):
+                    for j in range(cog):
+                        acc[j] = 0
+                    base = (p * groups + g) * n_chunks
+                    for c in range(n_chunks):
+                        row = (((g * n_chunks + c) << BITS) + packed[gather[base + c]]) * cog
+                        for j in range(cog):
+                            acc[j] += lut[row + j]
+                    for j in range(cog):
+                        om[(g * cog + j) * n_pos + p] = acc[j]
+    return run
+
+
+@specialized
+def lut_conv_rows(cog: int, kw: int, per: int):
+    """:func:`lut_conv` where the layout is ``"rows"``: each image row ``(c, y)`` is first
+    packed into an int64 (bit ``x + pw`` = input ``(c, y, x)``), so a chunk of ``per``
+    kernel rows of ``kw`` taps is ``per`` shifts and masks.  ``run(x, lut, gather, out,
+    groups, n_chunks, n_pos, h, w, pw, w_out, stride_x)``; ``gather`` indexes the rows."""
+    def run(x, lut, gather, out, groups, n_chunks, n_pos, h, w, pw, w_out, stride_x):
+        m_rows, n_in = x.shape
+        n_rows = n_in // w
+        rows = np.zeros(n_rows + 1, np.int64)                # rows[n_rows]: the zero pad
+        acc = np.empty(cog, lut.dtype)
+        mask = (1 << kw) - 1
+        bits = per * kw
+        for m in range(m_rows):
+            xm = x[m]
+            for r in range(n_rows):
+                v = 0
+                for i in range(w):
+                    v |= np.int64(xm[r * w + i]) << (i + pw)
+                rows[r] = v
+            om = out[m]
+            for p in range(n_pos):
+                shift = (p % w_out) * stride_x
+                for g in range(groups):
+                    for j in range(cog):
+                        acc[j] = 0
+                    base = (p * groups + g) * n_chunks * per
+                    for c in range(n_chunks):
+                        pattern = 0
+                        for k in range(per):
+                            pattern |= ((rows[gather[base + c * per + k]] >> shift) & mask) \
+                                << (k * kw)
+                        row = (((g * n_chunks + c) << bits) + pattern) * cog
+                        for j in range(cog):
+                            acc[j] += lut[row + j]
+                    for j in range(cog):
+                        om[(g * cog + j) * n_pos + p] = acc[j]
+    return run
