@@ -22,12 +22,13 @@ PATHS = ["events", "lut", "lut-gather", "lut-rows", "lut-packed", "matmul"]
 def conv_net(seed: int, wrap: bool = False) -> tuple[Graph, np.ndarray]:
     """input -> conv -> neuron -> output with a random kernel size, stride, padding, groups
     (1-16 channels per group: several table chunks; multiples of 8 take the packed
-    tables) and density; ``wrap``: 3x3 kernels over 64-75 channels per group with large
+    tables; 1-19 outputs per group: the tables sum blocks of 8 outputs, then the rest), bias
+    and density; ``wrap``: 3x3 kernels over 64-75 channels per group with large
     same-sign weights and a high exponent, so the sums pass 2**23 and wrap."""
     rng = np.random.default_rng(seed)
     groups = int(rng.choice([1, 2] if wrap else [1, 2, 4]))
     cig = int(rng.choice([64, 67, 72, 75])) if wrap else int(rng.choice([1, 2, 3, 5, 8, 16]))
-    c_in, c_out = groups * cig, groups * int(rng.integers(1, 6))
+    c_in, c_out = groups * cig, groups * int(rng.choice([1, 2, 3, 5, 8, 11, 16, 19]))
     kh, kw = (3, 3) if wrap else (int(rng.integers(1, 6)), int(rng.integers(1, 4)))
     h, w = int(rng.integers(kh, 10)), int(rng.integers(kw, 10))
     shape = (c_in, h, w)
@@ -101,3 +102,32 @@ def test_the_path_follows_the_measured_density():
     x[:, ::4] = True                                      # 1/4: the tables win
     assert kernel._binary_path(x, 1) == "lut"
     assert kernel._binary_path(x.astype(np.int8), 1) is None     # not binary: matmul
+
+
+@needs_numba
+@pytest.mark.parametrize("case", [((8, 8, 8), 16, 1, 2, 0), ((16, 4, 6), 22, 2, 1, 1),
+                                  ((8, 5, 5), 9, 1, 1, 2), ((24, 8, 4), 8, 1, 2, None)])
+def test_packed_tables_with_bias_match_the_stepper(case, monkeypatch):
+    """The packed tables (H*W a multiple of 8 or not, 8-22 outputs per group, grouped),
+    with the bias axon from step 1 or later, match the stepper at every density."""
+    shape, c_out, groups, stride, bias_start = case
+    rng = np.random.default_rng(sum(shape) + c_out)
+    conv = FxConv("c", weight=rng.integers(-255, 256, (c_out, shape[0] // groups, 3, 3)),
+                  weight_exp=2, stride=stride, padding=1, groups=groups, in_shape=shape)
+    if bias_start is not None:
+        conv.bias = rng.integers(-255, 256, int(np.prod(conv.out_shape)))
+        conv.bias_exp, conv.bias_start = 3, bias_start
+    g = Graph()
+    g.add(Input("input", shape=shape))
+    g.add(conv, ["input"])
+    neuron = random_neuron(rng, "n", int(np.prod(conv.out_shape)), 6)
+    neuron.shape = conv.out_shape
+    g.add(neuron, ["c"])
+    g.add(Output("output"), ["n"])
+    monkeypatch.setattr(spatial, "CONV_PATH", "lut")
+    assert Plan(g, get_ops("numpy")).kernels["c"]._layout == "packed"
+    for density in (0.05, 0.3, 0.9):
+        x = (rng.random((6, 5) + shape) < density).astype(np.uint8)
+        ref = simulate(g, x, record_states=True)
+        assert_same(ref, simulate_fast(g, x, record_states=True), f"density {density}")
+        assert_same(ref, simulate_fast(g, x, window=2), f"density {density}, windows")

@@ -121,3 +121,19 @@ def test_event_threshold_follows_the_measured_density():
     sparse[0, :3] = True
     assert events_jit.prefer_events(sparse, 0.25) and not events_jit.prefer_events(dense, 0.25)
     assert not events_jit.prefer_events(sparse.astype(np.float32), 0.25)   # not binary
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+@pytest.mark.parametrize("synapses", ["events", "lut", "matmul"], indirect=True)
+def test_synapse_rows_on_worker_threads_match_the_stepper(net, synapses, monkeypatch):
+    """``Plan(threads=N)`` cuts each synapse's rows among N threads (here parts of one row
+    and up): results identical, whatever the path."""
+    from snncc.backends.sim.dense import SynapseKernel
+    monkeypatch.setattr(SynapseKernel, "MIN_PART_ROWS", 1)
+    for seed in range(2):
+        g, x = NETS[net](seed)
+        plan = Plan(g, get_ops("numpy"), threads=3)
+        assert all(k.pool is not None for k in plan.kernels.values()
+                   if isinstance(k, SynapseKernel))
+        assert_same(simulate(g, x, record_states=True),
+                     simulate_fast(g, x, record_states=True, plan=plan), f"threads/{synapses}")

@@ -8,7 +8,8 @@ precomputed table ``lut[chunk, pattern]`` (the sum of the chunk's weight rows se
 the pattern).  Where ``C_in/groups`` is a multiple of 8 the columns go in ``(dy, dx, c)``
 order and a chunk is the byte of 8 channels of one pixel, packed once per image.
 An output position costs ``ceil(K / 8)`` table-row adds per group, whatever the spike
-density: cheaper than the event loop (``events_jit.spike_conv``, one weight-row add per
+density (with 8 or more outputs a group, 8 to 32 outputs at a time in vector registers,
+:func:`lut_conv_blocks`): cheaper than the event loop (``events_jit.spike_conv``, one weight-row add per
 spike and tap) once more than about one input in eight of a window spikes, and than
 im2col + GEMM on small channel counts.  (The method of the "Four Russians" for boolean
 matrix products.)
@@ -58,21 +59,28 @@ def chunking(cig: int, kh: int, kw: int, mode: str) -> tuple[int, int]:
     return n_chunks, -(-k_cols // n_chunks)
 
 
-def table_bytes(cig: int, kh: int, kw: int, mode: str, c_out: int, itemsize: int = 4) -> int:
-    """Bytes of the tables of a conv (``C_out`` outputs) read as ``mode``."""
+def table_bytes(cig: int, kh: int, kw: int, mode: str, c_out: int, itemsize: int = 4,
+                groups: int = 1) -> int:
+    """Bytes of the tables of a conv (``C_out`` outputs in ``groups``) read as ``mode``
+    (rows padded as :func:`block_width` pads them)."""
     n_chunks, bits = chunking(cig, kh, kw, mode)
-    return n_chunks * (1 << bits) * c_out * itemsize
+    cog = c_out // groups
+    block = block_width(cog)
+    cogp = -(-cog // block) * block if block else cog
+    return n_chunks * (1 << bits) * cogp * groups * itemsize
 
 
 def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
            out_hw: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-           groups: int, dtype, mode: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+           groups: int, dtype, mode: str, block: int = 0
+           ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """``(lut, gather, n_chunks, bits)`` for :func:`lut_conv`, :func:`lut_conv_packed` or
     :func:`lut_conv_rows` (``mode``: :func:`layout`).
 
     ``weight``: (C_out, C_in/groups, kh, kw) integers, ``exp`` its exponent (folded in as
     ``2**exp``).  ``lut``: flat (groups, n_chunks, 2**bits, C_out/groups) in ``dtype``
-    (:func:`chunking`).
+    (:func:`chunking`), the last axis zero-padded to a multiple of ``block`` when given
+    (:func:`block_width`, for :func:`lut_conv_blocks`).
     Columns are taken in ``(c, dy, dx)`` order, or ``(dy, dx, c)`` where packed.
     ``gather``: flat (Ho*Wo, groups, n_chunks*bits) int64 input indices (flat (C, H, W)),
     where packed (Ho*Wo, groups, n_chunks) indices of the packed bytes (flat (C/8, H, W)),
@@ -89,10 +97,11 @@ def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
     scaled = np.asarray(weight, np.float64).reshape(groups, cog, cig, kh, kw) * 2.0 ** exp
     if packed:
         scaled = scaled.transpose(0, 1, 3, 4, 2)                  # columns (dy, dx, c)
-    rows = np.zeros((groups, n_chunks * bits, cog))
-    rows[:, :k_cols] = scaled.reshape(groups, cog, k_cols).transpose(0, 2, 1)
+    cogp = -(-cog // block) * block if block else cog
+    rows = np.zeros((groups, n_chunks * bits, cogp))
+    rows[:, :k_cols, :cog] = scaled.reshape(groups, cog, k_cols).transpose(0, 2, 1)
     select = ((np.arange(1 << bits)[:, None] >> np.arange(bits)) & 1).astype(np.float64)
-    lut = np.einsum("pb,gcbj->gcpj", select, rows.reshape(groups, n_chunks, bits, cog))
+    lut = np.einsum("pb,gcbj->gcpj", select, rows.reshape(groups, n_chunks, bits, cogp))
     oy, ox = np.divmod(np.arange(ho * wo), wo)
     if mode == "rows":                   # one entry per kernel row (c, dy), chunk-padded
         per = bits // kw
@@ -229,4 +238,113 @@ def lut_conv_rows(cog: int, kw: int, per: int):
                             acc[j] += lut[row + j]
                     for j in range(cog):
                         om[(g * cog + j) * n_pos + p] = acc[j]
+    return run
+
+
+def block_width(cog: int) -> int:
+    """Outputs a group that :func:`lut_conv_blocks` sums at once (``S``: 8, 16, 24 or 32;
+    the table rows are padded to a multiple of it), or 0 below 8 outputs a group (the
+    one-output-at-a-time kernels then, whose tables are not padded)."""
+    return 0 if cog < 8 else min(32, -(-cog // 8) * 8)
+
+
+MODES = {"gather": 0, "packed": 1, "rows": 2}
+
+
+@specialized(slp=True)
+def lut_conv_blocks(mode: int, cog: int, bits: int, kw: int, per: int):
+    """The table conv in any layout (``mode``: :data:`MODES`), where a group has 8 or more
+    outputs (``cog``, a constant like the other flags): ``run(x, x64, lut, gather, out,
+    groups, n_chunks, n_pos, hw, w, pw, w_out, stride_x)``, arguments as :func:`lut_conv` / :func:`lut_conv_packed` /
+    :func:`lut_conv_rows` (``x64``: ``x``'s bytes as uint64 where packed, else unused),
+    tables padded to ``cogp`` outputs a row (a multiple of ``S = block_width(cog)``).
+
+    Per position it first finds the table row of each chunk, then sums the rows ``S``
+    outputs at a time in ``S`` scalar locals that LLVM's SLP vectorizer (on for this
+    kernel, :func:`.jit.specialized`) keeps in vector registers: about twice the speed of
+    the one-output-at-a-time loops.  Constant flags fold the unused accumulators away."""
+    mask, S = (1 << kw) - 1, block_width(cog)
+
+    def run(x, x64, lut, gather, out, groups, n_chunks, n_pos, hw, w, pw, w_out, stride_x):
+        m_rows, n_in = x.shape
+        cogp = lut.shape[0] // (groups * n_chunks << bits)
+        lut3 = lut.reshape(-1, cogp // S, S)
+        idx, tmp = np.empty(n_chunks, np.int64), np.empty(32, lut.dtype)
+        z = lut[0] * 0
+        n_slots = n_in // BITS if mode == 1 else n_in // w if mode == 2 else n_in
+        slots = np.zeros(n_slots + 1, np.int64)        # bytes / rows / inputs; last: the pad
+        for m in range(m_rows):
+            xm, om = x[m], out[m]
+            if mode == 0:
+                for i in range(n_in):
+                    slots[i] = xm[i]
+            elif mode == 1 and hw % BITS == 0:        # 8 pixels x 8 channels: 8 words
+                xw, wph = x64[m], hw // BITS
+                for c8 in range(n_slots // hw):
+                    for q in range(wph):
+                        word = np.uint64(0)
+                        for b in range(BITS):       # bytes are 0/1: no shift carries
+                            word |= xw[(c8 * BITS + b) * wph + q] << np.uint64(b)
+                        for i in range(BITS):
+                            slots[c8 * hw + q * BITS + i] = np.int64(
+                                (word >> np.uint64(BITS * i)) & np.uint64(255))
+            elif mode == 1:
+                for c8 in range(n_slots // hw):
+                    for p in range(hw):
+                        byte = 0
+                        for b in range(BITS):
+                            byte |= np.int64(xm[(c8 * BITS + b) * hw + p]) << b
+                        slots[c8 * hw + p] = byte
+            else:
+                for r in range(n_slots):
+                    v = 0
+                    for i in range(w):
+                        v |= np.int64(xm[r * w + i]) << (i + pw)
+                    slots[r] = v
+            ox = 0
+            for p in range(n_pos):
+                shift = ox * stride_x
+                for g in range(groups):
+                    for c in range(n_chunks):
+                        if mode == 0:
+                            base, pattern = ((p * groups + g) * n_chunks + c) * bits, 0
+                            for b in range(bits):
+                                pattern |= slots[gather[base + b]] << b
+                        elif mode == 1:
+                            pattern = slots[gather[(p * groups + g) * n_chunks + c]]
+                        else:
+                            base, pattern = ((p * groups + g) * n_chunks + c) * per, 0
+                            for k in range(per):
+                                pattern |= ((slots[gather[base + k]] >> shift) & mask) \
+                                    << (k * kw)
+                        idx[c] = ((g * n_chunks + c) << bits) + pattern
+                    for jb in range(0, cog, S):
+                        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = a16 = a17 = a18 = a19 = a20 = a21 = a22 = a23 = a24 = a25 = a26 = a27 = a28 = a29 = a30 = a31 = z
+                        for c in range(n_chunks):
+                            lr = lut3[idx[c], jb // S]
+                            a0, a1, a2, a3 = a0 + lr[0], a1 + lr[1], a2 + lr[2], a3 + lr[3]
+                            a4, a5, a6, a7 = a4 + lr[4], a5 + lr[5], a6 + lr[6], a7 + lr[7]
+                            if S > 8:
+                                a8, a9, a10, a11 = a8 + lr[8], a9 + lr[9], a10 + lr[10], a11 + lr[11]
+                                a12, a13, a14, a15 = a12 + lr[12], a13 + lr[13], a14 + lr[14], a15 + lr[15]
+                            if S > 16:
+                                a16, a17, a18, a19 = a16 + lr[16], a17 + lr[17], a18 + lr[18], a19 + lr[19]
+                                a20, a21, a22, a23 = a20 + lr[20], a21 + lr[21], a22 + lr[22], a23 + lr[23]
+                            if S > 24:
+                                a24, a25, a26, a27 = a24 + lr[24], a25 + lr[25], a26 + lr[26], a27 + lr[27]
+                                a28, a29, a30, a31 = a28 + lr[28], a29 + lr[29], a30 + lr[30], a31 + lr[31]
+                        tmp[0], tmp[1], tmp[2], tmp[3] = a0, a1, a2, a3
+                        tmp[4], tmp[5], tmp[6], tmp[7] = a4, a5, a6, a7
+                        if S > 8:
+                            tmp[8], tmp[9], tmp[10], tmp[11] = a8, a9, a10, a11
+                            tmp[12], tmp[13], tmp[14], tmp[15] = a12, a13, a14, a15
+                        if S > 16:
+                            tmp[16], tmp[17], tmp[18], tmp[19] = a16, a17, a18, a19
+                            tmp[20], tmp[21], tmp[22], tmp[23] = a20, a21, a22, a23
+                        if S > 24:
+                            tmp[24], tmp[25], tmp[26], tmp[27] = a24, a25, a26, a27
+                            tmp[28], tmp[29], tmp[30], tmp[31] = a28, a29, a30, a31
+                        for k in range(min(S, cog - jb)):
+                            om[(g * cog + jb + k) * n_pos + p] = tmp[k]
+                ox = 0 if ox + 1 == w_out else ox + 1
     return run

@@ -16,6 +16,7 @@ weights and so under the same exactness bound.
 """
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Optional
 
 import numpy as np
@@ -77,11 +78,49 @@ class SynapseKernel(Delayed):
             self._bias[dtype] = self.ops.asarray(self.bias_np, dtype=dtype)
         return self._bias[dtype]
 
-    def _fill(self, flat: Array, x_bound: int, target: Array) -> None:
-        """Write the synapse of ``flat`` (M, K) into ``target`` (M, n_out)."""
+    # the plan's worker threads (numpy on a multi-core CPU; set by ``Plan``): the rows of a
+    # window's synapse are cut into one part a thread, each computed apart (the compiled
+    # loops release the GIL; the rows are independent, so the results do not change)
+    pool: Optional[Executor] = None
+    threads: int = 1
+    MIN_PART_ROWS = 256
+
+    def _parts(self, rows: int, block: int) -> list[slice]:
+        """Row blocks of at most ``block`` rows, cut finer to give every thread a part."""
+        if self.pool is not None and self.threads > 1 and rows >= 2 * self.MIN_PART_ROWS:
+            block = min(block, max(self.MIN_PART_ROWS, -(-rows // self.threads)))
+        return [slice(m0, min(m0 + block, rows)) for m0 in range(0, rows, max(block, 1))]
+
+    def _fill_parts(self, flat: Array, x_bound: int, target: Array, block: int,
+                    bias: bool) -> None:
+        """:meth:`_fill_one` on each of :meth:`_parts`, on the pool's threads when there is
+        one."""
+        parts = self._parts(int(flat.shape[0]), block)
+        if len(parts) == 1 or self.pool is None or self.threads <= 1:
+            for sl in parts:
+                self._fill_one(flat[sl], x_bound, target[sl], bias)
+            return
+        for future in [self.pool.submit(self._fill_one, flat[sl], x_bound, target[sl], bias)
+                       for sl in parts]:
+            future.result()
+
+    def _fill_one(self, flat: Array, x_bound: int, target: Array, bias: bool) -> None:
+        """The synapse of ``flat`` into ``target``, plus the bias axon when ``bias`` (while
+        the rows are in the cache)."""
         y = self.synapse(flat, x_bound, target)
         if y is not target:
             target[...] = y
+        if bias:
+            target += self._bias_as(target.dtype)
+
+    def _fill(self, flat: Array, x_bound: int, target: Array, bias: bool = False) -> None:
+        """Write the synapse of ``flat`` (M, K) into ``target`` (M, n_out), plus the bias
+        axon on every row when ``bias``: one product, or one part a thread where the event
+        loop runs (a matmul threads by itself)."""
+        threaded = self.pool is not None and self.events and \
+            events_jit.prefer_events(flat, events_jit.DENSE_EVENT_DENSITY)
+        self._fill_parts(flat, x_bound, target, 1 << 62 if not threaded else
+                         int(flat.shape[0]), bias)
 
     def run(self, x: Array, x_bound: int, t0: int = 0, prev: Optional[Array] = None
             ) -> tuple[Array, int]:
@@ -100,12 +139,14 @@ class SynapseKernel(Delayed):
             out[0] = 0
         else:
             self._fill(prev[-1].reshape(batch, int(x.shape[2])), x_bound, out[0])
+        start = max(self.node.bias_start + 1, 1) - t0        # the first row with the bias
+        fold = self.bias_np is not None and start <= 1          # rows 1.. all have it
         if steps > 1:
             flat = x[:steps - 1].reshape((steps - 1) * batch, int(x.shape[2]))
-            self._fill(flat, x_bound, out[1:].reshape((steps - 1) * batch, self.n_out))
-        start = max(self.node.bias_start + 1, 1) - t0
-        if self.bias_np is not None and start < steps:
-            out[max(start, 0):] += self._bias_as(out.dtype)
+            self._fill(flat, x_bound, out[1:].reshape((steps - 1) * batch, self.n_out), fold)
+        end = 1 if fold else steps                              # rows left to add it to
+        if self.bias_np is not None and max(start, 0) < end:
+            out[max(start, 0):end] += self._bias_as(out.dtype)
         return out, bound
 
     def step(self, x_t: Array, t: int, x_bound: int) -> Array:

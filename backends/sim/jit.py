@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Any, Callable, Optional
 
 ENV = "SNNCC_SIM_JIT"
@@ -52,19 +53,58 @@ def kernel(fn: Callable) -> Callable:
     return call
 
 
-def specialized(factory: Callable) -> Callable:
+def specialized(factory: Optional[Callable] = None, *, slp: bool = False) -> Callable:
     """A kernel family: ``factory(*flags)`` returns a Python function whose flags are
     constants (closure variables), compiled once per distinct ``flags`` like :func:`kernel`
     (numba folds the constants, so branches on them vanish from the loops; the disk cache
     keys each variant by its closure values).  Flags must be hashable; ``.variants`` maps the
-    flags compiled so far to their compiled functions."""
+    flags compiled so far to their compiled functions.
+
+    ``@specialized(slp=True)``: compiled with LLVM's SLP vectorizer on (numba's
+    ``SLP_VECTORIZE``, off by default), for kernels that keep a block of sums in scalar
+    locals meant to share vector registers (``conv_lut.lut_conv_blocks``).  The setting is
+    numba's global one, set only while such a kernel is called (and so compiled); code
+    loaded from numba's disk cache runs as it was compiled.  Vectorized adds of exact
+    integer-valued floats give the same sums (tests/test_sim_conv_paths.py)."""
+    if factory is None:
+        return functools.partial(specialized, slp=slp)
     made: dict = {}
 
     @functools.wraps(factory)
     def get(*flags):
         if flags not in made:
-            made[flags] = _numba().njit(nogil=True, cache=True, error_model="numpy")(
-                factory(*flags))
+            fn = _numba().njit(nogil=True, cache=True, error_model="numpy")(factory(*flags))
+            made[flags] = _with_slp(fn) if slp else fn
         return made[flags]
     get.variants = made
     return get
+
+
+class _SlpOn:
+    """numba's ``SLP_VECTORIZE`` on while any :func:`_with_slp` kernel runs (counted, so
+    that threads running such kernels at once leave the setting as they found it)."""
+    lock, users, saved = threading.Lock(), 0, 0
+
+    def __enter__(self) -> None:
+        config = _numba().config
+        with self.lock:
+            if _SlpOn.users == 0:
+                _SlpOn.saved, config.SLP_VECTORIZE = config.SLP_VECTORIZE, 1
+            _SlpOn.users += 1
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            _SlpOn.users -= 1
+            if _SlpOn.users == 0:
+                _numba().config.SLP_VECTORIZE = _SlpOn.saved
+
+
+def _with_slp(dispatcher: Callable) -> Callable:
+    """``dispatcher`` called with numba's SLP vectorizer on (a compile, if one happens for
+    the arguments' types, takes the setting; compiled code ignores it)."""
+    @functools.wraps(dispatcher)
+    def call(*args):
+        with _SlpOn():
+            return dispatcher(*args)
+    call.dispatcher = dispatcher
+    return call

@@ -58,8 +58,9 @@ class ConvKernel(SynapseKernel):
         window = (self.c_in // self.groups,) + tuple(self.kernel)
         self._layout = conv_lut.layout(self.c_in, self.groups, self.kernel[1], self.w,
                                        self.padding[1])
-        self._lut_fits = conv_lut.table_bytes(*window, self._layout, self.c_out) <= \
-            conv_lut.MAX_TABLE_BYTES
+        self._lut_fits = conv_lut.table_bytes(*window, self._layout, self.c_out,
+                                              groups=self.groups) <= conv_lut.MAX_TABLE_BYTES
+        self._block = conv_lut.block_width(self.c_out // self.groups)
         self._lut_ops = self.ho * self.wo * self.groups * \
             conv_lut.chunking(*window, self._layout)[0]
         self._tables = events_jit.conv_tables(
@@ -105,10 +106,17 @@ class ConvKernel(SynapseKernel):
             self._lut[y.dtype] = conv_lut.tables(
                 np.asarray(self.node.weight), self.exp, (self.c_in, self.h, self.w),
                 (self.ho, self.wo), self.stride, self.padding, self.groups, y.dtype,
-                self._layout)
+                self._layout, self._block)
         lut, gather, n_chunks, bits = self._lut[y.dtype]
         x8, cog = np.ascontiguousarray(x).view(np.uint8), self.c_out // self.groups
-        if self._layout == "packed":
+        if self._block:                         # 8 or more outputs a group: summed in blocks
+            kw = self.kernel[1]
+            per = bits // kw if self._layout == "rows" else 0
+            x64 = x8.view(np.uint64) if x8.shape[1] % 8 == 0 else np.zeros((0, 0), np.uint64)
+            conv_lut.lut_conv_blocks(conv_lut.MODES[self._layout], cog, bits, kw, per)(
+                x8, x64, lut, gather, y, self.groups, n_chunks, self.ho * self.wo,
+                self.h * self.w, self.w, self.padding[1], self.wo, self.stride[1])
+        elif self._layout == "packed":
             conv_lut.lut_conv_packed(cog)(x8, lut, gather, y, self.groups, n_chunks,
                                           self.ho * self.wo, self.h * self.w)
         elif self._layout == "rows":
@@ -194,11 +202,10 @@ class ConvKernel(SynapseKernel):
         y = ops.astype(y, ops.float64)
         return y - float(2 * HALF) * ops.floor(y * (1.0 / (2 * HALF)) + 0.5)
 
-    def _fill(self, flat: Array, x_bound: int, target: Array) -> None:
-        """Blocks of images, so the im2col buffer stays bounded."""
+    def _fill(self, flat: Array, x_bound: int, target: Array, bias: bool = False) -> None:
+        """Blocks of images, so the im2col buffer stays bounded; one or more a thread."""
         block = max(1, IM2COL_ELEMENTS // (self.ho * self.wo * int(self.matmul.weight.shape[0])))
-        for m0 in range(0, int(flat.shape[0]), block):
-            self.synapse(flat[m0:m0 + block], x_bound, target[m0:m0 + block])
+        self._fill_parts(flat, x_bound, target, block, bias)
 
 
 @register_kernel(FxDelay)

@@ -29,7 +29,7 @@ from snncc.ir import Graph, Input, Output
 
 from . import dense, neuron, spatial  # noqa: F401  (they register their kernels)
 from .chunk import ChunkRun
-from .dense import Delayed
+from .dense import Delayed, SynapseKernel
 from .registry import KERNELS, kernel_for, register_kernel, windowed  # noqa: F401
 from .stepper import SimResult
 from .xp import Ops, get_ops
@@ -93,6 +93,10 @@ class Plan:
                         or n in self.neurons]
         self.on_cpu = getattr(ops, "device", None) is None or ops.device.type == "cpu"
         self.windowed = all(windowed(k) for k in self.kernels.values())
+        pool = self.pool()
+        for k in self.kernels.values():       # synapses cut a window's rows among threads
+            if isinstance(k, SynapseKernel) and pool is not None:
+                k.pool, k.threads = pool, self.threads
 
     def step_bytes(self, record: bool) -> int:
         """Bytes one sample-step of a window holds at most: every spiking node's output
