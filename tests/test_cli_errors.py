@@ -103,6 +103,6 @@ def test_good_run_compiles_and_verifies(files, capsys, monkeypatch):
 
 def test_console_script_exit_code_and_message(files):
     proc = subprocess.run([sys.executable, "-m", "snncc", "compile", str(files / "state.pt")],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=files)    # -o build: here
     assert proc.returncode == 2
     assert "state_dict" in proc.stderr and "Traceback" not in proc.stderr
