@@ -63,7 +63,8 @@ def markdown(data: dict) -> str:
              f"T = {args.get('steps')}, {args.get('batch')} samples, one thread for snncc "
              f"and the float model (and `fast` once more on all cores); {m.get('cpus')} shared vCPUs ({m.get('cpu')}), load "
              f"average {_load(m['load_average_start'])} at the start and "
-             f"{_load(m['load_average_end'])} at the end (other jobs on the machine), "
+             f"{_load(m['load_average_end'])} at the end"
+             f"{' (other jobs on the machine)' if max(m['load_average_start'][0], m['load_average_end'][0]) > (m.get('cpus') or 1) else ''}, "
              f"numpy {m.get('numpy')}, torch {m.get('torch')}, GPU: {m.get('cuda') or 'none'}. "
              "Throughputs are medians of interleaved rounds; *time / float* is the median of "
              "the per-round ratios (paired), in wall time and in CPU time of the one-thread "
@@ -126,7 +127,10 @@ def markdown(data: dict) -> str:
               + (f"Conv net: {conv[FAST]['throughput'] / conv[LAVA]['throughput']:,.0f}x on "
                  f"one thread, " if LAVA in conv else "")
               + (f"{conv[_all_cores(nets)]['throughput'] / conv[LAVA]['throughput']:,.0f}x on "
-                 "all cores." if LAVA in conv and _all_cores(nets) in conv else ""), ""]
+                 "all cores." if LAVA in conv and _all_cores(nets) in conv else "")
+              + " On the MLPs, whose layers are small, the worker threads' hand-offs (and BLAS "
+              "on more threads) can cost more than they save: there one thread is as fast or "
+              "faster.", ""]
     lines += ["## GPU", "", "`bench/gpu_check.py` runs the torch runner on CUDA against numpy on "
               "the bench networks and records bit-identity and the device name "
               "(`build/bench/gpu_check.json`). "
