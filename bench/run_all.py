@@ -6,7 +6,7 @@ conv net; see ``bench/nets.py``) it times, in one run and one process where poss
 
 * snncc's vectorized simulator on numpy, on torch (CPU) and on CUDA when present; on a
   multi-core machine numpy once more on all its cores (``Plan(threads=...)``: neuron blocks
-  and synapse row blocks on worker threads), the machine against Lava's runtime, which runs
+  and conv row blocks on worker threads), the machine against Lava's runtime, which runs
   each Lava process as an OS process on every core;
 * the stepping golden model (``sim``), on a smaller batch;
 * the float PyTorch model (``torch.no_grad``, one step per call) on the same batch;

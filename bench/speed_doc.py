@@ -29,7 +29,7 @@ by one step, a layer's input is known for a whole window of steps before the lay
   precomputed row per pattern adds their weights to all output channels, up to 32 channels
   at a time in vector registers (exact under the same bound). The choice is made per layer
   and per call from the measured activity. With `threads > 1` (the default: one per core)
-  a window's synapse rows are cut among worker threads, as the neuron loops' samples are;
+  a window's conv rows are cut among worker threads, as the neuron loops' samples are;
 * a neuron layer is one compiled loop (`backends/sim/neuron_jit.py`): in float64,
   specialised by the layer's flags (current mode, reset flavour, gain, delayed reset, wrap),
   where a bound proves every value below `2**40` (then float64 is exact), else the
@@ -122,7 +122,7 @@ def markdown(data: dict) -> str:
               "wall-clock. Lava's runtime runs each Lava process (source, synapses, neurons, "
               "monitors) as an OS process, on every core of the machine, while the one-thread "
               "rows use one core: the *all cores* row gives snncc the same machine "
-              "(`Plan(threads=N)`: the neuron loops' sample blocks and the synapses' row "
+              "(`Plan(threads=N)`: the neuron loops' sample blocks and the convs' row "
               "blocks on N worker threads; results identical, checked above). "
               + (f"Conv net: {conv[FAST]['throughput'] / conv[LAVA]['throughput']:,.0f}x on "
                  f"one thread, " if LAVA in conv else "")

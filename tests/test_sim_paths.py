@@ -126,8 +126,8 @@ def test_event_threshold_follows_the_measured_density():
 @pytest.mark.parametrize("net", sorted(NETS))
 @pytest.mark.parametrize("synapses", ["events", "lut", "matmul"], indirect=True)
 def test_synapse_rows_on_worker_threads_match_the_stepper(net, synapses, monkeypatch):
-    """``Plan(threads=N)`` cuts each synapse's rows among N threads (here parts of one row
-    and up): results identical, whatever the path."""
+    """``Plan(threads=N)`` cuts each conv's rows among N threads (here parts of one row and
+    up; a Dense stays one product): results identical, whatever the path."""
     from snncc.backends.sim.dense import SynapseKernel
     monkeypatch.setattr(SynapseKernel, "MIN_PART_ROWS", 1)
     for seed in range(2):

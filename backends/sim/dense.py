@@ -78,9 +78,9 @@ class SynapseKernel(Delayed):
             self._bias[dtype] = self.ops.asarray(self.bias_np, dtype=dtype)
         return self._bias[dtype]
 
-    # the plan's worker threads (numpy on a multi-core CPU; set by ``Plan``): the rows of a
-    # window's synapse are cut into one part a thread, each computed apart (the compiled
-    # loops release the GIL; the rows are independent, so the results do not change)
+    # the plan's worker threads (numpy on a multi-core CPU; set by ``Plan``): a Conv cuts a
+    # window's rows into one part a thread, each computed apart (the compiled loops release
+    # the GIL; the rows are independent, so the results do not change)
     pool: Optional[Executor] = None
     threads: int = 1
     MIN_PART_ROWS = 256
@@ -115,12 +115,10 @@ class SynapseKernel(Delayed):
 
     def _fill(self, flat: Array, x_bound: int, target: Array, bias: bool = False) -> None:
         """Write the synapse of ``flat`` (M, K) into ``target`` (M, n_out), plus the bias
-        axon on every row when ``bias``: one product, or one part a thread where the event
-        loop runs (a matmul threads by itself)."""
-        threaded = self.pool is not None and self.events and \
-            events_jit.prefer_events(flat, events_jit.DENSE_EVENT_DENSITY)
-        self._fill_parts(flat, x_bound, target, 1 << 62 if not threaded else
-                         int(flat.shape[0]), bias)
+        axon on every row when ``bias``: one product (a matmul threads by itself; the event
+        loop on threads was measured slower than on one on the bench MLPs, whose layers are
+        small: ``bench/run_all.py``)."""
+        self._fill_parts(flat, x_bound, target, 1 << 62, bias)
 
     def run(self, x: Array, x_bound: int, t0: int = 0, prev: Optional[Array] = None
             ) -> tuple[Array, int]:
