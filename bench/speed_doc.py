@@ -129,8 +129,8 @@ def markdown(data: dict) -> str:
               + (f"{conv[_all_cores(nets)]['throughput'] / conv[LAVA]['throughput']:,.0f}x on "
                  "all cores." if LAVA in conv and _all_cores(nets) in conv else "")
               + " On the MLPs, whose layers are small, the worker threads' hand-offs (and BLAS "
-              "on more threads) can cost more than they save: there one thread is as fast or "
-              "faster.", ""]
+              "on more threads) cost about what they save: there all cores are about as fast "
+              "as one thread.", ""]
     lines += ["## GPU", "", "`bench/gpu_check.py` runs the torch runner on CUDA against numpy on "
               "the bench networks and records bit-identity and the device name "
               "(`build/bench/gpu_check.json`). "
