@@ -94,7 +94,7 @@ class Plan:
         self.on_cpu = getattr(ops, "device", None) is None or ops.device.type == "cpu"
         self.windowed = all(windowed(k) for k in self.kernels.values())
         pool = self.pool()
-        for k in self.kernels.values():       # synapses cut a window's rows among threads
+        for k in self.kernels.values():       # convs cut a window's rows among threads
             if isinstance(k, SynapseKernel) and pool is not None:
                 k.pool, k.threads = pool, self.threads
 
