@@ -74,8 +74,8 @@ def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
            out_hw: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
            groups: int, dtype, mode: str, block: int = 0
            ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """``(lut, gather, n_chunks, bits)`` for :func:`lut_conv`, :func:`lut_conv_packed` or
-    :func:`lut_conv_rows` (``mode``: :func:`layout`).
+    """``(lut, gather, n_chunks, bits)`` for :func:`lut_conv_blocks` (``mode``:
+    :func:`layout`).
 
     ``weight``: (C_out, C_in/groups, kh, kw) integers, ``exp`` its exponent (folded in as
     ``2**exp``).  ``lut``: flat (groups, n_chunks, 2**bits, C_out/groups) in ``dtype``
@@ -134,117 +134,10 @@ def tables(weight: np.ndarray, exp: int, in_shape: tuple[int, int, int],
             bits)
 
 
-@specialized
-def lut_conv(cog: int, bits: int):
-    """The table conv for ``C_out / groups == cog`` and ``bits`` a chunk (compile-time
-    constants):
-    ``run(x, lut, gather, out, groups, n_chunks, n_pos)`` writes the conv sums of spikes
-    x (M, C_in*H*W) uint8 0/1 into out (M, C_out*Ho*Wo), both (C, H, W) order, from the
-    :func:`tables`.  Output-stationary: each position's sums stay in registers."""
-    def run(x, lut, gather, out, groups, n_chunks, n_pos):
-        m_rows, n_in = x.shape
-        xb = np.zeros(n_in + 1, np.uint8)                     # xb[n_in]: the zero pad
-        acc = np.empty(cog, lut.dtype)
-        per_group = n_chunks * bits
-        for m in range(m_rows):
-            xb[:n_in] = x[m]
-            om = out[m]
-            for p in range(n_pos):
-                for g in range(groups):
-                    for j in range(cog):
-                        acc[j] = 0
-                    base = (p * groups + g) * per_group
-                    for c in range(n_chunks):
-                        pattern = 0
-                        for b in range(bits):
-                            pattern |= np.int64(xb[gather[base + c * bits + b]]) << b
-                        row = (((g * n_chunks + c) << bits) + pattern) * cog
-                        for j in range(cog):
-                            acc[j] += lut[row + j]
-                    for j in range(cog):
-                        om[(g * cog + j) * n_pos + p] = acc[j]
-    return run
-
-
-
-@specialized
-def lut_conv_packed(cog: int):
-    """:func:`lut_conv` where the layout is ``"packed"``: each image is first packed channel-wise
-    (byte ``(c8, y, x)`` holds channels ``8 c8 .. 8 c8 + 7`` of pixel ``(y, x)``), so a
-    chunk's pattern is one byte.  ``run(x, lut, gather, out, groups, n_chunks, n_pos,
-    hw)``, ``hw = H * W``; ``gather`` indexes the packed bytes."""
-    def run(x, lut, gather, out, groups, n_chunks, n_pos, hw):
-        m_rows, n_in = x.shape
-        n_bytes = n_in // BITS
-        packed = np.zeros(n_bytes + 1, np.int64)             # packed[n_bytes]: the zero pad
-        acc = np.empty(cog, lut.dtype)
-        for m in range(m_rows):
-            xm = x[m]
-            for c8 in range(n_bytes // hw):
-                for p in range(hw):
-                    byte = 0
-                    for b in range(BITS):
-                        byte |= np.int64(xm[(c8 * BITS + b) * hw + p]) << b
-                    packed[c8 * hw + p] = byte
-            om = out[m]
-            for p in range(n_pos):
-                for g in range(groups):
-                    for j in range(cog):
-                        acc[j] = 0
-                    base = (p * groups + g) * n_chunks
-                    for c in range(n_chunks):
-                        row = (((g * n_chunks + c) << BITS) + packed[gather[base + c]]) * cog
-                        for j in range(cog):
-                            acc[j] += lut[row + j]
-                    for j in range(cog):
-                        om[(g * cog + j) * n_pos + p] = acc[j]
-    return run
-
-
-@specialized
-def lut_conv_rows(cog: int, kw: int, per: int):
-    """:func:`lut_conv` where the layout is ``"rows"``: each image row ``(c, y)`` is first
-    packed into an int64 (bit ``x + pw`` = input ``(c, y, x)``), so a chunk of ``per``
-    kernel rows of ``kw`` taps is ``per`` shifts and masks.  ``run(x, lut, gather, out,
-    groups, n_chunks, n_pos, h, w, pw, w_out, stride_x)``; ``gather`` indexes the rows."""
-    def run(x, lut, gather, out, groups, n_chunks, n_pos, h, w, pw, w_out, stride_x):
-        m_rows, n_in = x.shape
-        n_rows = n_in // w
-        rows = np.zeros(n_rows + 1, np.int64)                # rows[n_rows]: the zero pad
-        acc = np.empty(cog, lut.dtype)
-        mask = (1 << kw) - 1
-        bits = per * kw
-        for m in range(m_rows):
-            xm = x[m]
-            for r in range(n_rows):
-                v = 0
-                for i in range(w):
-                    v |= np.int64(xm[r * w + i]) << (i + pw)
-                rows[r] = v
-            om = out[m]
-            for p in range(n_pos):
-                shift = (p % w_out) * stride_x
-                for g in range(groups):
-                    for j in range(cog):
-                        acc[j] = 0
-                    base = (p * groups + g) * n_chunks * per
-                    for c in range(n_chunks):
-                        pattern = 0
-                        for k in range(per):
-                            pattern |= ((rows[gather[base + c * per + k]] >> shift) & mask) \
-                                << (k * kw)
-                        row = (((g * n_chunks + c) << bits) + pattern) * cog
-                        for j in range(cog):
-                            acc[j] += lut[row + j]
-                    for j in range(cog):
-                        om[(g * cog + j) * n_pos + p] = acc[j]
-    return run
-
-
 def block_width(cog: int) -> int:
-    """Outputs a group that :func:`lut_conv_blocks` sums at once (``S``: 8, 16, 24 or 32;
-    the table rows are padded to a multiple of it), or 0 below 8 outputs a group (the
-    one-output-at-a-time kernels then, whose tables are not padded)."""
+    """Outputs a group that :func:`lut_conv_blocks` sums at once in registers: 8, 16, 24 or
+    32, the table rows zero-padded to a multiple of it; 0 below 8 outputs a group (then one
+    output at a time, tables unpadded: padding them would cost more table than it saves)."""
     return 0 if cog < 8 else min(32, -(-cog // 8) * 8)
 
 
@@ -253,22 +146,35 @@ MODES = {"gather": 0, "packed": 1, "rows": 2}
 
 @specialized(slp=True)
 def lut_conv_blocks(mode: int, cog: int, bits: int, kw: int, per: int):
-    """The table conv in any layout (``mode``: :data:`MODES`), where a group has 8 or more
-    outputs (``cog``, a constant like the other flags): ``run(x, x64, lut, gather, out,
-    groups, n_chunks, n_pos, hw, w, pw, w_out, stride_x)``, arguments as :func:`lut_conv` / :func:`lut_conv_packed` /
-    :func:`lut_conv_rows` (``x64``: ``x``'s bytes as uint64 where packed, else unused),
-    tables padded to ``cogp`` outputs a row (a multiple of ``S = block_width(cog)``).
+    """The table conv for ``C_out / groups == cog`` outputs a group, the tables read as
+    ``mode`` (:data:`MODES`, :func:`layout`) with chunks of ``bits`` (rows: ``per``
+    kernel rows of ``kw`` taps); all compile-time constants.
 
-    Per position it first finds the table row of each chunk, then sums the rows ``S``
-    outputs at a time in ``S`` scalar locals that LLVM's SLP vectorizer (on for this
-    kernel, :func:`.jit.specialized`) keeps in vector registers: about twice the speed of
-    the one-output-at-a-time loops.  Constant flags fold the unused accumulators away."""
+    ``run(x, x64, lut, gather, out, groups, n_chunks, n_pos, hw, w, pw, w_out, stride_x)``
+    writes the conv sums of spikes ``x`` (M, C_in*H*W) uint8 0/1 into ``out`` (M,
+    C_out*Ho*Wo), both (C, H, W) order, from the :func:`tables` (built with ``block =
+    block_width(cog)``).  ``x64``: ``x``'s bytes read as uint64, used where packed and
+    ``hw = H * W`` is a multiple of 8 (8 pixels of 8 channels pack as 8 words shifted and
+    or-ed; else byte by byte); ``w``, ``pw``: image width and left padding; ``w_out``,
+    ``stride_x``: output width and horizontal stride (rows).  Each image is first packed:
+    the bytes of 8 channels of a pixel (packed), int64 rows with bit ``x + pw`` = input
+    ``(c, y, x)`` (rows), or the inputs themselves (gather); one past the last, a zero pad
+    that ``gather`` points to where a window leaves the image.
+
+    Output-stationary: per position it finds each chunk's table row, then sums the rows
+    ``S = block_width(cog)`` outputs at a time in ``S`` scalar locals that LLVM's SLP
+    vectorizer (on for this kernel, :func:`.jit.specialized`) keeps in vector registers
+    (about twice the speed of one output at a time on the packed conv of
+    ``bench/nets.py``); below 8 outputs a group, one output at a time.  Constant flags
+    fold the unused branches and accumulators away."""
     mask, S = (1 << kw) - 1, block_width(cog)
+    SB = max(S, 1)
 
     def run(x, x64, lut, gather, out, groups, n_chunks, n_pos, hw, w, pw, w_out, stride_x):
         m_rows, n_in = x.shape
         cogp = lut.shape[0] // (groups * n_chunks << bits)
-        lut3 = lut.reshape(-1, cogp // S, S)
+        lut3 = lut.reshape(-1, cogp // SB, SB)                # S outputs a row block
+        acc = np.empty(cog, lut.dtype)                        # S == 0: the sums
         idx, tmp = np.empty(n_chunks, np.int64), np.empty(32, lut.dtype)
         z = lut[0] * 0
         n_slots = n_in // BITS if mode == 1 else n_in // w if mode == 2 else n_in
@@ -318,6 +224,16 @@ def lut_conv_blocks(mode: int, cog: int, bits: int, kw: int, per: int):
                                 pattern |= ((slots[gather[base + k]] >> shift) & mask) \
                                     << (k * kw)
                         idx[c] = ((g * n_chunks + c) << bits) + pattern
+                    if S == 0:                      # fewer than 8 outputs: one at a time
+                        for j in range(cog):
+                            acc[j] = z
+                        for c in range(n_chunks):
+                            row = idx[c] * cog
+                            for j in range(cog):
+                                acc[j] += lut[row + j]
+                        for j in range(cog):
+                            om[(g * cog + j) * n_pos + p] = acc[j]
+                        continue
                     for jb in range(0, cog, S):
                         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = a16 = a17 = a18 = a19 = a20 = a21 = a22 = a23 = a24 = a25 = a26 = a27 = a28 = a29 = a30 = a31 = z
                         for c in range(n_chunks):

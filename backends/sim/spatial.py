@@ -109,23 +109,12 @@ class ConvKernel(SynapseKernel):
                 self._layout, self._block)
         lut, gather, n_chunks, bits = self._lut[y.dtype]
         x8, cog = np.ascontiguousarray(x).view(np.uint8), self.c_out // self.groups
-        if self._block:                         # 8 or more outputs a group: summed in blocks
-            kw = self.kernel[1]
-            per = bits // kw if self._layout == "rows" else 0
-            x64 = x8.view(np.uint64) if x8.shape[1] % 8 == 0 else np.zeros((0, 0), np.uint64)
-            conv_lut.lut_conv_blocks(conv_lut.MODES[self._layout], cog, bits, kw, per)(
-                x8, x64, lut, gather, y, self.groups, n_chunks, self.ho * self.wo,
-                self.h * self.w, self.w, self.padding[1], self.wo, self.stride[1])
-        elif self._layout == "packed":
-            conv_lut.lut_conv_packed(cog)(x8, lut, gather, y, self.groups, n_chunks,
-                                          self.ho * self.wo, self.h * self.w)
-        elif self._layout == "rows":
-            conv_lut.lut_conv_rows(cog, self.kernel[1], bits // self.kernel[1])(
-                x8, lut, gather, y, self.groups, n_chunks, self.ho * self.wo, self.h, self.w,
-                self.padding[1], self.wo, self.stride[1])
-        else:
-            conv_lut.lut_conv(cog, bits)(x8, lut, gather, y, self.groups, n_chunks,
-                                   self.ho * self.wo)
+        kw = self.kernel[1]
+        per = bits // kw if self._layout == "rows" else 0
+        x64 = x8.view(np.uint64) if x8.shape[1] % 8 == 0 else np.zeros((0, 0), np.uint64)
+        conv_lut.lut_conv_blocks(conv_lut.MODES[self._layout], cog, bits, kw, per)(
+            x8, x64, lut, gather, y, self.groups, n_chunks, self.ho * self.wo,
+            self.h * self.w, self.w, self.padding[1], self.wo, self.stride[1])
 
     def _events(self, x: Array, x_bound: int, out: Optional[Array], path: str) -> Array:
         """The unwrapped conv sums of spikes x (M, C_in*H*W) as (M, C_out*Ho*Wo), by the
